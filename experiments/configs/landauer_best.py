@@ -1,0 +1,31 @@
+r"""Our best Landauer variant: `phasor` rotation recurrence, 4 x 192, 2000 steps.
+
+Linear complex rotations at golden-angle spacing, slower with depth (harmonic
+stacking), the same inertia penalty; pre-norm residual GLU blocks.
+
+  python -m experiments.train_landauer \
+    --config=experiments/configs/landauer_best.py --workdir=/tmp/landauer_best \
+    --config.data.local_path=../shared/data/tiny_shakespeare.txt
+"""
+
+import ml_collections
+
+from experiments.configs import landauer_seed
+
+
+def get_config() -> ml_collections.ConfigDict:
+  config = landauer_seed.get_config()
+  config.model.variant = 'phasor'
+  config.model.num_layers = 4
+  config.model.model_dim = 192
+  config.model.hidden_dim = 192  # Complex state size per layer.
+  config.model.mlp_ratio = 2
+  config.model.phase_scaling = 2.0
+  config.train.seq_len = 128
+  config.train.optimizer = 'adamw'
+  config.train.weight_decay = 0.01
+  config.train.schedule = 'cosine'
+  config.train.warmup_steps = 100
+  config.train.learning_rate = 3e-3
+  config.train.final_lr_fraction = 0.05
+  return config

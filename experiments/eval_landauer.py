@@ -1,0 +1,79 @@
+r"""Evaluates a checkpoint on the whole validation split; prints one JSON line.
+
+  python -m experiments.eval_landauer --workdir=/tmp/landauer_seed \
+    --config.data.local_path=../shared/data/tiny_shakespeare.txt
+
+Output keys: val_ce (nats/char), val_bpc (bits/char), chars (targets scored),
+step, variant. --all_protocols adds val_ce_reset (zero state every
+--config.eval.window chars) and one_batch_loss (the original's protocol: CE +
+energy of one random 32x64 validation batch, seed --config.seed).
+"""
+
+import json
+
+from absl import app
+from absl import flags
+import jax
+import ml_collections
+from ml_collections import config_flags
+
+from experiments import common
+from landauerjax import checkpoints
+from landauerjax import input_pipeline
+from landauerjax import models
+from landauerjax import train
+
+
+def _default_config() -> ml_collections.ConfigDict:
+  """Empty strings mean: take the value saved with the checkpoint."""
+  return ml_collections.ConfigDict({
+      'seed': 0,
+      'data': {'dataset': '', 'local_path': '', 'data_dir': ''},
+      'eval': {'num_streams': 32, 'window': 256},
+  })
+
+
+FLAGS = flags.FLAGS
+config_flags.DEFINE_config_dict('config', _default_config(), 'Evaluation overrides.')
+flags.DEFINE_string('workdir', None, 'Training workdir holding checkpoints/.')
+flags.DEFINE_integer('step', None, 'Checkpoint step (default: latest).')
+flags.DEFINE_bool('all_protocols', False, 'Also report the reset and one-batch protocols.')
+flags.mark_flag_as_required('workdir')
+
+
+def data_config_for(saved: dict, overrides: ml_collections.ConfigDict
+                    ) -> ml_collections.ConfigDict:
+  data = ml_collections.ConfigDict(saved.get('data') or
+                                   {'dataset': 'tiny_shakespeare', 'local_path': '',
+                                    'data_dir': ''})
+  for key in ('dataset', 'local_path', 'data_dir'):
+    if overrides[key]:
+      data[key] = overrides[key]
+  return data
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  common.quiet_libraries()
+  cfg = FLAGS.config
+  loaded = checkpoints.load_for_inference(FLAGS.workdir, FLAGS.step)
+  corpus = input_pipeline.load_corpus(data_config_for(loaded.config, cfg.data),
+                                      vocab=loaded.vocab)
+  model = models.LandauerLM(loaded.model_config)
+  result = train.evaluate(loaded.params, model, corpus.validation,
+                          num_streams=cfg.eval.num_streams, window=cfg.eval.window)
+  record = {'val_ce': result['ce'], 'val_bpc': result['bpc'], 'chars': result['chars'],
+            'step': loaded.step, 'variant': loaded.model_config.variant}
+  if FLAGS.all_protocols:
+    reset = train.evaluate(loaded.params, model, corpus.validation,
+                           num_streams=cfg.eval.num_streams, window=cfg.eval.window,
+                           carry_state=False)
+    record['val_ce_reset'] = reset['ce']
+    record['one_batch_loss'] = train.one_batch_loss(
+        loaded.params, model, corpus.validation, jax.random.PRNGKey(cfg.seed))['loss']
+  print(json.dumps(record), flush=True)
+
+
+if __name__ == '__main__':
+  app.run(main)

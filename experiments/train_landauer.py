@@ -1,0 +1,34 @@
+r"""Trains a Landauer LM. Flags: --config (a file of experiments/configs), --workdir.
+
+  python -m experiments.train_landauer \
+    --config=experiments/configs/landauer_seed.py --workdir=/tmp/landauer_seed \
+    --config.data.local_path=../shared/data/tiny_shakespeare.txt \
+    --config.train.num_steps=200
+
+Re-running with the same --workdir resumes from its latest checkpoint.
+"""
+
+from absl import app
+from absl import flags
+from absl import logging
+from ml_collections import config_flags
+
+from experiments import common
+from landauerjax import train
+
+FLAGS = flags.FLAGS
+config_flags.DEFINE_config_file('config', None, 'Experiment config file.', lock_config=True)
+flags.DEFINE_string('workdir', None, 'Directory for checkpoints and metrics.jsonl.')
+flags.mark_flags_as_required(['config', 'workdir'])
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  common.quiet_libraries()
+  metrics = train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+  logging.info('Final evaluation: %s', metrics)
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,0 +1,1 @@
+"""The field-theoretic LM (see issue 3); not implemented yet."""

@@ -1,0 +1,1 @@
+"""The Landauer LLM: a character-level RNN that rotates its hidden state in phase space."""

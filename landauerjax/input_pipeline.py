@@ -1,0 +1,137 @@
+"""From a corpus to token arrays: character vocabulary, training windows, eval streams.
+
+Shapes use single letters: B batch, T window length, N corpus length, S streams.
+Training batches are a pure function of (seed, step), so the "iterator state"
+to save for an exact resume is the step number alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from landauerjax import datasets
+
+
+@dataclasses.dataclass(frozen=True)
+class CharVocab:
+  """A character vocabulary: token id i is `chars[i]` (sorted characters)."""
+
+  chars: str
+
+  @property
+  def size(self) -> int:
+    return len(self.chars)
+
+  @classmethod
+  def from_texts(cls, *texts: str) -> 'CharVocab':
+    return cls(''.join(sorted(set(''.join(texts)))))
+
+  def encode(self, text: str) -> np.ndarray:
+    """str of length N -> int32[N]; raises ValueError naming unknown characters."""
+    index = {c: i for i, c in enumerate(self.chars)}
+    unknown = sorted(set(text) - index.keys())
+    if unknown:
+      raise ValueError(
+          f'Characters not in the vocabulary: {"".join(unknown)!r} '
+          f'(vocabulary of {self.size}: {self.chars!r}).')
+    return np.fromiter((index[c] for c in text), dtype=np.int32, count=len(text))
+
+  def decode(self, ids: Any) -> str:
+    return ''.join(self.chars[int(i)] for i in np.asarray(ids).reshape(-1))
+
+  def to_json(self) -> dict[str, Any]:
+    return {'chars': self.chars}
+
+  @classmethod
+  def from_json(cls, obj: dict[str, Any]) -> 'CharVocab':
+    return cls(obj['chars'])
+
+
+@dataclasses.dataclass(frozen=True)
+class CharCorpus:
+  """Encoded splits and their vocabulary. train_N, validation_N: int32 arrays."""
+
+  train: np.ndarray
+  validation: np.ndarray
+  vocab: CharVocab
+
+
+def load_corpus(data_config: Any, vocab: CharVocab | None = None) -> CharCorpus:
+  """Loads `config.data` ({dataset, local_path, data_dir}) through TFDS.
+
+  The vocabulary is built from both splits of the corpus (65 characters for
+  Tiny Shakespeare) unless one is given, e.g. the one saved with a checkpoint.
+  """
+  splits = datasets.load_text_splits(
+      data_config.dataset, local_path=data_config.local_path,
+      data_dir=data_config.data_dir)
+  if vocab is None:
+    vocab = CharVocab.from_texts(splits['train'], splits['validation'])
+  return CharCorpus(train=vocab.encode(splits['train']),
+                    validation=vocab.encode(splits['validation']), vocab=vocab)
+
+
+def sample_windows(tokens_N: jax.Array, key: jax.Array, batch_size: int,
+                   seq_len: int) -> jax.Array:
+  """Draws B random windows of T+1 consecutive tokens: int32[B, T+1].
+
+  Inputs are `[:, :-1]`, next-token targets `[:, 1:]`. Pure and jittable.
+  """
+  n = tokens_N.shape[0]
+  if n < seq_len + 1:
+    raise ValueError(f'Corpus of {n} tokens is shorter than a window of {seq_len + 1}.')
+  starts_B = jax.random.randint(key, (batch_size,), 0, n - seq_len)
+  take = lambda s: jax.lax.dynamic_slice_in_dim(tokens_N, s, seq_len + 1)
+  return jax.vmap(take)(starts_B)
+
+
+def batch_key(seed: int, step: int | jax.Array) -> jax.Array:
+  """The PRNG key of training batch `step`: fold_in(PRNGKey(seed), step)."""
+  return jax.random.fold_in(jax.random.PRNGKey(seed), step)
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalStreams:
+  """The validation split laid out as S parallel streams, padded to whole windows.
+
+  inputs_SxL / targets_SxL: int32; mask_SxL: float32 (1 for real targets).
+  Every token but the first is a target exactly once.
+  """
+
+  inputs: np.ndarray
+  targets: np.ndarray
+  mask: np.ndarray
+
+  @property
+  def num_targets(self) -> int:
+    return int(self.mask.sum())
+
+
+def eval_streams(tokens_N: np.ndarray, num_streams: int, window: int) -> EvalStreams:
+  """Cuts (tokens[:-1], tokens[1:]) into S contiguous streams of L = k*window.
+
+  Stream s continues where stream s-1 stops, so carrying state along each stream
+  covers the split with S cold starts in all; the tail is padded and masked.
+  """
+  inputs, targets = tokens_N[:-1], tokens_N[1:]
+  n = len(inputs)
+  num_streams = max(1, min(num_streams, n))
+  per_stream = -(-n // num_streams)
+  length = -(-per_stream // window) * window
+  pad = num_streams * length - n
+  mask = np.concatenate([np.ones(n, np.float32), np.zeros(pad, np.float32)])
+  pad_tokens = lambda a: np.concatenate([a, np.zeros(pad, np.int32)])
+  shape = (num_streams, length)
+  return EvalStreams(pad_tokens(inputs).reshape(shape),
+                     pad_tokens(targets).reshape(shape), mask.reshape(shape))
+
+
+def save_vocab(vocab: CharVocab, path: str) -> None:
+  with open(path, 'w') as f:
+    json.dump(vocab.to_json(), f)

@@ -1,0 +1,456 @@
+"""Landauer LM variants as Flax modules with explicit state and pure recurrences.
+
+Every variant is an embedding, a stack of recurrent layers and a linear head.
+Each layer splits into
+  * a *drive*: everything that depends on the layer input only (projections,
+    MLPs). It is applied to the whole [B, T, ...] sequence at once, as one
+    large matmul, outside the time loop;
+  * a *recurrence*: a pure scan body `(h, z_t) -> (h, h)` over time, run by one
+    `lax.scan` (or `lax.associative_scan` for the linear `phasor` layers).
+`LandauerLM.__call__` runs whole sequences; `LandauerLM.step` runs one token
+with the same parameters, for O(1)-memory generation. Tests check that the two
+agree.
+
+Variants (`ModelConfig.variant`):
+  seed    The original cell, exactly:  h_l <- tanh(W_l u + b_l + s_l * h_l *
+          cos(phi_l * k + h_l)), phi_l = phi_0 / c**l, k the unit index.
+  phasor  Ours: a linear complex diagonal recurrence h <- lambda * h + B u whose
+          rotation angles start at golden-angle spacing and shrink by c**l with
+          depth (harmonic stacking); LayerNorm, residual MLP between layers.
+          Linear in h, so it can run as a parallel associative scan.
+  lstm, gru  Baselines.
+
+Shapes: B batch, T time, V vocabulary, E embedding, H hidden (state) size.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from landauerjax import constants
+
+VARIANTS = ('seed', 'phasor', 'lstm', 'gru')
+Carry = tuple[Any, ...]  # One state pytree per layer.
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+  """Hyperparameters of `LandauerLM`. Override with `dataclasses.replace`."""
+
+  vocab_size: int = 65
+  variant: str = 'seed'
+  embed_dim: int = 64
+  hidden_dim: int = 256
+  num_layers: int = 2
+  phase_scaling: float = 2.0  # c: layer l rotates with phi_0 / c**l.
+  base_phase: float = constants.GOLDEN_ANGLE  # phi_0, radians.
+  # phasor only.
+  model_dim: int = 256  # Width of the residual stream (embedding = model_dim).
+  mlp_ratio: int = 2
+  r_min: float = 0.9  # Initial |lambda| range: memory of 1/(1-r) steps.
+  r_max: float = 0.999
+  max_phase: float = math.pi  # Layer-0 rotations spread over [0, max_phase).
+  scan: str = 'sequential'  # or 'associative'.
+  # Time steps per scan iteration; >1 trades compile time for speed on CPU.
+  unroll: int = 1
+
+  def __post_init__(self):
+    if self.variant not in VARIANTS:
+      raise ValueError(
+          f'Unknown model variant {self.variant!r}; expected one of {VARIANTS}.')
+    if self.scan not in ('sequential', 'associative'):
+      raise ValueError(f"scan must be 'sequential' or 'associative', got {self.scan!r}.")
+    for name in ('vocab_size', 'embed_dim', 'hidden_dim', 'num_layers', 'model_dim'):
+      if getattr(self, name) < 1:
+        raise ValueError(f'{name} must be positive, got {getattr(self, name)}.')
+
+
+def torch_uniform(fan_in: int) -> Callable[..., jax.Array]:
+  """PyTorch's default Linear/RNN init: U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+  bound = 1.0 / math.sqrt(fan_in)
+  return lambda key, shape, dtype=jnp.float32: jax.random.uniform(
+      key, shape, dtype, -bound, bound)
+
+
+def dense(features: int, fan_in: int, name: str | None = None) -> nn.Dense:
+  return nn.Dense(features, kernel_init=torch_uniform(fan_in),
+                  bias_init=torch_uniform(fan_in), name=name)
+
+
+# ---------------------------------------------------------------------------
+# Pure recurrences: (h, z_t) -> h_new. Everything time-independent is in z_t.
+# ---------------------------------------------------------------------------
+
+
+def _sin_cos_unit(x: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """sin(x), cos(x) for |x| <= 1 by Taylor polynomials (error < 1e-12).
+
+  XLA's CPU cos/sin are ~10x slower than tanh; these are plain multiply-adds.
+  """
+  x2 = x * x
+  sin, cos = 0.0, 0.0
+  for n in range(13, 0, -2):  # Horner in x^2 up to x^13 and x^14.
+    sin = 1.0 / math.factorial(n) - x2 * sin
+    cos = 1.0 / math.factorial(n + 1) - x2 * cos
+  return x * sin, 1.0 - x2 * cos
+
+
+def seed_recurrence(h_BxH: jax.Array, z_BxH: jax.Array, scale_H: jax.Array,
+                    cos_phase_H: jax.Array, sin_phase_H: jax.Array) -> jax.Array:
+  """The original cell: tanh(z + s * h * cos(phase + h)), phase_k = phi_l * k.
+
+  cos(phase + h) = cos(phase) cos(h) - sin(phase) sin(h), with the phase terms
+  precomputed per unit and |h| <= 1 (h is a tanh output or the zero state).
+  """
+  sin_h, cos_h = _sin_cos_unit(h_BxH)
+  rotation = cos_phase_H * cos_h - sin_phase_H * sin_h
+  return jnp.tanh(z_BxH + scale_H * h_BxH * rotation)
+
+
+def _seed_rotation(h, cos_phase_H, sin_phase_H):
+  """cos(phase + h) and its derivative -sin(phase + h) w.r.t. h, for |h| <= 1."""
+  sin_h, cos_h = _sin_cos_unit(h)
+  return (cos_phase_H * cos_h - sin_phase_H * sin_h,
+          -(sin_phase_H * cos_h + cos_phase_H * sin_h))
+
+
+@jax.custom_vjp
+def seed_scan(h0_BxH: jax.Array, z_TxBxH: jax.Array, scale_H: jax.Array,
+              cos_phase_H: jax.Array, sin_phase_H: jax.Array) -> jax.Array:
+  """All states [T, B, H] of `seed_recurrence` over time, from h0.
+
+  Equal to `scan_time` over `seed_recurrence`, with a hand-written backward
+  pass: autodiff of the scan stores every intermediate of every step, which
+  made the training step ~20x slower on CPU. The gradient through time here
+  is a linear recurrence G_t = g_t + M_{t+1} G_{t+1} over precomputed M.
+  """
+  body = lambda h, z: seed_recurrence(h, z, scale_H, cos_phase_H, sin_phase_H)
+  return scan_time(body, h0_BxH, z_TxBxH)[1]
+
+
+def _seed_scan_fwd(h0, z, scale, cos_phase, sin_phase):
+  hs = seed_scan(h0, z, scale, cos_phase, sin_phase)
+  return hs, (h0, hs, scale, cos_phase, sin_phase)
+
+
+def _seed_scan_bwd(residuals, g_TxBxH):
+  h0, hs, scale, cos_phase, sin_phase = residuals
+  h_prev = jnp.concatenate([h0[None], hs[:-1]], axis=0)
+  rotation, d_rotation = _seed_rotation(h_prev, cos_phase, sin_phase)
+  da_dhprev = scale * (rotation + h_prev * d_rotation)  # d pre-activation / d h_{t-1}.
+  dh_da = 1.0 - hs**2  # tanh'.
+  # G_t (total gradient on h_t) = g_t + G_{t+1} * dh_da_{t+1} * da_dhprev_{t+1}.
+  m_next = jnp.concatenate([(dh_da * da_dhprev)[1:], jnp.zeros_like(h0[None])], axis=0)
+
+  def back(g_next, inputs):
+    g_t, m_t = inputs
+    g_total = g_t + m_t * g_next
+    return g_total, g_total
+  _, g_total = jax.lax.scan(back, jnp.zeros_like(h0), (g_TxBxH, m_next), reverse=True)
+  g_a = g_total * dh_da
+  g_h0 = g_a[0] * da_dhprev[0]
+  g_scale = jnp.sum(g_a * h_prev * rotation, axis=(0, 1))
+  return g_h0, g_a, g_scale, jnp.zeros_like(cos_phase), jnp.zeros_like(sin_phase)
+
+
+seed_scan.defvjp(_seed_scan_fwd, _seed_scan_bwd)
+
+
+def lstm_recurrence(carry: tuple[jax.Array, jax.Array], z_Bx4H: jax.Array,
+                    w_hh_Hx4H: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """LSTM with the input projection (and bias) precomputed in z: (c, h) -> (c, h)."""
+  c, h = carry
+  i, f, g, o = jnp.split(z_Bx4H + h @ w_hh_Hx4H, 4, axis=-1)
+  c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
+  return c, jax.nn.sigmoid(o) * jnp.tanh(c)
+
+
+def gru_recurrence(h_BxH: jax.Array, z_Bx3H: jax.Array, w_hh_Hx3H: jax.Array,
+                   b_hh_3H: jax.Array) -> jax.Array:
+  """GRU (PyTorch convention: reset gate applied to W_hn h + b_hn)."""
+  zr, zz, zn = jnp.split(z_Bx3H, 3, axis=-1)
+  hr, hz, hn = jnp.split(h_BxH @ w_hh_Hx3H + b_hh_3H, 3, axis=-1)
+  r = jax.nn.sigmoid(zr + hr)
+  u = jax.nn.sigmoid(zz + hz)
+  n = jnp.tanh(zn + r * hn)
+  return (1.0 - u) * n + u * h_BxH
+
+
+def linear_recurrence(h_BxN: jax.Array, b_BxN: jax.Array, lam_N: jax.Array) -> jax.Array:
+  """The phasor layer's state update h <- lambda * h + b (complex)."""
+  return lam_N * h_BxN + b_BxN
+
+
+def scan_time(body: Callable[[Any, jax.Array], Any], carry: Any, z_TxBx: jax.Array,
+              unroll: int = 1) -> tuple[Any, jax.Array]:
+  """Runs `carry <- body(carry, z_t)` over axis 0; returns (last carry, outputs).
+
+  The output at t is the carry's last leaf (the hidden state h_t): [T, B, H].
+  """
+  def step(c, z_t):
+    c = body(c, z_t)
+    return c, jax.tree_util.tree_leaves(c)[-1]
+  return jax.lax.scan(step, carry, z_TxBx, unroll=unroll)
+
+
+def associative_linear_scan(h0_BxN: jax.Array, b_TxBxN: jax.Array,
+                            lam_N: jax.Array) -> jax.Array:
+  """All states of h_t = lam * h_{t-1} + b_t in O(log T) depth: [T, B, N]."""
+  b_TxBxN = b_TxBxN.at[0].add(lam_N * h0_BxN)
+  a_TxBxN = jnp.broadcast_to(lam_N, b_TxBxN.shape)
+
+  def combine(left, right):
+    a_l, b_l = left
+    a_r, b_r = right
+    return a_l * a_r, a_r * b_l + b_r
+  return jax.lax.associative_scan(combine, (a_TxBxN, b_TxBxN), axis=0)[1]
+
+
+# ---------------------------------------------------------------------------
+# Layers: drive (whole sequence) + recurrence (per step).
+# ---------------------------------------------------------------------------
+
+
+class SeedLayer(nn.Module):
+  """One layer of the original aperiodic stack; phase phi_l = phi_0 / c**l."""
+
+  hidden_dim: int
+  in_dim: int
+  phase: float
+
+  def setup(self):
+    self.input_proj = dense(self.hidden_dim, self.in_dim)
+    self.scale = self.param('scale', nn.initializers.ones, (self.hidden_dim,))
+
+
+  def body(self) -> Callable[[jax.Array, jax.Array], jax.Array]:
+    phase_H = self.phase * jnp.arange(self.hidden_dim, dtype=jnp.float32)
+    cos_phase, sin_phase = jnp.cos(phase_H), jnp.sin(phase_H)
+    return lambda h, z: seed_recurrence(h, z, self.scale, cos_phase, sin_phase)
+
+  def scan(self, h0: jax.Array, z_TxBxH: jax.Array, unroll: int = 1
+           ) -> tuple[jax.Array, jax.Array]:
+    del unroll
+    phase_H = self.phase * jnp.arange(self.hidden_dim, dtype=jnp.float32)
+    hs = seed_scan(h0, z_TxBxH, self.scale, jnp.cos(phase_H), jnp.sin(phase_H))
+    return hs[-1], hs
+
+  def drive(self, u: jax.Array) -> jax.Array:
+    return self.input_proj(u)
+
+  def output(self, h: jax.Array, u: jax.Array) -> jax.Array:
+    del u
+    return h
+
+
+class _ScannedLayer(nn.Module):
+  """A layer whose sequence pass is `scan_time` over its `body`."""
+
+  def scan(self, carry: Any, z_TxBx: jax.Array, unroll: int = 1) -> tuple[Any, jax.Array]:
+    return scan_time(self.body(), carry, z_TxBx, unroll=unroll)
+
+
+class LSTMLayer(_ScannedLayer):
+  hidden_dim: int
+  in_dim: int
+
+  def setup(self):
+    self.input_proj = dense(4 * self.hidden_dim, self.in_dim)
+    self.w_hh = self.param('w_hh', torch_uniform(self.hidden_dim),
+                           (self.hidden_dim, 4 * self.hidden_dim))
+
+
+  def body(self):
+    return lambda c, z: lstm_recurrence(c, z, self.w_hh)
+
+  def drive(self, u):
+    return self.input_proj(u)
+
+  def output(self, h, u):
+    del u
+    return h
+
+
+class GRULayer(_ScannedLayer):
+  hidden_dim: int
+  in_dim: int
+
+  def setup(self):
+    self.input_proj = dense(3 * self.hidden_dim, self.in_dim)
+    init = torch_uniform(self.hidden_dim)
+    self.w_hh = self.param('w_hh', init, (self.hidden_dim, 3 * self.hidden_dim))
+    self.b_hh = self.param('b_hh', init, (3 * self.hidden_dim,))
+
+
+  def body(self):
+    return lambda h, z: gru_recurrence(h, z, self.w_hh, self.b_hh)
+
+  def drive(self, u):
+    return self.input_proj(u)
+
+  def output(self, h, u):
+    del u
+    return h
+
+
+def golden_phases(num: int, max_phase: float, level: int, scaling: float) -> jax.Array:
+  """Aperiodic rotation angles: frac(k * golden / 2pi) * max_phase / c**level."""
+  k = jnp.arange(num, dtype=jnp.float32)
+  frac = jnp.mod(k * constants.GOLDEN_ANGLE, 2 * math.pi) / (2 * math.pi)
+  return frac * max_phase / scaling**level
+
+
+class PhasorLayer(nn.Module):
+  """Pre-norm residual block: complex rotation recurrence, then an MLP.
+
+  lambda_k = exp(-exp(nu_k) + i theta_k), theta at golden-angle spacing shrunk
+  by c**level; |lambda| starts uniformly in [r_min, r_max]. The input to the
+  state is scaled by sqrt(1 - |lambda|^2) so states start with unit variance.
+  """
+
+  model_dim: int
+  state_dim: int
+  mlp_ratio: int
+  level: int
+  phase_scaling: float
+  max_phase: float
+  r_min: float
+  r_max: float
+  associative: bool = False  # lax.associative_scan instead of lax.scan.
+
+  def setup(self):
+    n = self.state_dim
+
+    def nu_init(key, shape):
+      u = jax.random.uniform(key, shape)
+      r = jnp.sqrt(u * (self.r_max**2 - self.r_min**2) + self.r_min**2)
+      return jnp.log(-jnp.log(r))
+    self.nu = self.param('nu', nu_init, (n,))
+    self.theta = self.param(
+        'theta', lambda key, shape: golden_phases(
+            shape[0], self.max_phase, self.level, self.phase_scaling), (n,))
+    self.norm = nn.LayerNorm()
+    self.in_proj = nn.Dense(2 * n, kernel_init=nn.initializers.lecun_normal())
+    self.out_proj = nn.Dense(self.model_dim, kernel_init=nn.initializers.lecun_normal())
+    self.mlp_norm = nn.LayerNorm()
+    self.mlp_up = nn.Dense(2 * self.mlp_ratio * self.model_dim)
+    self.mlp_down = nn.Dense(self.model_dim, kernel_init=nn.initializers.zeros)
+
+  def lam(self) -> jax.Array:
+    return jnp.exp(-jnp.exp(self.nu) + 1j * self.theta)
+
+
+  def drive(self, u: jax.Array) -> jax.Array:
+    re, im = jnp.split(self.in_proj(self.norm(u)), 2, axis=-1)
+    gain = jnp.sqrt(1.0 - jnp.abs(self.lam())**2)
+    return (re + 1j * im) * gain
+
+  def body(self):
+    lam = self.lam()
+    return lambda h, b: linear_recurrence(h, b, lam)
+
+  def scan(self, h0: jax.Array, b_TxBxN: jax.Array, unroll: int = 1
+           ) -> tuple[jax.Array, jax.Array]:
+    if self.associative:
+      hs = associative_linear_scan(h0, b_TxBxN, self.lam())
+      return hs[-1], hs
+    return scan_time(self.body(), h0, b_TxBxN, unroll=unroll)
+
+  def output(self, h: jax.Array, u: jax.Array) -> jax.Array:
+    x = u + self.out_proj(jnp.concatenate([h.real, h.imag], axis=-1))
+    gate, value = jnp.split(self.mlp_up(self.mlp_norm(x)), 2, axis=-1)
+    return x + self.mlp_down(jax.nn.gelu(gate) * value)
+
+
+class LandauerLM(nn.Module):
+  """Embedding -> recurrent layers -> head. See the module docstring."""
+
+  config: ModelConfig
+
+  def setup(self):
+    cfg = self.config
+    if cfg.variant == 'phasor':
+      width = cfg.model_dim
+      self.embed = nn.Embed(cfg.vocab_size, width)
+      self.layers = [
+          PhasorLayer(width, cfg.hidden_dim, cfg.mlp_ratio, l, cfg.phase_scaling,
+                      cfg.max_phase, cfg.r_min, cfg.r_max,
+                      associative=cfg.scan == 'associative', name=f'layer_{l}')
+          for l in range(cfg.num_layers)]
+      self.final_norm = nn.LayerNorm()
+      self.head = nn.Dense(cfg.vocab_size)
+      return
+    self.embed = nn.Embed(cfg.vocab_size, cfg.embed_dim,
+                          embedding_init=nn.initializers.normal(1.0))
+    layers = []
+    for l in range(cfg.num_layers):
+      in_dim = cfg.embed_dim if l == 0 else cfg.hidden_dim
+      if cfg.variant == 'seed':
+        phase = cfg.base_phase / cfg.phase_scaling**l
+        layers.append(SeedLayer(cfg.hidden_dim, in_dim, phase, name=f'layer_{l}'))
+      elif cfg.variant == 'lstm':
+        layers.append(LSTMLayer(cfg.hidden_dim, in_dim, name=f'layer_{l}'))
+      else:
+        layers.append(GRULayer(cfg.hidden_dim, in_dim, name=f'layer_{l}'))
+    self.layers = layers
+    self.final_norm = lambda x: x
+    self.head = dense(cfg.vocab_size, cfg.hidden_dim, name='head')
+
+
+  def __call__(self, tokens_BxT: jax.Array, carry: Carry
+               ) -> tuple[jax.Array, jax.Array, Carry]:
+    """Runs whole sequences from state `carry`.
+
+    Returns:
+      logits_BxTxV, top_BxTxD (the top layer's output, used by the inertia
+      penalty), and the carry after the last step.
+    """
+    cfg = self.config
+    u = self.embed(tokens_BxT.T)  # Time-major inside: scans need no transposes.
+    new_carry = []
+    for layer, c in zip(self.layers, carry):
+      c, h = layer.scan(c, layer.drive(u), unroll=cfg.unroll)
+      new_carry.append(c)
+      u = layer.output(h, u)
+    logits = self.head(self.final_norm(u))
+    return jnp.swapaxes(logits, 0, 1), jnp.swapaxes(u, 0, 1), tuple(new_carry)
+
+  def step(self, carry: Carry, token_B: jax.Array
+           ) -> tuple[Carry, jax.Array, jax.Array]:
+    """One token per sequence: (carry, int[B]) -> (carry, logits_BxV, top_BxD)."""
+    u = self.embed(token_B)
+    new_carry = []
+    for layer, c in zip(self.layers, carry):
+      c = layer.body()(c, layer.drive(u))
+      new_carry.append(c)
+      u = layer.output(jax.tree_util.tree_leaves(c)[-1], u)
+    return tuple(new_carry), self.head(self.final_norm(u)), u
+
+
+def init_params(config: ModelConfig, key: jax.Array) -> Any:
+  """Initial parameters for `config` (a [1, 1] dummy batch fixes no shapes)."""
+  tokens = jnp.zeros((1, 1), jnp.int32)
+  variables = LandauerLM(config).init(key, tokens, initial_state(config, 1))
+  return variables['params']
+
+
+def initial_state(config: ModelConfig, batch_size: int) -> Carry:
+  """The zero state: one pytree per layer, [B, H] each (complex for phasor).
+
+  Needs no parameters; lstm layers carry (cell, hidden).
+  """
+  zeros = jnp.zeros((batch_size, config.hidden_dim))
+  if config.variant == 'phasor':
+    zeros = zeros.astype(jnp.complex64)
+  layer_state = (zeros, zeros) if config.variant == 'lstm' else zeros
+  return tuple(layer_state for _ in range(config.num_layers))
+
+
+def count_params(params: Any) -> int:
+  return sum(x.size for x in jax.tree_util.tree_leaves(params))

@@ -1,0 +1,312 @@
+"""Training and evaluation of the Landauer LM: one pure, jitted train step.
+
+Shapes: B batch, T window, V vocabulary, D top-layer width, S eval streams.
+The loss is cross-entropy (nats/char) plus the thermodynamic inertia penalty
+    energy_weight * temperature * ln(phi) * mean_t,b,d (h_t - h_{t-1})**2
+over the top layer's states inside each window.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import math
+import os
+import time
+from typing import Any, Callable
+
+from absl import logging
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from landauerjax import checkpoints
+from landauerjax import constants
+from landauerjax import input_pipeline
+from landauerjax import models
+
+TrainState = dict[str, Any]  # {'params', 'opt_state', 'step'}
+
+
+def model_config_from(config: Any, vocab_size: int) -> models.ModelConfig:
+  """`config.model` (a ConfigDict or dict) -> ModelConfig, with unknown keys named."""
+  fields = dict(config.model)
+  known = {f.name for f in dataclasses.fields(models.ModelConfig)}
+  unknown = sorted(set(fields) - known)
+  if unknown:
+    raise ValueError(f'Unknown config.model keys {unknown}; known: {sorted(known)}.')
+  return models.ModelConfig(**fields, vocab_size=vocab_size)
+
+
+# ---------------------------------------------------------------------------
+# Loss.
+# ---------------------------------------------------------------------------
+
+
+def cross_entropy(logits_BxTxV: jax.Array, targets_BxT: jax.Array) -> jax.Array:
+  """Per-token cross-entropy in nats: [B, T]."""
+  return optax.softmax_cross_entropy_with_integer_labels(
+      logits_BxTxV.astype(jnp.float32), targets_BxT)
+
+
+def inertia_penalty(states_BxTxD: jax.Array) -> jax.Array:
+  """Mean squared hidden-state velocity within the window: scalar."""
+  velocity = jnp.diff(states_BxTxD, axis=1)
+  return jnp.mean(jnp.abs(velocity)**2)
+
+
+def inertia_coefficient(energy_weight: float, temperature: float) -> float:
+  """w * tau * ln(phi): the inertia penalty's weight (0.0024 by default)."""
+  return energy_weight * temperature * constants.LN_PHI
+
+
+def loss_fn(params: Any, model: models.LandauerLM, windows_BxT1: jax.Array,
+            coefficient: float) -> tuple[jax.Array, dict[str, jax.Array]]:
+  """Total loss of one batch of windows from a zero state, and its terms."""
+  inputs, targets = windows_BxT1[:, :-1], windows_BxT1[:, 1:]
+  carry = models.initial_state(model.config, inputs.shape[0])
+  logits, top, _ = model.apply({'params': params}, inputs, carry)
+  ce = jnp.mean(cross_entropy(logits, targets))
+  energy = inertia_penalty(top)
+  total = ce + coefficient * energy
+  return total, {'loss': total, 'ce': ce, 'energy': energy}
+
+
+# ---------------------------------------------------------------------------
+# Optimiser and state.
+# ---------------------------------------------------------------------------
+
+
+def make_schedule(train_config: Any) -> optax.Schedule:
+  lr, steps = train_config.learning_rate, train_config.num_steps
+  warmup = train_config.warmup_steps
+  if train_config.schedule == 'constant':
+    main = optax.constant_schedule(lr)
+  elif train_config.schedule == 'cosine':
+    main = optax.cosine_decay_schedule(lr, max(1, steps - warmup),
+                                       alpha=train_config.final_lr_fraction)
+  else:
+    raise ValueError(f"Unknown schedule {train_config.schedule!r}; use 'constant' or 'cosine'.")
+  if warmup:
+    return optax.join_schedules(
+        [optax.linear_schedule(0.0, lr, warmup), main], [warmup])
+  return main
+
+
+def make_optimizer(train_config: Any) -> optax.GradientTransformation:
+  """clip_by_global_norm -> Adam or AdamW with the configured schedule."""
+  schedule = make_schedule(train_config)
+  if train_config.optimizer == 'adam':
+    base = optax.adam(schedule)
+  elif train_config.optimizer == 'adamw':
+    base = optax.adamw(schedule, weight_decay=train_config.weight_decay)
+  else:
+    raise ValueError(f"Unknown optimizer {train_config.optimizer!r}; use 'adam' or 'adamw'.")
+  if train_config.grad_clip > 0:
+    return optax.chain(optax.clip_by_global_norm(train_config.grad_clip), base)
+  return base
+
+
+def init_train_state(model_config: models.ModelConfig,
+                     optimizer: optax.GradientTransformation, seed: int) -> TrainState:
+  params = models.init_params(model_config, jax.random.PRNGKey(seed))
+  return {'params': params, 'opt_state': optimizer.init(params),
+          'step': jnp.zeros((), jnp.int32)}
+
+
+def train_step(state: TrainState, tokens_N: jax.Array, *, model: models.LandauerLM,
+               optimizer: optax.GradientTransformation, seed: int,
+               batch_size: int, seq_len: int, coefficient: float
+               ) -> tuple[TrainState, dict[str, jax.Array]]:
+  """One optimiser step on the batch of step `state['step']` (pure; jit it).
+
+  The batch is drawn inside from `tokens_N` with key fold_in(seed, step), so a
+  resumed run sees exactly the batches an uninterrupted one would.
+  """
+  windows = input_pipeline.sample_windows(
+      tokens_N, input_pipeline.batch_key(seed, state['step']), batch_size, seq_len)
+  grads, metrics = jax.grad(loss_fn, has_aux=True)(
+      state['params'], model, windows, coefficient)
+  updates, opt_state = optimizer.update(grads, state['opt_state'], state['params'])
+  params = optax.apply_updates(state['params'], updates)
+  metrics['grad_norm'] = optax.global_norm(grads)
+  return {'params': params, 'opt_state': opt_state, 'step': state['step'] + 1}, metrics
+
+
+def make_train_step(config: Any, model: models.LandauerLM,
+                    optimizer: optax.GradientTransformation) -> Callable[..., Any]:
+  """The jitted train step for `config` (state is donated)."""
+  step = functools.partial(
+      train_step, model=model, optimizer=optimizer, seed=config.seed,
+      batch_size=config.train.batch_size, seq_len=config.train.seq_len,
+      coefficient=inertia_coefficient(config.train.energy_weight,
+                                      config.train.temperature))
+  return jax.jit(step, donate_argnums=0)
+
+
+# ---------------------------------------------------------------------------
+# Evaluation.
+# ---------------------------------------------------------------------------
+
+
+@functools.partial(jax.jit, static_argnames=('model', 'window', 'carry_state'))
+def _stream_ce_sum(params: Any, model: models.LandauerLM, inputs_SxL: jax.Array,
+                   targets_SxL: jax.Array, mask_SxL: jax.Array, window: int,
+                   carry_state: bool) -> jax.Array:
+  """Summed masked cross-entropy over S streams, window by window (one scan)."""
+  num_streams, length = inputs_SxL.shape
+  chunks = lambda a: jnp.moveaxis(a.reshape(num_streams, length // window, window), 1, 0)
+  zero = models.initial_state(model.config, num_streams)
+
+  def body(carry, chunk):
+    inputs, targets, mask = chunk
+    logits, _, new_carry = model.apply({'params': params}, inputs, carry)
+    ce = jnp.sum(cross_entropy(logits, targets) * mask)
+    return (new_carry if carry_state else zero), ce
+  _, ce_C = jax.lax.scan(body, zero, (chunks(inputs_SxL), chunks(targets_SxL),
+                                      chunks(mask_SxL)))
+  return jnp.sum(ce_C)
+
+
+def evaluate(params: Any, model: models.LandauerLM, tokens_N: np.ndarray, *,
+             num_streams: int = 32, window: int = 256, carry_state: bool = True
+             ) -> dict[str, float]:
+  """Cross-entropy over a whole split: {'ce' nats/char, 'bpc' bits/char, 'chars'}.
+
+  With carry_state (the default) each of the S streams carries its hidden state
+  from window to window; otherwise the state resets to zero every `window`.
+  """
+  streams = input_pipeline.eval_streams(tokens_N, num_streams, window)
+  total = _stream_ce_sum(params, model, streams.inputs, streams.targets,
+                         streams.mask, window, carry_state)
+  ce = float(total) / streams.num_targets
+  return {'ce': ce, 'bpc': ce / math.log(2), 'chars': streams.num_targets}
+
+
+def one_batch_loss(params: Any, model: models.LandauerLM, tokens_N: np.ndarray,
+                   key: jax.Array, *, batch_size: int = 32, seq_len: int = 64,
+                   coefficient: float = inertia_coefficient(0.1, 0.05)) -> dict[str, float]:
+  """The original's protocol: total loss (CE + energy) of ONE random batch."""
+  windows = input_pipeline.sample_windows(jnp.asarray(tokens_N), key, batch_size, seq_len)
+  _, metrics = jax.jit(loss_fn, static_argnums=1)(params, model, windows, coefficient)
+  return {k: float(v) for k, v in metrics.items()}
+
+
+# ---------------------------------------------------------------------------
+# The training loop.
+# ---------------------------------------------------------------------------
+
+
+class MetricsWriter:
+  """Appends one JSON object per line to WORKDIR/metrics.jsonl."""
+
+  def __init__(self, workdir: str, resume_step: int):
+    self.path = os.path.join(workdir, 'metrics.jsonl')
+    if os.path.exists(self.path):  # Drop lines a resumed run will write again.
+      with open(self.path) as f:
+        kept = [l for l in f if l.strip() and json.loads(l)['step'] <= resume_step]
+      with open(self.path, 'w') as f:
+        f.writelines(kept)
+
+  def write(self, record: dict[str, Any]) -> None:
+    with open(self.path, 'a') as f:
+      f.write(json.dumps(record) + '\n')
+
+
+def _check_finite(step: int, metrics: dict[str, Any], workdir: str) -> None:
+  if not all(math.isfinite(float(v)) for v in metrics.values()):
+    raise FloatingPointError(
+        f'Non-finite loss at step {step}: {metrics}. Training stopped; the last '
+        f'good checkpoint is kept in {checkpoints.checkpoint_dir(workdir)!r}.')
+
+
+def train_and_evaluate(config: Any, workdir: str) -> dict[str, Any]:
+  """Trains `config` in `workdir`, resuming from its latest checkpoint.
+
+  Writes WORKDIR/config.json, WORKDIR/metrics.jsonl and checkpoints; returns
+  the last evaluation's metrics.
+  """
+  os.makedirs(workdir, exist_ok=True)
+  corpus = input_pipeline.load_corpus(config.data)
+  model_config = model_config_from(config, corpus.vocab.size)
+  model = models.LandauerLM(model_config)
+  optimizer = make_optimizer(config.train)
+  config_dict = config.to_dict() if hasattr(config, 'to_dict') else dict(config)
+  meta = checkpoints.make_meta(model_config, corpus.vocab, config_dict)
+  with open(os.path.join(workdir, 'config.json'), 'w') as f:
+    json.dump(meta, f, indent=2)
+
+  state = init_train_state(model_config, optimizer, config.seed)
+  manager = checkpoints.make_manager(workdir, config.checkpoint.keep)
+  restored = checkpoints.restore_latest(manager, state)
+  start = 0
+  if restored is not None:
+    start, state = restored
+    logging.info('Resumed from step %d of %s.', start, workdir)
+  logging.info('Model %s: %d parameters.', model_config.variant,
+               models.count_params(state['params']))
+
+  writer = MetricsWriter(workdir, start)
+  tokens_N = jnp.asarray(corpus.train)
+  step_fn = make_train_step(config, model, optimizer)
+  chars_per_step = config.train.batch_size * config.train.seq_len
+  num_steps = config.train.num_steps
+  eval_metrics: dict[str, Any] = {}
+  pending = None  # (step, metrics) not yet read back: the device runs ahead.
+  timer_step, timer = start, time.perf_counter()  # For the log's steps/s.
+  span_step, span_start = start, time.perf_counter()  # For eval lines' chars/s.
+
+  def evaluate_now(step: int) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    result = evaluate(state['params'], model, corpus.validation,
+                      num_streams=config.eval.num_streams, window=config.eval.window)
+    logging.info('step %d: val_ce %.4f nats/char (%.4f bits/char) over %d chars [%.1fs]',
+                 step, result['ce'], result['bpc'], result['chars'], time.perf_counter() - t0)
+    return {'val_ce': result['ce'], 'val_bpc': result['bpc'], 'val_chars': result['chars']}
+
+  def flush(pending):
+    """Reads back a finished step's metrics; logs them every log_every steps."""
+    nonlocal timer_step, timer
+    step, metrics = pending
+    metrics = jax.device_get(metrics)
+    _check_finite(step, metrics, workdir)
+    if step % config.log_every == 0 or step == num_steps:
+      elapsed = time.perf_counter() - timer
+      steps_per_sec = (step - timer_step) / max(elapsed, 1e-9)
+      timer_step, timer = step, time.perf_counter()
+      eta = (num_steps - step) / max(steps_per_sec, 1e-9)
+      logging.info('step %d/%d: loss %.4f ce %.4f | %.1f steps/s, %.0f chars/s, ETA %.0fs',
+                   step, num_steps, metrics['loss'], metrics['ce'], steps_per_sec,
+                   steps_per_sec * chars_per_step, eta)
+      writer.write({'step': step, 'train_loss': float(metrics['loss']),
+                    'train_ce': float(metrics['ce']), 'energy': float(metrics['energy']),
+                    'grad_norm': float(metrics['grad_norm']),
+                    'chars_per_sec': steps_per_sec * chars_per_step})
+
+  for step in range(start + 1, num_steps + 1):
+    state, metrics = step_fn(state, tokens_N)
+    if pending is not None:
+      flush(pending)
+    pending = (step, metrics)
+    is_eval = step % config.eval.every == 0 or step == num_steps
+    is_save = step % config.checkpoint.every == 0 or step == num_steps
+    if is_eval or is_save:
+      flush(pending)  # Never save or evaluate a non-finite state.
+      pending = None
+      chars_per_sec = ((step - span_step) * chars_per_step
+                       / max(time.perf_counter() - span_start, 1e-9))
+    if is_save:
+      checkpoints.save(manager, step, state, meta)
+    if is_eval:
+      eval_metrics = evaluate_now(step)
+      writer.write({'step': step, **eval_metrics, 'chars_per_sec': chars_per_sec})
+      # Evaluation time counts against neither rate.
+      span_step, span_start = step, time.perf_counter()
+      timer_step, timer = step, time.perf_counter()
+  if pending is not None:
+    flush(pending)
+  manager.wait_until_finished()
+  manager.close()
+  return eval_metrics
