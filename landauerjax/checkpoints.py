@@ -93,9 +93,11 @@ def load_for_inference(workdir: str, step: int | None = None) -> Inference:
         lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding),
         jax.eval_shape(functools.partial(models.init_params, model_config),
                        jax.random.PRNGKey(0)))
+    item = {'params': abstract_params}
     restored = manager.restore(step, args=ocp.args.Composite(
-        state=ocp.args.PyTreeRestore(item={'params': abstract_params},
-                                     partial_restore=True)))
+        state=ocp.args.PyTreeRestore(
+            item=item, restore_args=ocp.checkpoint_utils.construct_restore_args(item),
+            partial_restore=True)))
     params = restored['state']['params']
   except Exception as e:  # Orbax raises many types; name the checkpoint.
     raise ValueError(

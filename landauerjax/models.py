@@ -56,6 +56,7 @@ class ModelConfig:
   r_min: float = 0.9  # Initial |lambda| range: memory of 1/(1-r) steps.
   r_max: float = 0.999
   max_phase: float = math.pi  # Layer-0 rotations spread over [0, max_phase).
+  dropout: float = 0.0  # On each residual branch, in training only.
   scan: str = 'sequential'  # or 'associative'.
   # Time steps per scan iteration; >1 trades compile time for speed on CPU.
   unroll: int = 1
@@ -244,8 +245,8 @@ class SeedLayer(nn.Module):
   def drive(self, u: jax.Array) -> jax.Array:
     return self.input_proj(u)
 
-  def output(self, h: jax.Array, u: jax.Array) -> jax.Array:
-    del u
+  def output(self, h: jax.Array, u: jax.Array, train: bool = False) -> jax.Array:
+    del u, train
     return h
 
 
@@ -272,8 +273,8 @@ class LSTMLayer(_ScannedLayer):
   def drive(self, u):
     return self.input_proj(u)
 
-  def output(self, h, u):
-    del u
+  def output(self, h, u, train=False):
+    del u, train
     return h
 
 
@@ -294,8 +295,8 @@ class GRULayer(_ScannedLayer):
   def drive(self, u):
     return self.input_proj(u)
 
-  def output(self, h, u):
-    del u
+  def output(self, h, u, train=False):
+    del u, train
     return h
 
 
@@ -323,6 +324,7 @@ class PhasorLayer(nn.Module):
   r_min: float
   r_max: float
   associative: bool = False  # lax.associative_scan instead of lax.scan.
+  dropout: float = 0.0
 
   def setup(self):
     n = self.state_dim
@@ -341,6 +343,7 @@ class PhasorLayer(nn.Module):
     self.mlp_norm = nn.LayerNorm()
     self.mlp_up = nn.Dense(2 * self.mlp_ratio * self.model_dim)
     self.mlp_down = nn.Dense(self.model_dim, kernel_init=nn.initializers.zeros)
+    self.drop = nn.Dropout(self.dropout)
 
   def lam(self) -> jax.Array:
     return jnp.exp(-jnp.exp(self.nu) + 1j * self.theta)
@@ -362,10 +365,11 @@ class PhasorLayer(nn.Module):
       return hs[-1], hs
     return scan_time(self.body(), h0, b_TxBxN, unroll=unroll)
 
-  def output(self, h: jax.Array, u: jax.Array) -> jax.Array:
-    x = u + self.out_proj(jnp.concatenate([h.real, h.imag], axis=-1))
+  def output(self, h: jax.Array, u: jax.Array, train: bool = False) -> jax.Array:
+    mixed = self.out_proj(jnp.concatenate([h.real, h.imag], axis=-1))
+    x = u + self.drop(mixed, deterministic=not train)
     gate, value = jnp.split(self.mlp_up(self.mlp_norm(x)), 2, axis=-1)
-    return x + self.mlp_down(jax.nn.gelu(gate) * value)
+    return x + self.drop(self.mlp_down(jax.nn.gelu(gate) * value), deterministic=not train)
 
 
 class LandauerLM(nn.Module):
@@ -381,7 +385,8 @@ class LandauerLM(nn.Module):
       self.layers = [
           PhasorLayer(width, cfg.hidden_dim, cfg.mlp_ratio, l, cfg.phase_scaling,
                       cfg.max_phase, cfg.r_min, cfg.r_max,
-                      associative=cfg.scan == 'associative', name=f'layer_{l}')
+                      associative=cfg.scan == 'associative', dropout=cfg.dropout,
+                      name=f'layer_{l}')
           for l in range(cfg.num_layers)]
       self.final_norm = nn.LayerNorm()
       self.head = nn.Dense(cfg.vocab_size)
@@ -403,9 +408,12 @@ class LandauerLM(nn.Module):
     self.head = dense(cfg.vocab_size, cfg.hidden_dim, name='head')
 
 
-  def __call__(self, tokens_BxT: jax.Array, carry: Carry
+  def __call__(self, tokens_BxT: jax.Array, carry: Carry, train: bool = False
                ) -> tuple[jax.Array, jax.Array, Carry]:
     """Runs whole sequences from state `carry`.
+
+    With train=True, dropout (phasor, config.dropout > 0) is active and needs
+    a 'dropout' PRNG stream.
 
     Returns:
       logits_BxTxV, top_BxTxD (the top layer's output, used by the inertia
@@ -417,7 +425,7 @@ class LandauerLM(nn.Module):
     for layer, c in zip(self.layers, carry):
       c, h = layer.scan(c, layer.drive(u), unroll=cfg.unroll)
       new_carry.append(c)
-      u = layer.output(h, u)
+      u = layer.output(h, u, train)
     logits = self.head(self.final_norm(u))
     return jnp.swapaxes(logits, 0, 1), jnp.swapaxes(u, 0, 1), tuple(new_carry)
 

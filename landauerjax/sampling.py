@@ -40,12 +40,17 @@ def prefill(params: Any, model: models.LandauerLM, prompt_BxP: jax.Array,
   return carry, logits[:, -1]
 
 
-@functools.partial(jax.jit, static_argnames=('model', 'chunk', 'temperature', 'top_k'))
+@functools.partial(jax.jit, static_argnames=('model', 'chunk', 'temperature', 'top_k',
+                                             'with_states'))
 def sample_chunk(params: Any, model: models.LandauerLM, carry: models.Carry,
                  logits_BxV: jax.Array, key: jax.Array, *, chunk: int,
-                 temperature: float, top_k: int
-                 ) -> tuple[models.Carry, jax.Array, jax.Array, jax.Array]:
-  """Samples `chunk` tokens. Returns (carry, next logits, tokens [B, chunk], top states [B, chunk, D])."""
+                 temperature: float, top_k: int, with_states: bool = False
+                 ) -> tuple[models.Carry, jax.Array, jax.Array, jax.Array | None]:
+  """Samples `chunk` tokens.
+
+  Returns (carry, next logits [B, V], tokens [B, chunk], top-layer states
+  [B, chunk, D] if with_states else None).
+  """
 
   def body(state, _):
     carry, logits, key = state
@@ -53,10 +58,11 @@ def sample_chunk(params: Any, model: models.LandauerLM, carry: models.Carry,
     token = sample_logits(sub, logits, temperature, top_k)
     carry, logits, top = model.apply({'params': params}, carry, token,
                                      method=models.LandauerLM.step)
-    return (carry, logits, key), (token, top)
+    return (carry, logits, key), (token, top if with_states else None)
   (carry, logits_BxV, _), (tokens_CxB, top_CxBxD) = jax.lax.scan(
       body, (carry, logits_BxV, key), None, length=chunk)
-  return carry, logits_BxV, tokens_CxB.T, jnp.swapaxes(top_CxBxD, 0, 1)
+  tops = jnp.swapaxes(top_CxBxD, 0, 1) if with_states else None
+  return carry, logits_BxV, tokens_CxB.T, tops
 
 
 def generate(params: Any, model: models.LandauerLM, prompt_ids: np.ndarray,
@@ -79,7 +85,7 @@ def generate(params: Any, model: models.LandauerLM, prompt_ids: np.ndarray,
   while done < max_new_tokens:
     carry, logits, tokens, tops = sample_chunk(
         params, model, carry, logits, jax.random.fold_in(key, index), chunk=chunk,
-        temperature=float(temperature), top_k=int(top_k))
+        temperature=float(temperature), top_k=int(top_k), with_states=return_states)
     take = min(chunk, max_new_tokens - done)
     tokens = np.asarray(tokens[0, :take])
     yield (tokens, np.asarray(tops[0, :take])) if return_states else tokens

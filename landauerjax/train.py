@@ -63,11 +63,19 @@ def inertia_coefficient(energy_weight: float, temperature: float) -> float:
 
 
 def loss_fn(params: Any, model: models.LandauerLM, windows_BxT1: jax.Array,
-            coefficient: float) -> tuple[jax.Array, dict[str, jax.Array]]:
-  """Total loss of one batch of windows from a zero state, and its terms."""
+            coefficient: float, dropout_key: jax.Array | None = None
+            ) -> tuple[jax.Array, dict[str, jax.Array]]:
+  """Total loss of one batch of windows from a zero state, and its terms.
+
+  A dropout_key switches on training mode (dropout, where configured).
+  """
   inputs, targets = windows_BxT1[:, :-1], windows_BxT1[:, 1:]
   carry = models.initial_state(model.config, inputs.shape[0])
-  logits, top, _ = model.apply({'params': params}, inputs, carry)
+  if dropout_key is None:
+    logits, top, _ = model.apply({'params': params}, inputs, carry)
+  else:
+    logits, top, _ = model.apply({'params': params}, inputs, carry, train=True,
+                                 rngs={'dropout': dropout_key})
   ce = jnp.mean(cross_entropy(logits, targets))
   energy = inertia_penalty(top)
   total = ce + coefficient * energy
@@ -125,10 +133,11 @@ def train_step(state: TrainState, tokens_N: jax.Array, *, model: models.Landauer
   The batch is drawn inside from `tokens_N` with key fold_in(seed, step), so a
   resumed run sees exactly the batches an uninterrupted one would.
   """
-  windows = input_pipeline.sample_windows(
-      tokens_N, input_pipeline.batch_key(seed, state['step']), batch_size, seq_len)
+  key = input_pipeline.batch_key(seed, state['step'])
+  windows = input_pipeline.sample_windows(tokens_N, key, batch_size, seq_len)
+  dropout_key = jax.random.fold_in(key, 1) if model.config.dropout > 0 else None
   grads, metrics = jax.grad(loss_fn, has_aux=True)(
-      state['params'], model, windows, coefficient)
+      state['params'], model, windows, coefficient, dropout_key)
   updates, opt_state = optimizer.update(grads, state['opt_state'], state['params'])
   params = optax.apply_updates(state['params'], updates)
   metrics['grad_norm'] = optax.global_norm(grads)

@@ -20,6 +20,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.model_dim = 192
   config.model.hidden_dim = 192  # Complex state size per layer.
   config.model.mlp_ratio = 2
+  config.model.dropout = 0.1
   config.model.phase_scaling = 2.0
   config.train.seq_len = 128
   config.train.optimizer = 'adamw'

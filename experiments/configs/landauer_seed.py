@@ -36,6 +36,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.r_min = 0.9
   config.model.r_max = 0.999
   config.model.max_phase = 3.141592653589793
+  config.model.dropout = 0.0
   config.model.scan = 'sequential'  # or 'associative'
   config.model.unroll = 1
 

@@ -1,0 +1,17 @@
+"""Executes the README's research-script snippet so it never goes stale."""
+
+import os
+import re
+
+README = os.path.join(os.path.dirname(__file__), '..', 'README.md')
+
+
+def test_readme_snippet_runs(capsys):
+  text = open(README).read()
+  block = text.split('<!-- readme-snippet:start -->')[1].split('<!-- readme-snippet:end -->')[0]
+  code = re.search(r'```python\n(.*?)```', block, re.S).group(1)
+  exec(compile(code, 'README.md', 'exec'), {'__name__': 'readme_snippet'})
+  out = capsys.readouterr().out
+  assert out.startswith('loss ')
+  assert 'To ' not in out.splitlines()[0]
+  assert len(out.splitlines()[-1]) == 20  # The 20 sampled characters.
