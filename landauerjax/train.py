@@ -140,7 +140,7 @@ def train_step(state: TrainState, tokens_N: jax.Array, *, model: models.Landauer
       state['params'], model, windows, coefficient, dropout_key)
   updates, opt_state = optimizer.update(grads, state['opt_state'], state['params'])
   params = optax.apply_updates(state['params'], updates)
-  metrics['grad_norm'] = optax.global_norm(grads)
+  metrics['grad_norm'] = optax.tree.norm(grads)
   return {'params': params, 'opt_state': opt_state, 'step': state['step'] + 1}, metrics
 
 
@@ -294,28 +294,30 @@ def train_and_evaluate(config: Any, workdir: str) -> dict[str, Any]:
                     'grad_norm': float(metrics['grad_norm']),
                     'chars_per_sec': steps_per_sec * chars_per_step})
 
-  for step in range(start + 1, num_steps + 1):
-    state, metrics = step_fn(state, tokens_N)
+  try:
+    for step in range(start + 1, num_steps + 1):
+      state, metrics = step_fn(state, tokens_N)
+      if pending is not None:
+        flush(pending)
+      pending = (step, metrics)
+      is_eval = step % config.eval.every == 0 or step == num_steps
+      is_save = step % config.checkpoint.every == 0 or step == num_steps
+      if is_eval or is_save:
+        flush(pending)  # Never save or evaluate a non-finite state.
+        pending = None
+        chars_per_sec = ((step - span_step) * chars_per_step
+                         / max(time.perf_counter() - span_start, 1e-9))
+      if is_save:
+        checkpoints.save(manager, step, state, meta)
+      if is_eval:
+        eval_metrics = evaluate_now(step)
+        writer.write({'step': step, **eval_metrics, 'chars_per_sec': chars_per_sec})
+        # Evaluation time counts against neither rate.
+        span_step, span_start = step, time.perf_counter()
+        timer_step, timer = step, time.perf_counter()
     if pending is not None:
       flush(pending)
-    pending = (step, metrics)
-    is_eval = step % config.eval.every == 0 or step == num_steps
-    is_save = step % config.checkpoint.every == 0 or step == num_steps
-    if is_eval or is_save:
-      flush(pending)  # Never save or evaluate a non-finite state.
-      pending = None
-      chars_per_sec = ((step - span_step) * chars_per_step
-                       / max(time.perf_counter() - span_start, 1e-9))
-    if is_save:
-      checkpoints.save(manager, step, state, meta)
-    if is_eval:
-      eval_metrics = evaluate_now(step)
-      writer.write({'step': step, **eval_metrics, 'chars_per_sec': chars_per_sec})
-      # Evaluation time counts against neither rate.
-      span_step, span_start = step, time.perf_counter()
-      timer_step, timer = step, time.perf_counter()
-  if pending is not None:
-    flush(pending)
-  manager.wait_until_finished()
-  manager.close()
+  finally:  # Commit any checkpoint in flight, also when training fails.
+    manager.wait_until_finished()
+    manager.close()
   return eval_metrics

@@ -20,11 +20,11 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.model_dim = 192
   config.model.hidden_dim = 192  # Complex state size per layer.
   config.model.mlp_ratio = 2
-  config.model.dropout = 0.1
+  config.model.dropout = 0.2
   config.model.phase_scaling = 2.0
   config.train.seq_len = 128
   config.train.optimizer = 'adamw'
-  config.train.weight_decay = 0.01
+  config.train.weight_decay = 0.1
   config.train.schedule = 'cosine'
   config.train.warmup_steps = 100
   config.train.learning_rate = 3e-3

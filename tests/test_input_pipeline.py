@@ -1,0 +1,183 @@
+"""Tests of landauerjax.datasets and landauerjax.input_pipeline."""
+
+from __future__ import annotations
+
+import os
+
+import jax
+import ml_collections
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from landauerjax import datasets
+from landauerjax import input_pipeline
+
+
+@pytest.fixture(scope='module')
+def shakespeare_splits(shakespeare_path, data_dir):
+  """Tiny Shakespeare prepared once into the session data_dir."""
+  return datasets.load_text_splits('tiny_shakespeare', local_path=shakespeare_path,
+                                   data_dir=data_dir)
+
+
+@pytest.mark.parametrize('n', [10, 11, 19, 101, 1_115_394])
+def test_canonical_split(n):
+  text = ''.join(chr(ord('a') + i % 26) for i in range(n))
+  splits = datasets.canonical_split(text)
+  assert len(splits['train']) == int(n * 0.9)
+  assert splits['train'] + splits['validation'] == text
+
+
+def test_canonical_split_of_tiny_shakespeare_size():
+  splits = datasets.canonical_split('x' * 1_115_394)
+  assert (len(splits['train']), len(splits['validation'])) == (1_003_854, 111_540)
+
+
+def test_load_tiny_shakespeare(shakespeare_splits, shakespeare_path):
+  with open(shakespeare_path, encoding='utf-8') as f:
+    text = f.read()
+  assert len(shakespeare_splits['train']) == 1_003_854
+  assert len(shakespeare_splits['validation']) == 111_540
+  assert shakespeare_splits['train'] + shakespeare_splits['validation'] == text
+  assert shakespeare_splits['train'].startswith('First Citizen:')
+
+
+def test_load_corpus_vocab(shakespeare_splits, shakespeare_path, data_dir):
+  del shakespeare_splits  # Prepared already: load_corpus only reads.
+  config = ml_collections.ConfigDict({'dataset': 'tiny_shakespeare',
+                                      'local_path': shakespeare_path,
+                                      'data_dir': data_dir})
+  corpus = input_pipeline.load_corpus(config)
+  assert corpus.vocab.size == 65
+  assert corpus.vocab.chars == ''.join(sorted(corpus.vocab.chars))
+  assert corpus.train.shape == (1_003_854,) and corpus.train.dtype == np.int32
+  assert corpus.validation.shape == (111_540,)
+  assert corpus.vocab.decode(corpus.train[:14]) == 'First Citizen:'
+
+
+def test_load_under_mock_data(tmp_path):
+  with tfds.testing.mock_data(num_examples=3):
+    splits = datasets.load_text_splits('tiny_shakespeare', data_dir=str(tmp_path))
+  for name in ('train', 'validation'):
+    text = splits[name]
+    assert isinstance(text, str) and text
+    # Mocked examples hold no newlines; three of them are joined by two.
+    assert len(text.split('\n')) == 3
+
+
+def test_local_text_builder(tmp_path):
+  path = tmp_path / 'corpus.txt'
+  text = 'hello world, this is a small corpus.\n' * 5
+  path.write_text(text)
+  data_dir = str(tmp_path / 'data')
+  splits = datasets.load_text_splits('local_text', local_path=str(path), data_dir=data_dir)
+  assert splits == datasets.canonical_split(text)
+  # A new content at the same path gets its own prepared data.
+  other = 'a different corpus entirely!\n' * 4
+  path.write_text(other)
+  splits = datasets.load_text_splits('local_text', local_path=str(path), data_dir=data_dir)
+  assert splits == datasets.canonical_split(other)
+
+
+def test_missing_data_file(tmp_path):
+  missing = str(tmp_path / 'nope.txt')
+  for dataset in ('tiny_shakespeare', 'local_text'):
+    with pytest.raises(FileNotFoundError, match='nope.txt'):
+      datasets.load_text_splits(dataset, local_path=missing, data_dir=str(tmp_path))
+
+
+def test_local_text_rejects_unusable_files(tmp_path):
+  short = tmp_path / 'short.txt'
+  short.write_text('abc')
+  with pytest.raises(ValueError, match='at least 10'):
+    datasets.load_text_splits('local_text', local_path=str(short), data_dir=str(tmp_path))
+  latin1 = tmp_path / 'latin1.txt'
+  latin1.write_bytes('caf\xe9 na\xefve, not UTF-8'.encode('latin-1'))
+  with pytest.raises(ValueError, match='latin1.txt.*not UTF-8'):
+    datasets.load_text_splits('local_text', local_path=str(latin1), data_dir=str(tmp_path))
+
+
+def test_local_text_needs_a_path(tmp_path):
+  with pytest.raises(ValueError, match='local_path'):
+    datasets.load_text_splits('local_text', data_dir=str(tmp_path))
+
+
+def test_wrong_file_as_tiny_shakespeare(tmp_path):
+  path = tmp_path / 'not_shakespeare.txt'
+  path.write_text('This is not the Tiny Shakespeare corpus.\n' * 3)
+  with pytest.raises(ValueError, match='sha256'):
+    datasets.load_text_splits('tiny_shakespeare', local_path=str(path),
+                              data_dir=str(tmp_path / 'data'))
+
+
+def test_unknown_dataset(tmp_path):
+  with pytest.raises(ValueError, match='wikitext'):
+    datasets.load_text_splits('wikitext', data_dir=str(tmp_path))
+
+
+def test_vocab_encode_decode_and_unknown_chars():
+  vocab = input_pipeline.CharVocab.from_texts('hello', 'world')
+  assert vocab.chars == 'dehlorw'
+  ids = vocab.encode('hold')
+  np.testing.assert_array_equal(ids, [2, 4, 3, 0])
+  assert ids.dtype == np.int32
+  assert vocab.decode(ids) == 'hold'
+  assert input_pipeline.CharVocab.from_json(vocab.to_json()) == vocab
+  with pytest.raises(ValueError, match="'QZ'"):
+    vocab.encode('hQlloZwQrld')
+
+
+def test_sample_windows_are_deterministic_contiguous_slices():
+  tokens = np.arange(1000, dtype=np.int32) * 3 + 7  # Distinct values: positions are recoverable.
+  key = jax.random.PRNGKey(0)
+  windows = np.asarray(input_pipeline.sample_windows(tokens, key, 16, 10))
+  assert windows.shape == (16, 11)
+  np.testing.assert_array_equal(
+      windows, np.asarray(input_pipeline.sample_windows(tokens, key, 16, 10)))
+  for row in windows:
+    start = (row[0] - 7) // 3
+    np.testing.assert_array_equal(row, tokens[start:start + 11])
+  starts = (windows[:, 0] - 7) // 3
+  assert len(set(starts.tolist())) > 1
+  other = np.asarray(input_pipeline.sample_windows(tokens, jax.random.PRNGKey(1), 16, 10))
+  assert not np.array_equal(other, windows)
+
+
+def test_sample_windows_reach_both_ends():
+  tokens = np.arange(12, dtype=np.int32)
+  windows = np.asarray(input_pipeline.sample_windows(tokens, jax.random.PRNGKey(0), 200, 9))
+  assert set(windows[:, 0].tolist()) == {0, 1, 2}  # Every start whose window fits.
+
+
+def test_sample_windows_short_corpus():
+  with pytest.raises(ValueError, match='shorter'):
+    input_pipeline.sample_windows(np.arange(5, dtype=np.int32), jax.random.PRNGKey(0), 2, 5)
+
+
+def test_batch_key():
+  keys = [np.asarray(input_pipeline.batch_key(0, step)) for step in range(4)]
+  assert len({k.tobytes() for k in keys}) == 4
+  np.testing.assert_array_equal(input_pipeline.batch_key(0, 2), keys[2])
+  assert not np.array_equal(np.asarray(input_pipeline.batch_key(1, 2)), keys[2])
+
+
+@pytest.mark.parametrize('n,num_streams,window', [
+    (50, 4, 8), (33, 3, 4), (9, 1, 16), (17, 32, 4), (64, 7, 1), (2, 3, 5)])
+def test_eval_streams_cover_every_target_once(n, num_streams, window):
+  tokens = np.arange(100, 100 + n, dtype=np.int32)  # Distinct values.
+  streams = input_pipeline.eval_streams(tokens, num_streams, window)
+  s, length = streams.inputs.shape
+  assert streams.targets.shape == streams.mask.shape == (s, length)
+  assert length % window == 0 and 1 <= s <= num_streams
+  assert streams.num_targets == n - 1
+  real = streams.mask == 1
+  targets = streams.targets[real]
+  # Every token except the first is a target exactly once, after its predecessor.
+  assert sorted(targets.tolist()) == tokens[1:].tolist()
+  np.testing.assert_array_equal(streams.inputs[real], targets - 1)
+  # Within a stream, each input is the previous target: streams are contiguous.
+  for row_in, row_t, row_m in zip(streams.inputs, streams.targets, streams.mask):
+    valid = row_m[1:] == 1
+    np.testing.assert_array_equal(row_in[1:][valid], row_t[:-1][valid])
+  assert set(np.unique(streams.mask).tolist()) <= {0.0, 1.0}
