@@ -217,3 +217,19 @@ def test_sin_cos_unit_accuracy():
   sin32, cos32 = models._sin_cos_unit(jnp.asarray(x, jnp.float32))
   np.testing.assert_allclose(sin32, np.sin(x), rtol=0, atol=1e-6)
   np.testing.assert_allclose(cos32, np.cos(x), rtol=0, atol=1e-6)
+
+
+def test_phasor_dropout_only_in_training():
+  cfg = models.ModelConfig(variant='phasor', vocab_size=11, model_dim=8, hidden_dim=8,
+                           num_layers=1, dropout=0.5)
+  model = models.LandauerLM(cfg)
+  params = models.init_params(cfg, jax.random.PRNGKey(0))
+  tokens = jax.random.randint(jax.random.PRNGKey(1), (2, 6), 0, 11)
+  carry = models.initial_state(cfg, 2)
+  run = lambda **kw: model.apply({'params': params}, tokens, carry, **kw)[0]
+  evaluation = run()
+  np.testing.assert_allclose(run(), evaluation)
+  dropped = run(train=True, rngs={'dropout': jax.random.PRNGKey(2)})
+  again = run(train=True, rngs={'dropout': jax.random.PRNGKey(2)})
+  np.testing.assert_allclose(dropped, again)
+  assert np.abs(np.asarray(dropped) - np.asarray(evaluation)).max() > 1e-3
