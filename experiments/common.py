@@ -22,3 +22,18 @@ def quiet_libraries() -> None:
   tfds.disable_progress_bar()
   logging.set_verbosity(logging.INFO)
   logging.get_absl_handler().addFilter(_OwnInfoOnly())
+
+
+def load_checkpoint_and_prompt(workdir: str, step: int | None, prompt: str):
+  """(Inference bundle, LandauerLM, prompt ids int32[P]) with clear errors.
+
+  Unknown prompt characters raise ValueError naming them; an empty prompt
+  raises app.UsageError.
+  """
+  from absl import app  # pylint: disable=g-import-not-at-top
+  from landauerjax import checkpoints, models  # pylint: disable=g-import-not-at-top
+  loaded = checkpoints.load_for_inference(workdir, step)
+  prompt_ids = loaded.vocab.encode(prompt)
+  if len(prompt_ids) == 0:
+    raise app.UsageError('--prompt is empty: give at least one character.')
+  return loaded, models.LandauerLM(loaded.model_config), prompt_ids

@@ -36,8 +36,6 @@ import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 
 from experiments import common
-from landauerjax import checkpoints
-from landauerjax import models
 from landauerjax import sampling
 
 FLAGS = flags.FLAGS
@@ -184,11 +182,8 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   common.quiet_libraries()
-  loaded = checkpoints.load_for_inference(FLAGS.workdir, FLAGS.step)
-  prompt_ids = loaded.vocab.encode(FLAGS.prompt)  # Names unknown characters.
-  if len(prompt_ids) == 0:
-    raise app.UsageError('--prompt is empty: give at least one character.')
-  model = models.LandauerLM(loaded.model_config)
+  loaded, model, prompt_ids = common.load_checkpoint_and_prompt(
+      FLAGS.workdir, FLAGS.step, FLAGS.prompt)
   tokens, states = [], []
   for chunk_tokens, chunk_states in sampling.generate(
       loaded.params, model, prompt_ids, FLAGS.num_chars, jax.random.PRNGKey(FLAGS.seed),

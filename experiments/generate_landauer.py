@@ -14,8 +14,6 @@ from absl import flags
 import jax
 
 from experiments import common
-from landauerjax import checkpoints
-from landauerjax import models
 from landauerjax import sampling
 
 FLAGS = flags.FLAGS
@@ -35,11 +33,8 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   common.quiet_libraries()
-  loaded = checkpoints.load_for_inference(FLAGS.workdir, FLAGS.step)
-  prompt_ids = loaded.vocab.encode(FLAGS.prompt)  # Names unknown characters.
-  if len(prompt_ids) == 0:
-    raise app.UsageError('--prompt is empty: give at least one character.')
-  model = models.LandauerLM(loaded.model_config)
+  loaded, model, prompt_ids = common.load_checkpoint_and_prompt(
+      FLAGS.workdir, FLAGS.step, FLAGS.prompt)
   sys.stdout.write(FLAGS.prompt)
   for tokens in sampling.generate(
       loaded.params, model, prompt_ids, FLAGS.max_new_tokens,
