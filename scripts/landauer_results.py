@@ -104,7 +104,8 @@ def summarize(runs: list[dict]) -> list[dict]:
 
 
 def markdown(rows: list[dict], ngram: list[dict], command: str) -> str:
-  out = [START, '', f'Produced by `{command}` (runs one after another on this machine).', '',
+  out = [START, '', f'Produced by `{command}`. Wall time per run includes compilation and the '
+         'evaluations, on this 2-core CPU; see the notes below for the machine\'s load.', '',
          '| model | config | params | val CE nats/char (mean ± sd) | min–max | bits/char | '
          'CE, zero state per 64 chars | original one-batch loss | wall s / run | train chars/s |',
          '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|']
@@ -116,7 +117,7 @@ def markdown(rows: list[dict], ngram: list[dict], command: str) -> str:
         f"{r['reset64_mean']:.4f} | {r['one_batch_mean']:.4f} | {r['wall_s_mean']:.0f} | "
         f"{r['chars_per_sec']:,.0f} |")
   for g in ngram:
-    out.append(f"| {g['order']}-gram KN | `scripts.ngram_baseline` | {g['num_contexts']:,} contexts | "
+    out.append(f"| {g['order']}-gram KN ({g['num_contexts']:,} contexts) | `scripts.ngram_baseline` | – | "
                f"{g['nats_per_char']:.4f} | – | {g['bits_per_char']:.4f} | – | – | – | – |")
   out += ['', END]
   return '\n'.join(out)
