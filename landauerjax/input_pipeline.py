@@ -8,7 +8,6 @@ to save for an exact resume is the step number alone.
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import Any
 
 import jax
@@ -130,8 +129,3 @@ def eval_streams(tokens_N: np.ndarray, num_streams: int, window: int) -> EvalStr
   shape = (num_streams, length)
   return EvalStreams(pad_tokens(inputs).reshape(shape),
                      pad_tokens(targets).reshape(shape), mask.reshape(shape))
-
-
-def save_vocab(vocab: CharVocab, path: str) -> None:
-  with open(path, 'w') as f:
-    json.dump(vocab.to_json(), f)
