@@ -2,7 +2,11 @@
 
 import logging as std_logging
 
+from absl import app
 from absl import logging
+
+from landauerjax import checkpoints
+from landauerjax import models
 
 _NOISY_PACKAGES = ('/orbax/', '/tensorflow_datasets/', '/etils/', '/jax/')
 
@@ -30,8 +34,6 @@ def load_checkpoint_and_prompt(workdir: str, step: int | None, prompt: str):
   Unknown prompt characters raise ValueError naming them; an empty prompt
   raises app.UsageError.
   """
-  from absl import app  # pylint: disable=g-import-not-at-top
-  from landauerjax import checkpoints, models  # pylint: disable=g-import-not-at-top
   loaded = checkpoints.load_for_inference(workdir, step)
   prompt_ids = loaded.vocab.encode(prompt)
   if len(prompt_ids) == 0:

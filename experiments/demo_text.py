@@ -15,8 +15,6 @@ import jax
 from ml_collections import config_flags
 
 from experiments import common
-from landauerjax import checkpoints
-from landauerjax import models
 from landauerjax import sampling
 from landauerjax import train
 
@@ -35,12 +33,10 @@ def main(argv):
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   common.quiet_libraries()
   train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
-  loaded = checkpoints.load_for_inference(FLAGS.workdir)
-  prompt_ids = loaded.vocab.encode(FLAGS.prompt)  # Names unknown characters.
-  if len(prompt_ids) == 0:
-    raise app.UsageError('--prompt is empty: give at least one character.')
+  loaded, model, prompt_ids = common.load_checkpoint_and_prompt(
+      FLAGS.workdir, None, FLAGS.prompt)
   chunks = sampling.generate(
-      loaded.params, models.LandauerLM(loaded.model_config), prompt_ids,
+      loaded.params, model, prompt_ids,
       FLAGS.num_chars, jax.random.PRNGKey(FLAGS.seed), temperature=FLAGS.temperature)
   print(FLAGS.prompt + ''.join(loaded.vocab.decode(c) for c in chunks))
 

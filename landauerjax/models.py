@@ -218,7 +218,21 @@ def associative_linear_scan(h0_BxN: jax.Array, b_TxBxN: jax.Array,
 # ---------------------------------------------------------------------------
 
 
-class SeedLayer(nn.Module):
+class _RecurrentLayer(nn.Module):
+  """Shared parts of seed/LSTM/GRU layers: drive = input_proj, output = state."""
+
+  def drive(self, u: jax.Array) -> jax.Array:
+    return self.input_proj(u)
+
+  def output(self, h: jax.Array, u: jax.Array, train: bool = False) -> jax.Array:
+    del u, train
+    return h
+
+  def scan(self, carry: Any, z_TxBx: jax.Array, unroll: int = 1) -> tuple[Any, jax.Array]:
+    return scan_time(self.body(), carry, z_TxBx, unroll=unroll)
+
+
+class SeedLayer(_RecurrentLayer):
   """One layer of the original aperiodic stack; phase phi_l = phi_0 / c**l."""
 
   hidden_dim: int
@@ -229,35 +243,23 @@ class SeedLayer(nn.Module):
     self.input_proj = dense(self.hidden_dim, self.in_dim)
     self.scale = self.param('scale', nn.initializers.ones, (self.hidden_dim,))
 
+  def phase_terms(self) -> tuple[jax.Array, jax.Array]:
+    """cos and sin of phi_l * k for the units k = 0..H-1: ([H], [H])."""
+    phase_H = self.phase * jnp.arange(self.hidden_dim, dtype=jnp.float32)
+    return jnp.cos(phase_H), jnp.sin(phase_H)
 
   def body(self) -> Callable[[jax.Array, jax.Array], jax.Array]:
-    phase_H = self.phase * jnp.arange(self.hidden_dim, dtype=jnp.float32)
-    cos_phase, sin_phase = jnp.cos(phase_H), jnp.sin(phase_H)
+    cos_phase, sin_phase = self.phase_terms()
     return lambda h, z: seed_recurrence(h, z, self.scale, cos_phase, sin_phase)
 
   def scan(self, h0: jax.Array, z_TxBxH: jax.Array, unroll: int = 1
            ) -> tuple[jax.Array, jax.Array]:
-    del unroll
-    phase_H = self.phase * jnp.arange(self.hidden_dim, dtype=jnp.float32)
-    hs = seed_scan(h0, z_TxBxH, self.scale, jnp.cos(phase_H), jnp.sin(phase_H))
+    del unroll  # seed_scan has its own backward pass; it always scans one step at a time.
+    hs = seed_scan(h0, z_TxBxH, self.scale, *self.phase_terms())
     return hs[-1], hs
 
-  def drive(self, u: jax.Array) -> jax.Array:
-    return self.input_proj(u)
 
-  def output(self, h: jax.Array, u: jax.Array, train: bool = False) -> jax.Array:
-    del u, train
-    return h
-
-
-class _ScannedLayer(nn.Module):
-  """A layer whose sequence pass is `scan_time` over its `body`."""
-
-  def scan(self, carry: Any, z_TxBx: jax.Array, unroll: int = 1) -> tuple[Any, jax.Array]:
-    return scan_time(self.body(), carry, z_TxBx, unroll=unroll)
-
-
-class LSTMLayer(_ScannedLayer):
+class LSTMLayer(_RecurrentLayer):
   hidden_dim: int
   in_dim: int
 
@@ -266,19 +268,11 @@ class LSTMLayer(_ScannedLayer):
     self.w_hh = self.param('w_hh', torch_uniform(self.hidden_dim),
                            (self.hidden_dim, 4 * self.hidden_dim))
 
-
   def body(self):
     return lambda c, z: lstm_recurrence(c, z, self.w_hh)
 
-  def drive(self, u):
-    return self.input_proj(u)
 
-  def output(self, h, u, train=False):
-    del u, train
-    return h
-
-
-class GRULayer(_ScannedLayer):
+class GRULayer(_RecurrentLayer):
   hidden_dim: int
   in_dim: int
 
@@ -288,16 +282,8 @@ class GRULayer(_ScannedLayer):
     self.w_hh = self.param('w_hh', init, (self.hidden_dim, 3 * self.hidden_dim))
     self.b_hh = self.param('b_hh', init, (3 * self.hidden_dim,))
 
-
   def body(self):
     return lambda h, z: gru_recurrence(h, z, self.w_hh, self.b_hh)
-
-  def drive(self, u):
-    return self.input_proj(u)
-
-  def output(self, h, u, train=False):
-    del u, train
-    return h
 
 
 def golden_phases(num: int, max_phase: float, level: int, scaling: float) -> jax.Array:

@@ -30,11 +30,10 @@ def sample_logits(key: jax.Array, logits_BxV: jax.Array, temperature: float,
   return jax.random.categorical(key, logits_BxV, axis=-1)
 
 
-@functools.partial(jax.jit, static_argnames=('model', 'prompt_len'))
-def prefill(params: Any, model: models.LandauerLM, prompt_BxP: jax.Array,
-            prompt_len: int) -> tuple[models.Carry, jax.Array]:
+@functools.partial(jax.jit, static_argnames=('model',))
+def prefill(params: Any, model: models.LandauerLM, prompt_BxP: jax.Array
+            ) -> tuple[models.Carry, jax.Array]:
   """Runs the prompt from the zero state: (carry, logits of the next token [B, V])."""
-  del prompt_len  # Part of the cache key only.
   carry = models.initial_state(model.config, prompt_BxP.shape[0])
   logits, _, carry = model.apply({'params': params}, prompt_BxP, carry)
   return carry, logits[:, -1]
@@ -80,7 +79,7 @@ def generate(params: Any, model: models.LandauerLM, prompt_ids: np.ndarray,
     raise ValueError('The prompt is empty: give at least one character.')
   if max_new_tokens < 0:
     raise ValueError(f'max_new_tokens must be >= 0, got {max_new_tokens}.')
-  carry, logits = prefill(params, model, jnp.asarray(prompt_ids), prompt_ids.shape[1])
+  carry, logits = prefill(params, model, jnp.asarray(prompt_ids))
   done, index = 0, 0
   while done < max_new_tokens:
     carry, logits, tokens, tops = sample_chunk(

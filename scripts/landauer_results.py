@@ -56,13 +56,13 @@ def run_config(name: str, seed: int) -> dict:
   config.data.local_path = FLAGS.local_path
   config.data.data_dir = FLAGS.data_dir
   workdir = os.path.join(FLAGS.runs_dir, name, f'seed{seed}')
-  t0 = time.perf_counter()
-  train.train_and_evaluate(config, workdir)
-  wall = time.perf_counter() - t0
-  timing_path = os.path.join(workdir, 'wall_time.json')
-  if os.path.exists(timing_path) and wall < 60:  # Already trained earlier.
+  timing_path = os.path.join(workdir, 'wall_time.json')  # Written once a run finishes.
+  if os.path.exists(timing_path):
     wall = json.load(open(timing_path))['wall_s']
   else:
+    t0 = time.perf_counter()
+    train.train_and_evaluate(config, workdir)  # Resumes an unfinished run.
+    wall = time.perf_counter() - t0
     json.dump({'wall_s': wall}, open(timing_path, 'w'))
   lines = [json.loads(l) for l in open(os.path.join(workdir, 'metrics.jsonl'))]
   evals = [l for l in lines if 'val_ce' in l]

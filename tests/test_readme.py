@@ -1,5 +1,6 @@
 """Executes the README's research-script snippet so it never goes stale."""
 
+import math
 import os
 import re
 
@@ -14,4 +15,6 @@ def test_readme_snippet_runs(capsys):
   out = capsys.readouterr().out
   assert out.startswith('loss ')
   assert 'To ' not in out.splitlines()[0]
+  first = out.splitlines()[0].split()
+  assert first[0] == 'loss' and math.isfinite(float(first[1])) and float(first[1]) > 0
   assert len(out.splitlines()[-1]) == 20  # The 20 sampled characters.
