@@ -1,0 +1,114 @@
+"""Causal gravitational field evolution: what the field LM has instead of attention.
+
+A sequence of T tokens is T particles. Particle t has a position x_t in the
+d-dimensional field (initially its token's embedding), a mass m_t (its
+token's mass, `fieldjax.model.token_masses`) and a fixed place t on the
+cylinder's axis. A particle is pulled by the particles before it, with
+softened Newtonian gravity in the combined distance
+
+    A[t, s] = G m_s / (|x_t - x_s|^2 + ((t - s) / ell)^2 + eps^2)^(3/2)
+              for 0 < t - s <= window, else 0                   (causal mask)
+
+    F_t = sum_s A[t, s] (x_s - x_t).
+
+One integration step of length dt (overdamped, first order; the self term is
+taken implicitly, which keeps every step stable for any dt >= 0):
+
+    x_t <- (x_t + dt * sum_s A[t, s] x_s) / (1 + dt * sum_s A[t, s]).
+
+So each step moves x_t towards the mass-weighted mean of the particles it
+feels, and never out of their convex hull. `num_steps` steps play the role of
+layers. The axis term makes gravity fade with distance along the sequence
+(ell is the range, in tokens); `window` truncates it exactly.
+
+Memory: queries are processed in chunks of `chunk` positions against at most
+`chunk + window` keys, so one step holds O(chunk * (chunk + window)) of A
+instead of O(T^2). Everything here is for one sequence; vmap over the batch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+
+
+@dataclasses.dataclass(frozen=True)
+class FieldConfig:
+  gravity: float = 0.05     # G, in field units.
+  softening: float = 0.382  # eps (= GAP), keeps A finite for coincident particles.
+  axis_range: float = 4.0   # ell, tokens: gravity's reach along the sequence.
+  window: int = 256         # Hard causal cut-off, tokens.
+  chunk: int = 128          # Query chunk for bounded memory.
+  num_steps: int = 2        # Integration steps ("layers").
+
+
+def gravity_matrix(x_query_CxD: jax.Array, x_key_KxD: jax.Array,
+                   mass_K: jax.Array, offset_CxK: jax.Array,
+                   cfg: FieldConfig) -> jax.Array:
+  """A[t, s] between C queries and K keys, float32 [C, K].
+
+  Args:
+    x_query_CxD, x_key_KxD: particle positions.
+    mass_K: the keys' masses.
+    offset_CxK: t - s, positions along the axis (tokens); pairs with offset
+      <= 0 (not strictly earlier) or > cfg.window get zero.
+    cfg: field constants.
+  """
+  xq = x_query_CxD.astype(jnp.float32)
+  xk = x_key_KxD.astype(jnp.float32)
+  dist2_CxK = (jnp.sum(xq * xq, -1)[:, None] + jnp.sum(xk * xk, -1)[None, :]
+               - 2.0 * jnp.einsum('cd,kd->ck', xq, xk))
+  axis2_CxK = (offset_CxK.astype(jnp.float32) / cfg.axis_range) ** 2
+  r2 = jnp.maximum(dist2_CxK, 0.0) + axis2_CxK + cfg.softening ** 2
+  strength = cfg.gravity * mass_K[None, :] * jax.lax.rsqrt(r2) ** 3
+  causal = (offset_CxK > 0) & (offset_CxK <= cfg.window)
+  return jnp.where(causal, strength, 0.0)
+
+
+def _blocks(length: int, cfg: FieldConfig) -> tuple[int, int, int]:
+  chunk = min(cfg.chunk, length)
+  num_chunks = -(-length // chunk)
+  keys = min(chunk + cfg.window, num_chunks * chunk)
+  return chunk, num_chunks, keys
+
+
+def field_step(x_TxD: jax.Array, mass_T: jax.Array, dt: jax.Array,
+               cfg: FieldConfig) -> jax.Array:
+  """One implicit-self Euler step of the gravitational field, [T, D] -> [T, D]."""
+  length, dim = x_TxD.shape
+  chunk, num_chunks, num_keys = _blocks(length, cfg)
+  padded = num_chunks * chunk
+  front = num_keys - chunk  # Keys that precede a chunk's first query.
+  # Pad so every chunk can slice its keys [q0 - front, q0 + chunk); padded
+  # particles have zero mass and negative positions, so they never pull.
+  x_pad = jnp.pad(x_TxD, ((front, padded - length), (0, 0)))
+  m_pad = jnp.pad(mass_T.astype(jnp.float32), (front, padded - length))
+  pos_pad = jnp.arange(padded + front) - front
+
+  def one_chunk(q0):
+    xq = jax.lax.dynamic_slice(x_pad, (q0 + front, 0), (chunk, dim))
+    xk = jax.lax.dynamic_slice(x_pad, (q0, 0), (num_keys, dim))
+    mk = jax.lax.dynamic_slice(m_pad, (q0,), (num_keys,))
+    pk = jax.lax.dynamic_slice(pos_pad, (q0,), (num_keys,))
+    offset = (q0 + jnp.arange(chunk))[:, None] - pk[None, :]
+    a_CxK = gravity_matrix(xq, xk, mk, offset, cfg)
+    pull_CxD = jnp.einsum('ck,kd->cd', a_CxK, xk.astype(jnp.float32))
+    total_C = jnp.sum(a_CxK, -1, keepdims=True)
+    new = (xq.astype(jnp.float32) + dt * pull_CxD) / (1.0 + dt * total_C)
+    return new.astype(x_TxD.dtype)
+
+  starts = jnp.arange(num_chunks) * chunk
+  if num_chunks == 1:
+    out = one_chunk(starts[0])
+  else:
+    out = jax.lax.map(one_chunk, starts).reshape(padded, dim)
+  return out[:length]
+
+
+def full_gravity_matrix(x_TxD: jax.Array, mass_T: jax.Array,
+                        cfg: FieldConfig) -> jax.Array:
+  """The whole causal A, [T, T] (for analysis and pictures; O(T^2) memory)."""
+  t = jnp.arange(x_TxD.shape[0])
+  return gravity_matrix(x_TxD, x_TxD, mass_T, t[:, None] - t[None, :], cfg)

@@ -1,0 +1,192 @@
+"""The field-theoretic LM: configuration, parameters and the forward pass.
+
+Per sequence (vmapped over the batch by callers):
+
+  tokens [T] --embed--> x [T, d] --field evolution, num_steps, perturbed--> x' [T, d]
+        --lags + lattice--> phi [T, D] --crystal W + readout--> logits [T, V]
+
+Parameters (a dict; everything is float32 and learned without gradients):
+  'lattice' [K d, D], 'lattice_bias' [D]: the lattice sites (fixed after
+      initialisation: random features, see docs/fieldjax.md);
+  'crystal' [D, d]: the Hebbian crystal memory;
+  'counts' [V]: token counts (give the masses and the readout's prior).
+
+Sizes. `SIZES` fixes d, K and D; parameter counts are nearly independent of
+the vocabulary (the readout uses the fixed embeddings), so small/base/large
+are within 10% of 50M/350M/750M for any V up to 65k (tests check them with
+`jax.eval_shape`, which allocates nothing).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from fieldjax import collapse as collapse_lib
+from fieldjax import constants
+from fieldjax import crystal
+from fieldjax import embeddings
+from fieldjax import field
+from fieldjax import perturbations
+
+DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16, 'float16': jnp.float16}
+
+# (embed_dim d, lags K, lattice_dim D). 'tiny' is for tests and CPU runs.
+SIZES: dict[str, dict[str, int]] = {
+    'tiny': {'embed_dim': 64, 'lags': 8, 'lattice_dim': 4096},
+    'small': {'embed_dim': 256, 'lags': 8, 'lattice_dim': 20480},
+    'base': {'embed_dim': 512, 'lags': 8, 'lattice_dim': 73728},
+    'large': {'embed_dim': 768, 'lags': 8, 'lattice_dim': 106496},
+}
+NOMINAL_PARAMS = {'small': 50e6, 'base': 350e6, 'large': 750e6}
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+  """Everything that defines a field LM (hashable: a static jit argument)."""
+  vocab_size: int
+  embed_dim: int = 64
+  lags: int = 8
+  lattice_dim: int = 4096
+  embedding: str = 'golden'
+  feature_norm: float = 8.0
+  hebbian_rule: str = 'contrastive'
+  eta: float = constants.HEBBIAN_RATE
+  decay: float = 1e-4
+  dtype: str = 'float32'
+  field: field.FieldConfig = field.FieldConfig()
+  perturbation: perturbations.PerturbationConfig = perturbations.PerturbationConfig()
+  collapse: collapse_lib.CollapseConfig = collapse_lib.CollapseConfig()
+
+  def __post_init__(self):
+    if self.vocab_size < 2:
+      raise ValueError(f'vocab_size must be >= 2, got {self.vocab_size}.')
+    if self.embedding not in embeddings.EMBEDDINGS:
+      raise ValueError(f'Unknown embedding {self.embedding!r}; expected one of '
+                       f'{embeddings.EMBEDDINGS}.')
+    if self.hebbian_rule not in crystal.RULES:
+      raise ValueError(f'Unknown Hebbian rule {self.hebbian_rule!r}; expected '
+                       f'one of {crystal.RULES}.')
+    if self.dtype not in DTYPES:
+      raise ValueError(f'Unknown dtype {self.dtype!r}; expected one of {sorted(DTYPES)}.')
+    for name in ('embed_dim', 'lags', 'lattice_dim'):
+      if getattr(self, name) < 1:
+        raise ValueError(f'{name} must be >= 1, got {getattr(self, name)}.')
+
+  @property
+  def compute_dtype(self):
+    return DTYPES[self.dtype]
+
+  def to_json(self) -> dict[str, Any]:
+    return dataclasses.asdict(self)
+
+  @classmethod
+  def from_json(cls, obj: dict[str, Any]) -> 'ModelConfig':
+    obj = dict(obj)
+    obj['field'] = field.FieldConfig(**obj['field'])
+    obj['perturbation'] = perturbations.PerturbationConfig(**obj['perturbation'])
+    obj['collapse'] = collapse_lib.CollapseConfig(**obj['collapse'])
+    return cls(**obj)
+
+
+def config_for_size(size: str, vocab_size: int, **overrides: Any) -> ModelConfig:
+  """The ModelConfig of a named size; `overrides` replace any field."""
+  if size not in SIZES:
+    raise ValueError(f'Unknown model size {size!r}; expected one of {sorted(SIZES)}.')
+  kwargs = {**SIZES[size], **overrides}
+  return ModelConfig(vocab_size=vocab_size, **kwargs)
+
+
+def init_params(cfg: ModelConfig, key: jax.Array) -> dict[str, jax.Array]:
+  """Fresh parameters: random lattice, empty crystal, one count per token."""
+  fan_in = cfg.lags * cfg.embed_dim
+  k_lattice, k_bias = jax.random.split(key)
+  # Rows of the input are K unit vectors (|c| ~ sqrt(K)): unit-variance responses.
+  lattice = jax.random.normal(k_lattice, (fan_in, cfg.lattice_dim)) / np.sqrt(cfg.lags)
+  return {
+      'lattice': lattice,
+      'lattice_bias': jax.random.uniform(k_bias, (cfg.lattice_dim,), minval=-0.5, maxval=0.5),
+      'crystal': jnp.zeros((cfg.lattice_dim, cfg.embed_dim), jnp.float32),
+      'counts': jnp.ones((cfg.vocab_size,), jnp.float32),
+  }
+
+
+def param_count(cfg: ModelConfig) -> int:
+  """Number of parameters, counted on shapes alone (jax.eval_shape)."""
+  shapes = jax.eval_shape(lambda k: init_params(cfg, k), jax.random.PRNGKey(0))
+  return int(sum(np.prod(s.shape) for s in jax.tree_util.tree_leaves(shapes)))
+
+
+def embedding_table(cfg: ModelConfig) -> jax.Array:
+  """The fixed unit-norm token embeddings E, float32 [V, d]."""
+  return jnp.asarray(embeddings.embedding_table(cfg.embedding, cfg.vocab_size,
+                                                cfg.embed_dim))
+
+
+def token_masses(counts_V: jax.Array) -> jax.Array:
+  """Mass of each token: its information content in units of ln V, [V].
+
+  m_v = -ln p(v) / ln V: 1 for every token under a uniform distribution,
+  heavier for rare (informative) tokens, lighter for common ones.
+  """
+  return -crystal.log_prior(counts_V) / jnp.log(counts_V.shape[0])
+
+
+def evolve(x_TxD: jax.Array, mass_T: jax.Array, key: jax.Array,
+           kind_index: jax.Array, cfg: ModelConfig) -> tuple[jax.Array, jax.Array]:
+  """Runs the perturbed field evolution of one sequence.
+
+  Returns:
+    (x [T, d] after cfg.field.num_steps steps, coherence [num_steps + 1] of the
+    field before each step and at the end).
+  """
+  def one_step(x, step_key):
+    c = collapse_lib.coherence(x)
+    x, dt = perturbations.perturb_by_index(kind_index, step_key, x, c,
+                                           cfg.perturbation)
+    return field.field_step(x, mass_T, dt, cfg.field), c
+
+  keys = jax.random.split(key, max(cfg.field.num_steps, 1))[:cfg.field.num_steps]
+  x, coherences = jax.lax.scan(one_step, x_TxD, keys)
+  return x, jnp.concatenate([coherences, collapse_lib.coherence(x)[None]])
+
+
+def features(params: dict[str, jax.Array], tokens_T: jax.Array, key: jax.Array,
+             kind_index: jax.Array, cfg: ModelConfig) -> tuple[jax.Array, jax.Array]:
+  """Lattice features of one sequence: (phi [T, D] float32, coherence [S + 1])."""
+  table = embedding_table(cfg)
+  x = table[tokens_T].astype(cfg.compute_dtype)
+  mass_T = token_masses(params['counts'])[tokens_T]
+  x, coherences = evolve(x, mass_T, key, kind_index, cfg)
+  c_TxF = crystal.lagged(x.astype(cfg.compute_dtype), cfg.lags)
+  phi = crystal.lattice_features(c_TxF, params['lattice'], params['lattice_bias'],
+                                 cfg.feature_norm)
+  return phi, coherences
+
+
+def logits_from_features(params: dict[str, jax.Array], phi_TxD: jax.Array,
+                         cfg: ModelConfig) -> jax.Array:
+  return crystal.readout_logits(phi_TxD, params['crystal'], embedding_table(cfg),
+                                crystal.log_prior(params['counts']))
+
+
+_NONE = perturbations.KINDS.index('none')
+
+
+def log_probs(params: dict[str, jax.Array], tokens_BxT: jax.Array,
+              cfg: ModelConfig) -> jax.Array:
+  """Unperturbed next-token log-probabilities, float32 [B, T, V].
+
+  Position t predicts token t + 1 from tokens 0..t.
+  """
+  key = jax.random.PRNGKey(0)  # Unused by the 'none' perturbation.
+
+  def one(tokens_T):
+    phi, _ = features(params, tokens_T, key, jnp.int32(_NONE), cfg)
+    return jax.nn.log_softmax(logits_from_features(params, phi, cfg))
+
+  return jax.vmap(one)(tokens_BxT)
