@@ -53,7 +53,7 @@ class ModelConfig:
   lags: int = 8
   lattice_dim: int = 4096
   embedding: str = 'golden'
-  feature_norm: float = 8.0
+  feature_norm: float = 16.0
   hebbian_rule: str = 'contrastive'
   eta: float = constants.HEBBIAN_RATE
   decay: float = 1e-4
@@ -156,11 +156,20 @@ def evolve(x_TxD: jax.Array, mass_T: jax.Array, key: jax.Array,
 
 
 def features(params: dict[str, jax.Array], tokens_T: jax.Array, key: jax.Array,
-             kind_index: jax.Array, cfg: ModelConfig) -> tuple[jax.Array, jax.Array]:
-  """Lattice features of one sequence: (phi [T, D] float32, coherence [S + 1])."""
+             kind_index: jax.Array, cfg: ModelConfig,
+             valid_T: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
+  """Lattice features of one sequence: (phi [T, D] float32, coherence [S + 1]).
+
+  `valid_T` (bool) marks real tokens; invalid ones (left padding) become
+  massless particles at the origin, exactly like the zeros before a
+  sequence's start, so a right-aligned prompt sees what training saw.
+  """
   table = embedding_table(cfg)
   x = table[tokens_T].astype(cfg.compute_dtype)
   mass_T = token_masses(params['counts'])[tokens_T]
+  if valid_T is not None:
+    x = jnp.where(valid_T[:, None], x, 0).astype(cfg.compute_dtype)
+    mass_T = jnp.where(valid_T, mass_T, 0.0)
   x, coherences = evolve(x, mass_T, key, kind_index, cfg)
   c_TxF = crystal.lagged(x.astype(cfg.compute_dtype), cfg.lags)
   phi = crystal.lattice_features(c_TxF, params['lattice'], params['lattice_bias'],

@@ -1,0 +1,355 @@
+r"""The field-theoretic LM's five commands: train, generate, ablation, analyze, profile.
+
+  python -m experiments.field train --model_size=tiny --dataset=tiny_shakespeare \
+      --local_path=../shared/data/tiny_shakespeare.txt --num_steps=2000 \
+      --perturbation_schedule='{"0": "beta", "1000": "adaptive"}' --workdir=/tmp/field
+  python -m experiments.field generate "To be" --checkpoint=/tmp/field --perturbation=levy \
+      --temperature=0.9 --max_new_tokens=200
+  python -m experiments.field ablation embedding_comparison --embeddings=golden,log_phase \
+      --perturbations=levy,beta,adaptive --datasets=tiny_shakespeare \
+      --local_path=../shared/data/tiny_shakespeare.txt --num_steps=500 --workdir=/tmp/ablation
+  python -m experiments.field analyze "Hello world" --visualize --save_path=field_evolution.png
+  python -m experiments.field profile --model_size=small --batch_sizes=1,4,8,16 \
+      --seq_lengths=128,256,512
+
+Every command that reads data takes a local copy offline with --local_path=FILE
+(for `ablation` over several datasets: --local_path=NAME=FILE,NAME=FILE).
+Re-running `train` with the same --workdir resumes from its latest checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+import time
+from typing import Any
+
+from absl import app
+from absl import flags
+from absl import logging
+import jax
+import numpy as np
+
+from experiments import common
+from fieldjax import analysis
+from fieldjax import checkpoints
+from fieldjax import datasets
+from fieldjax import embeddings
+from fieldjax import field as field_lib
+from fieldjax import generation
+from fieldjax import model as model_lib
+from fieldjax import perturbations
+from fieldjax import profiling
+from fieldjax import tokenizers
+from fieldjax import train as train_lib
+
+COMMANDS = ('train', 'generate', 'ablation', 'analyze', 'profile')
+ABLATIONS = ('embedding_comparison',)
+
+_DATA = flags.DEFINE_string('dataset', 'tiny_shakespeare', f'One of {datasets.DATASETS}.')
+_LOCAL = flags.DEFINE_string('local_path', '', 'Offline copy of the dataset (see above).')
+_DATA_DIR = flags.DEFINE_string('data_dir', '', 'TFDS data directory ("" = default).')
+_TOKENIZER = flags.DEFINE_string('tokenizer', '', f'One of {tokenizers.KINDS}; "" picks '
+                                 'char for tiny_shakespeare/local_text, else sentencepiece.')
+_VOCAB = flags.DEFINE_integer('vocab_size', 8192, 'SentencePiece vocabulary size.')
+_WORKDIR = flags.DEFINE_string('workdir', '', 'Run directory (checkpoints, metrics.jsonl).')
+_SIZE = flags.DEFINE_string('model_size', 'tiny', f'One of {sorted(model_lib.SIZES)}.')
+_OVERRIDES = flags.DEFINE_string('model_overrides', '{}',
+                                 'JSON of ModelConfig fields, e.g. \'{"feature_norm": 16, '
+                                 '"field": {"num_steps": 0}}\'.')
+_EMBEDDING = flags.DEFINE_string('embedding', 'golden', f'One of {embeddings.EMBEDDINGS}.')
+_RULE = flags.DEFINE_string('hebbian_rule', 'contrastive', 'contrastive or plain.')
+_DTYPE = flags.DEFINE_string('dtype', 'float32', f'One of {sorted(model_lib.DTYPES)}.')
+_STEPS = flags.DEFINE_integer('num_steps', 2000, 'Hebbian steps.')
+_BATCH = flags.DEFINE_integer('batch_size', 32, 'Sequences per step.')
+_SEQ = flags.DEFINE_integer('seq_len', 128, 'Tokens per sequence.')
+_SEED = flags.DEFINE_integer('seed', 0, 'Seed of params, batches and perturbations.')
+_SCHEDULE = flags.DEFINE_string('perturbation_schedule', '{"0": "none"}',
+                                'JSON {step: kind}, kinds ' + ', '.join(perturbations.KINDS))
+_EVAL_EVERY = flags.DEFINE_integer('eval_every', 500, 'Steps between evaluations.')
+_EVAL_MAX = flags.DEFINE_integer('eval_max_tokens', 0, 'Validation tokens (0 = all).')
+_CKPT_EVERY = flags.DEFINE_integer('checkpoint_every', 500, 'Steps between checkpoints.')
+# generate / analyze
+_CHECKPOINT = flags.DEFINE_string('checkpoint', '', 'Run directory to load (default --workdir).')
+_PERTURBATION = flags.DEFINE_string('perturbation', 'none', 'Perturbation during collapse.')
+_TEMPERATURE = flags.DEFINE_float('temperature', 1.0, 'Sampling temperature (> 0).')
+_TOP_K = flags.DEFINE_integer('top_k', 0, 'Sample among the k most likely (0 = all).')
+_MAX_NEW = flags.DEFINE_integer('max_new_tokens', 200, 'Tokens to generate.')
+_VISUALIZE = flags.DEFINE_boolean('visualize', False, 'analyze: write the PNG.')
+_SAVE_PATH = flags.DEFINE_string('save_path', 'field_evolution.png', 'analyze: PNG path.')
+# ablation
+_EMBEDDINGS = flags.DEFINE_list('embeddings', ['golden', 'log_phase'], 'ablation grid.')
+_PERTURBATIONS = flags.DEFINE_list('perturbations', ['levy', 'beta', 'adaptive'], 'ablation grid.')
+_DATASETS = flags.DEFINE_list('datasets', ['tiny_shakespeare'], 'ablation grid.')
+_OUTPUT = flags.DEFINE_string('output', '', 'ablation/profile: Markdown path (JSON beside it).')
+# profile
+_BATCHES = flags.DEFINE_list('batch_sizes', ['1', '4', '8', '16'], 'profile grid.')
+_SEQS = flags.DEFINE_list('seq_lengths', ['128', '256', '512'], 'profile grid.')
+_PROFILE_VOCAB = flags.DEFINE_integer('profile_vocab_size', 8192, 'profile: vocabulary.')
+
+
+def _fail(message: str) -> None:
+  raise app.UsageError(message)
+
+
+def _tokenizer_kind(dataset: str) -> str:
+  if _TOKENIZER.value:
+    return _TOKENIZER.value
+  return 'char' if dataset in ('tiny_shakespeare', 'local_text') else 'sentencepiece'
+
+
+def _local_paths(names: list[str]) -> dict[str, str]:
+  """--local_path as FILE (one dataset) or NAME=FILE,NAME=FILE."""
+  value = _LOCAL.value
+  if not value:
+    return {}
+  if '=' not in value:
+    if len(names) > 1:
+      _fail(f'--local_path={value!r} is one file but there are {len(names)} datasets; '
+            'use --local_path=NAME=FILE,NAME=FILE.')
+    return {names[0]: value}
+  out = {}
+  for part in value.split(','):
+    name, _, path = part.partition('=')
+    if name not in datasets.DATASETS:
+      _fail(f'--local_path names unknown dataset {name!r}; expected one of {datasets.DATASETS}.')
+    out[name] = path
+  return out
+
+
+def _model_config(vocab_size: int, **extra: Any) -> model_lib.ModelConfig:
+  try:
+    overrides = json.loads(_OVERRIDES.value)
+  except json.JSONDecodeError as e:
+    _fail(f'--model_overrides is not JSON ({e}): {_OVERRIDES.value!r}')
+  if not isinstance(overrides, dict):
+    _fail(f'--model_overrides must be a JSON object, got {_OVERRIDES.value!r}')
+  nested = {'field': field_lib.FieldConfig, 'perturbation': perturbations.PerturbationConfig,
+            'collapse': model_lib.collapse_lib.CollapseConfig}
+  kwargs = {'embedding': _EMBEDDING.value, 'hebbian_rule': _RULE.value,
+            'dtype': _DTYPE.value, **overrides, **extra}
+  try:
+    for name, cls in nested.items():
+      if isinstance(kwargs.get(name), dict):
+        kwargs[name] = cls(**kwargs[name])
+    return model_lib.config_for_size(_SIZE.value, vocab_size, **kwargs)
+  except TypeError as e:
+    _fail(f'Bad model override: {e}')
+
+
+def _train_config(**extra: Any) -> train_lib.TrainConfig:
+  kwargs = dict(num_steps=_STEPS.value, batch_size=_BATCH.value, seq_len=_SEQ.value,
+                seed=_SEED.value, perturbation_schedule=_SCHEDULE.value,
+                eval_every=_EVAL_EVERY.value, eval_max_tokens=_EVAL_MAX.value,
+                eval_stride=max(1, _SEQ.value // 2), checkpoint_every=_CKPT_EVERY.value)
+  kwargs.update(extra)
+  return train_lib.TrainConfig(**kwargs)
+
+
+def _load_data(dataset: str, local_path: str, cache_dir: str):
+  if dataset not in datasets.DATASETS:
+    _fail(f'Unknown dataset {dataset!r}; expected one of {datasets.DATASETS}.')
+  return datasets.load_token_splits(
+      dataset, _tokenizer_kind(dataset), local_path=local_path,
+      data_dir=_DATA_DIR.value, vocab_size=_VOCAB.value, cache_dir=cache_dir)
+
+
+def _require_workdir(command: str) -> str:
+  if not _WORKDIR.value:
+    _fail(f'{command} needs --workdir=DIR.')
+  return _WORKDIR.value
+
+
+def run_train(workdir: str, dataset: str, local_path: str, **model_extra: Any
+              ) -> dict[str, Any]:
+  """Trains one run (also the body of each ablation cell)."""
+  train_cfg = _train_config()  # Validates the schedule before any data is read.
+  if _SIZE.value not in model_lib.SIZES:
+    _fail(f'Unknown model size {_SIZE.value!r}; expected one of {sorted(model_lib.SIZES)}.')
+  os.makedirs(workdir, exist_ok=True)
+  tokenizer, splits = _load_data(dataset, local_path, os.path.join(workdir, 'tokenizer'))
+  cfg = _model_config(tokenizer.vocab_size, **model_extra)
+  meta = {'tokenizer': tokenizer.to_json(), 'dataset': dataset}
+  t0 = time.perf_counter()
+  result = train_lib.train(cfg, train_cfg, train_tokens=splits['train'],
+                           validation_tokens=splits['validation'], workdir=workdir,
+                           meta=meta)
+  with open(os.path.join(workdir, 'run.json'), 'w') as f:
+    json.dump({'final': result, 'wall_seconds': time.perf_counter() - t0,
+               'params': model_lib.param_count(cfg), 'tokens_train': len(splits['train']),
+               'tokenizer': tokenizer.kind, 'vocab_size': tokenizer.vocab_size,
+               'argv': sys.argv}, f, indent=2)
+  return result
+
+
+def cmd_train(args: list[str]) -> None:
+  if args:
+    _fail(f'train takes no positional arguments, got {args}.')
+  result = run_train(_require_workdir('train'), _DATA.value, _LOCAL.value)
+  print(json.dumps(result))
+
+
+def _load_checkpoint():
+  directory = _CHECKPOINT.value or _WORKDIR.value
+  if not directory:
+    _fail('Needs --checkpoint=DIR (a train --workdir).')
+  step, params, cfg, meta = checkpoints.load(directory)
+  return step, params, cfg, tokenizers.tokenizer_from_json(meta['tokenizer'])
+
+
+def cmd_generate(args: list[str]) -> None:
+  if len(args) != 1:
+    _fail('generate takes one positional argument, the prompt: generate "The quantum field"')
+  prompt = args[0]
+  if not prompt:
+    _fail('The prompt is empty: generate needs at least one character of prompt.')
+  if _PERTURBATION.value not in perturbations.KINDS:
+    _fail(f'Unknown perturbation {_PERTURBATION.value!r}; expected one of {perturbations.KINDS}.')
+  step, params, cfg, tokenizer = _load_checkpoint()
+  try:
+    prompt_tokens = tokenizer.encode(prompt)
+  except ValueError as e:
+    _fail(f'Cannot encode the prompt: {e}')
+  sys.stdout.write(prompt)
+  steps, coherence = [], []
+  for chunk in generation.generate(
+      params, cfg, prompt_tokens, num_tokens=_MAX_NEW.value,
+      key=jax.random.PRNGKey(_SEED.value), kind=_PERTURBATION.value,
+      temperature=_TEMPERATURE.value, top_k=_TOP_K.value):
+    sys.stdout.write(tokenizer.decode(chunk['tokens']))
+    sys.stdout.flush()
+    steps.extend(chunk['collapse_steps'].tolist())
+    coherence.extend(chunk['coherence'].tolist())
+  sys.stdout.write('\n')
+  logging.info('checkpoint step %d; collapse: %.1f steps on average, coherence at '
+               'measurement %.3f (threshold %.2f)', step, np.mean(steps),
+               np.mean(coherence), cfg.collapse.threshold)
+
+
+def cmd_analyze(args: list[str]) -> None:
+  if len(args) != 1 or not args[0]:
+    _fail('analyze takes one non-empty positional argument, the text: analyze "Hello world"')
+  text = args[0]
+  if _CHECKPOINT.value or _WORKDIR.value:
+    step, params, cfg, tokenizer = _load_checkpoint()
+    source = f'checkpoint step {step}'
+  else:  # The field itself has no learned parameters except the masses.
+    tokenizer = tokenizers.ByteTokenizer()
+    cfg = _model_config(tokenizer.vocab_size)
+    params = model_lib.init_params(cfg, jax.random.PRNGKey(_SEED.value))
+    source = 'untrained (byte tokens, uniform masses)'
+  tokens = tokenizer.encode(text)
+  trajectory = analysis.field_trajectory(params, tokens, cfg)
+  labels = [tokenizer.decode([int(t)]) for t in tokens]
+  summary = {'tokens': len(tokens), 'source': source,
+             'coherence': [round(float(c), 4) for c in trajectory['coherence']],
+             'mean_gravity': float(trajectory['gravity'].sum() / max(1, len(tokens)))}
+  if _VISUALIZE.value:
+    analysis.plot_field_evolution(trajectory, labels, _SAVE_PATH.value,
+                                  title=f'{text!r} ({source})')
+    summary['picture'] = _SAVE_PATH.value
+  print(json.dumps(summary))
+
+
+def _markdown_and_json(path: str, markdown: str, payload: Any) -> None:
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  with open(path, 'w') as f:
+    f.write(markdown + '\n')
+  with open(os.path.splitext(path)[0] + '.json', 'w') as f:
+    json.dump(payload, f, indent=2)
+
+
+def cmd_ablation(args: list[str]) -> None:
+  if len(args) != 1 or args[0] not in ABLATIONS:
+    _fail(f'ablation takes one positional argument, one of {ABLATIONS}; got {args}.')
+  workdir = _require_workdir('ablation')
+  for e in _EMBEDDINGS.value:
+    if e not in embeddings.EMBEDDINGS:
+      _fail(f'Unknown embedding {e!r}; expected one of {embeddings.EMBEDDINGS}.')
+  for p in _PERTURBATIONS.value:
+    if p not in perturbations.KINDS:
+      _fail(f'Unknown perturbation {p!r}; expected one of {perturbations.KINDS}.')
+  for d in _DATASETS.value:
+    if d not in datasets.DATASETS:
+      _fail(f'Unknown dataset {d!r}; expected one of {datasets.DATASETS}.')
+  paths = _local_paths(_DATASETS.value)
+  rows = []
+  for dataset in _DATASETS.value:
+    for emb in _EMBEDDINGS.value:
+      for kind in _PERTURBATIONS.value:
+        cell = os.path.join(workdir, f'{dataset}-{emb}-{kind}')
+        row = {'dataset': dataset, 'embedding': emb, 'perturbation': kind}
+        flags.FLAGS.perturbation_schedule = json.dumps({'0': kind})
+        try:
+          result = run_train(cell, dataset, paths.get(dataset, ''), embedding=emb)
+          with open(os.path.join(cell, 'run.json')) as f:
+            run = json.load(f)
+          row.update(val_ce=result['val_ce'], val_perplexity=result['val_perplexity'],
+                     wall_seconds=run['wall_seconds'], status='ok')
+        except (FileNotFoundError, OSError) as e:  # e.g. no offline copy of the dataset.
+          row.update(status=f'skipped: {e}')
+          logging.warning('Cell %s skipped: %s', cell, e)
+        rows.append(row)
+  lines = [f'Ablation `{args[0]}`: {_STEPS.value} Hebbian steps of batch {_BATCH.value} x '
+           f'{_SEQ.value}, model size {_SIZE.value}, seed {_SEED.value}; validation CE in '
+           'nats/token (canonical split).', '',
+           '| dataset | embedding | perturbation | val CE | perplexity | wall (s) |',
+           '|---|---|---|---:|---:|---:|']
+  for r in rows:
+    if r['status'] == 'ok':
+      lines.append(f"| {r['dataset']} | {r['embedding']} | {r['perturbation']} | "
+                   f"{r['val_ce']:.4f} | {r['val_perplexity']:.2f} | {r['wall_seconds']:.0f} |")
+    else:
+      lines.append(f"| {r['dataset']} | {r['embedding']} | {r['perturbation']} | "
+                   f"{r['status']} | | |")
+  markdown = '\n'.join(lines)
+  print(markdown)
+  _markdown_and_json(_OUTPUT.value or os.path.join(workdir, 'ablation.md'), markdown,
+                     {'argv': sys.argv, 'rows': rows})
+
+
+def cmd_profile(args: list[str]) -> None:
+  if args:
+    _fail(f'profile takes no positional arguments, got {args}.')
+  if _SIZE.value not in model_lib.SIZES:
+    _fail(f'Unknown model size {_SIZE.value!r}; expected one of {sorted(model_lib.SIZES)}.')
+  try:
+    batches = [int(b) for b in _BATCHES.value]
+    seqs = [int(s) for s in _SEQS.value]
+  except ValueError:
+    _fail(f'--batch_sizes and --seq_lengths must be integers: {_BATCHES.value}, {_SEQS.value}')
+  cfg = _model_config(_PROFILE_VOCAB.value)
+  matmul = profiling.matmul_flops_per_sec(dtype=_DTYPE.value)
+  rows = []
+  for b in batches:
+    for t in seqs:
+      row = profiling.profile_cell(cfg, b, t)
+      logging.info('batch %d seq %d: %.0f tokens/s', b, t, row['tokens_per_sec'])
+      rows.append(row)
+  params = model_lib.param_count(cfg)
+  header = (f'Field LM `{_SIZE.value}` ({params:,} parameters, vocabulary '
+            f'{cfg.vocab_size}, {cfg.dtype}) on {jax.devices()[0].device_kind} '
+            f'({jax.device_count()} device, {os.cpu_count()} CPUs): warm jitted Hebbian '
+            f'step. Measured dense matmul rate of this machine: {matmul / 1e9:.1f} GFLOP/s '
+            f'({_DTYPE.value}, 2048^3).')
+  markdown = header + '\n\n' + profiling.markdown_table(rows, matmul)
+  print(markdown)
+  output = _OUTPUT.value or os.path.join('docs', f'profile_field_{_SIZE.value}.md')
+  _markdown_and_json(output, markdown, {'argv': sys.argv, 'params': params,
+                                        'matmul_flops_per_sec': matmul, 'rows': rows,
+                                        'model': cfg.to_json()})
+
+
+def main(argv: list[str]) -> None:
+  if len(argv) < 2 or argv[1] not in COMMANDS:
+    raise app.UsageError(f'Usage: python -m experiments.field <command> [...], command '
+                         f'one of {COMMANDS}; got {argv[1:2]}.')
+  common.quiet_libraries()
+  {'train': cmd_train, 'generate': cmd_generate, 'ablation': cmd_ablation,
+   'analyze': cmd_analyze, 'profile': cmd_profile}[argv[1]](argv[2:])
+
+
+if __name__ == '__main__':
+  app.run(main)
