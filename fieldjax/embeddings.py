@@ -97,8 +97,9 @@ def embedding_table(kind: str, vocab_size: int, dim: int, *,
   else:
     table = _golden_table(vocab_size, dim)
     if kind == 'log_phase':
-      table = np.asarray(log_phase(jnp.asarray(table),
-                                   default_log_phase_scale(dim)))
+      # NumPy, not jnp: the table is a constant also when built under jit.
+      scale = default_log_phase_scale(dim)
+      table = np.sign(table) * np.log1p(np.abs(table) / scale)
   if normalize:
     table = table / np.linalg.norm(table, axis=1, keepdims=True)
   return table.astype(np.float32)

@@ -1,0 +1,119 @@
+"""End-to-end tests of `python -m experiments.field <command>` on a tiny config, and bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+TINY_MODEL = json.dumps({'embed_dim': 8, 'lags': 3, 'lattice_dim': 64,
+                         'field': {'chunk': 8, 'window': 16}})
+TINY = ('--model_size=tiny', f'--model_overrides={TINY_MODEL}', '--batch_size=4',
+        '--seq_len=16', '--eval_max_tokens=300')
+
+
+def _run(*args):
+  env = dict(os.environ, JAX_PLATFORMS='cpu')
+  return subprocess.run([sys.executable, '-m', 'experiments.field', *args], cwd=REPO_ROOT,
+                        env=env, capture_output=True, text=True, timeout=300, check=False)
+
+
+def _data(corpus, data_dir):
+  return ('--dataset=local_text', f'--local_path={corpus}', f'--data_dir={data_dir}')
+
+
+@pytest.fixture(scope='module')
+def trained(small_corpus_path, data_dir, tmp_path_factory):
+  workdir = str(tmp_path_factory.mktemp('field_run'))
+  result = _run('train', f'--workdir={workdir}', *_data(small_corpus_path, data_dir), *TINY,
+                '--num_steps=6', '--eval_every=3', '--checkpoint_every=3',
+                '--perturbation_schedule={"0": "beta", "3": "levy"}')
+  assert result.returncode == 0, result.stderr[-3000:]
+  return workdir
+
+
+def test_train_writes_metrics_with_val_ce_and_checkpoints(trained):
+  with open(os.path.join(trained, 'metrics.jsonl')) as f:
+    lines = [json.loads(l) for l in f]
+  assert [l['step'] for l in lines] == [3, 6]
+  assert all('val_ce' in l and l['val_ce'] > 0 for l in lines)
+  assert [l['perturbation'] for l in lines] == ['beta', 'levy']
+  assert sorted(os.listdir(os.path.join(trained, 'checkpoints'))) == ['3', '6']
+
+
+def test_generate_streams_text_from_checkpoint(trained):
+  result = _run('generate', 'the cat', f'--checkpoint={trained}', '--perturbation=levy',
+                '--temperature=0.9', '--max_new_tokens=30')
+  assert result.returncode == 0, result.stderr[-3000:]
+  text = result.stdout.rstrip('\n')
+  assert text.startswith('the cat') and len(text) == len('the cat') + 30
+
+
+def test_analyze_writes_picture(tmp_path):
+  png = tmp_path / 'field.png'
+  result = _run('analyze', 'Hello world', '--visualize', f'--save_path={png}',
+                f'--model_overrides={TINY_MODEL}')
+  assert result.returncode == 0, result.stderr[-3000:]
+  summary = json.loads(result.stdout.strip().splitlines()[-1])
+  assert summary['tokens'] == len('Hello world')
+  assert png.stat().st_size > 10_000
+
+
+def test_ablation_writes_markdown_and_json(small_corpus_path, data_dir, tmp_path):
+  out = tmp_path / 'ablation.md'
+  result = _run('ablation', 'embedding_comparison', f'--workdir={tmp_path / "grid"}',
+                '--embeddings=golden,log_phase', '--perturbations=none,adaptive',
+                '--datasets=local_text', f'--local_path={small_corpus_path}',
+                f'--data_dir={data_dir}', *TINY, '--num_steps=2', '--eval_every=2',
+                '--checkpoint_every=2', f'--output={out}')
+  assert result.returncode == 0, result.stderr[-3000:]
+  rows = json.loads((tmp_path / 'ablation.json').read_text())['rows']
+  assert [(r['embedding'], r['perturbation']) for r in rows] == [
+      ('golden', 'none'), ('golden', 'adaptive'), ('log_phase', 'none'),
+      ('log_phase', 'adaptive')]
+  assert all(r['status'] == 'ok' and r['val_ce'] > 0 for r in rows)
+  assert '| local_text | log_phase | adaptive |' in out.read_text()
+
+
+def test_profile_prints_table_with_matmul_rate(tmp_path):
+  out = tmp_path / 'profile.md'
+  result = _run('profile', f'--model_overrides={TINY_MODEL}', '--batch_sizes=1,2',
+                '--seq_lengths=16', f'--output={out}', '--profile_vocab_size=50')
+  assert result.returncode == 0, result.stderr[-3000:]
+  payload = json.loads((tmp_path / 'profile.json').read_text())
+  assert payload['matmul_flops_per_sec'] > 0
+  assert [(r['batch_size'], r['seq_len']) for r in payload['rows']] == [(1, 16), (2, 16)]
+  assert all(r['tokens_per_sec'] > 0 and r['flops_per_step'] > 0 for r in payload['rows'])
+  assert 'GFLOP/s' in out.read_text()
+
+
+@pytest.mark.parametrize('args, message', [
+    (('train', '--workdir=W', '--dataset=imagenet'), "'imagenet'"),
+    (('train', '--workdir=W', '--model_size=huge'), "'huge'"),
+    (('train', '--workdir=W', '--perturbation_schedule={"0": "levy", "5": "warp"}'), "'warp'"),
+    (('train', '--workdir=W', '--perturbation_schedule={"0": "levy"'), 'JSON'),
+    (('generate', '', '--checkpoint=W'), 'prompt is empty'),
+    (('generate', 'hi', '--checkpoint=W', '--perturbation=teleport'), "'teleport'"),
+    (('ablation', 'embedding_comparison', '--workdir=W', '--embeddings=golden,sparkly'),
+     "'sparkly'"),
+    (('fly',), 'command'),
+])
+def test_bad_input_names_it(args, message, tmp_path):
+  args = tuple(a.replace('=W', f'={tmp_path}') for a in args)
+  result = _run(*args)
+  assert result.returncode != 0
+  assert message in result.stderr, result.stderr[-2000:]
+
+
+def test_checkpoint_of_another_size_is_refused(trained, small_corpus_path, data_dir):
+  bigger = json.dumps({'embed_dim': 8, 'lags': 3, 'lattice_dim': 128})
+  result = _run('train', f'--workdir={trained}', *_data(small_corpus_path, data_dir),
+                *TINY, f'--model_overrides={bigger}', '--num_steps=9')
+  assert result.returncode != 0
+  assert 'another model size' in result.stderr and 'lattice_dim' in result.stderr
+  assert sorted(os.listdir(os.path.join(trained, 'checkpoints'))) == ['3', '6']
