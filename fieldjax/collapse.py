@@ -51,6 +51,14 @@ def coherence(vectors_NxD: jax.Array, weights_N: jax.Array | None = None) -> jax
   return jnp.sqrt(jnp.sum(total * total)) / jnp.maximum(jnp.sum(w * norms), 1e-12)
 
 
+def causal_coherence(vectors_TxD: jax.Array) -> jax.Array:
+  """Coherence of vectors 0..t for every t (equal weights), float32 [T]."""
+  v = vectors_TxD.astype(jnp.float32)
+  total_TxD = jnp.cumsum(v, axis=0)
+  norms_T = jnp.cumsum(jnp.sqrt(jnp.sum(v * v, axis=-1)), axis=0)
+  return jnp.sqrt(jnp.sum(total_TxD ** 2, axis=-1)) / jnp.maximum(norms_T, 1e-12)
+
+
 def prediction_coherence(logits_V: jax.Array, embeddings_VxE: jax.Array) -> jax.Array:
   """|psi|, psi = softmax(logits) E (unit-norm rows): the coherence of a prediction."""
   return coherence(embeddings_VxE, jax.nn.softmax(logits_V.astype(jnp.float32)))

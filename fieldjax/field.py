@@ -76,7 +76,10 @@ def _blocks(length: int, cfg: FieldConfig) -> tuple[int, int, int]:
 
 def field_step(x_TxD: jax.Array, mass_T: jax.Array, dt: jax.Array,
                cfg: FieldConfig) -> jax.Array:
-  """One implicit-self Euler step of the gravitational field, [T, D] -> [T, D]."""
+  """One implicit-self Euler step of the gravitational field, [T, D] -> [T, D].
+
+  `dt` is a scalar or per-particle [T] (or [T, 1]) time step, >= 0 and finite.
+  """
   length, dim = x_TxD.shape
   chunk, num_chunks, num_keys = _blocks(length, cfg)
   padded = num_chunks * chunk
@@ -86,6 +89,8 @@ def field_step(x_TxD: jax.Array, mass_T: jax.Array, dt: jax.Array,
   x_pad = jnp.pad(x_TxD, ((front, padded - length), (0, 0)))
   m_pad = jnp.pad(mass_T.astype(jnp.float32), (front, padded - length))
   pos_pad = jnp.arange(padded + front) - front
+  dt_pad = jnp.pad(jnp.broadcast_to(jnp.reshape(jnp.asarray(dt, jnp.float32), (-1,)),
+                                    (length,)), (0, padded - length))
 
   def one_chunk(q0):
     xq = jax.lax.dynamic_slice(x_pad, (q0 + front, 0), (chunk, dim))
@@ -93,6 +98,7 @@ def field_step(x_TxD: jax.Array, mass_T: jax.Array, dt: jax.Array,
     mk = jax.lax.dynamic_slice(m_pad, (q0,), (num_keys,))
     pk = jax.lax.dynamic_slice(pos_pad, (q0,), (num_keys,))
     offset = (q0 + jnp.arange(chunk))[:, None] - pk[None, :]
+    dt = jax.lax.dynamic_slice(dt_pad, (q0,), (chunk,))[:, None]
     a_CxK = gravity_matrix(xq, xk, mk, offset, cfg)
     pull_CxD = jnp.einsum('ck,kd->cd', a_CxK, xk.astype(jnp.float32))
     total_C = jnp.sum(a_CxK, -1, keepdims=True)

@@ -145,10 +145,12 @@ def evolve(x_TxD: jax.Array, mass_T: jax.Array, key: jax.Array,
     field before each step and at the end).
   """
   def one_step(x, step_key):
-    c = collapse_lib.coherence(x)
-    x, dt = perturbations.perturb_by_index(kind_index, step_key, x, c,
+    # The adaptive mix of particle t uses the coherence of particles 0..t only,
+    # so perturbations keep the field causal.
+    c_T = collapse_lib.causal_coherence(x)
+    x, dt = perturbations.perturb_by_index(kind_index, step_key, x, c_T[:, None],
                                            cfg.perturbation)
-    return field.field_step(x, mass_T, dt, cfg.field), c
+    return field.field_step(x, mass_T, dt[:, 0], cfg.field), c_T[-1]
 
   keys = jax.random.split(key, max(cfg.field.num_steps, 1))[:cfg.field.num_steps]
   x, coherences = jax.lax.scan(one_step, x_TxD, keys)
