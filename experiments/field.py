@@ -248,7 +248,7 @@ def cmd_analyze(args: list[str]) -> None:
              'mean_gravity': float(trajectory['gravity'].sum() / max(1, len(tokens)))}
   if _VISUALIZE.value:
     analysis.plot_field_evolution(trajectory, labels, _SAVE_PATH.value,
-                                  title=f'{text!r} ({source})')
+                                  title=f'{text!r} ({source})', threshold=cfg.collapse.threshold)
     summary['picture'] = _SAVE_PATH.value
   print(json.dumps(summary))
 

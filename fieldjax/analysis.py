@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fieldjax import collapse as collapse_lib
+from fieldjax import constants
 from fieldjax import embeddings
 from fieldjax import field
 from fieldjax import model as model_lib
@@ -49,18 +50,20 @@ def pca_2d(points_NxD: np.ndarray) -> np.ndarray:
 
 
 def plot_field_evolution(trajectory: dict[str, np.ndarray], labels: list[str],
-                         save_path: str, title: str = '') -> None:
+                         save_path: str, title: str = '',
+                         threshold: float = constants.COLLAPSE_THRESHOLD) -> None:
   """Three panels: particle paths (PCA), coherence per step, gravity matrix."""
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  # A Figure of its own: no global matplotlib backend is changed.
+  from matplotlib import cm  # pylint: disable=g-import-not-at-top
+  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
 
   pos = trajectory['positions']
   steps, length, dim = pos.shape
   flat = pca_2d(pos.reshape(-1, dim)).reshape(steps, length, 2)
-  fig, axes = plt.subplots(1, 3, figsize=(15, 4.6))
+  fig = Figure(figsize=(15, 4.6))
+  axes = fig.subplots(1, 3)
   ax = axes[0]
-  colours = plt.cm.viridis(np.linspace(0, 1, length))
+  colours = cm.viridis(np.linspace(0, 1, length))
   for t in range(length):
     ax.plot(flat[:, t, 0], flat[:, t, 1], '-', color=colours[t], lw=1, alpha=0.7)
     ax.plot(flat[-1, t, 0], flat[-1, t, 1], 'o', color=colours[t], ms=4)
@@ -69,7 +72,7 @@ def plot_field_evolution(trajectory: dict[str, np.ndarray], labels: list[str],
   ax.set_title('particles: start -> end of evolution (PCA)')
   ax = axes[1]
   ax.plot(np.arange(steps), trajectory['coherence'], 'o-')
-  ax.axhline(0.91, color='r', ls='--', lw=1, label='collapse threshold 0.91')
+  ax.axhline(threshold, color='r', ls='--', lw=1, label=f'collapse threshold {threshold:g}')
   ax.set_xlabel('integration step')
   ax.set_ylabel('field coherence')
   ax.set_ylim(0, 1)
@@ -85,7 +88,6 @@ def plot_field_evolution(trajectory: dict[str, np.ndarray], labels: list[str],
     fig.suptitle(title)
   fig.tight_layout()
   fig.savefig(save_path, dpi=110)
-  plt.close(fig)
 
 
 def hebbian_amplification(tokens_N: np.ndarray, vocab_size: int, dim: int
