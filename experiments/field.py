@@ -156,6 +156,37 @@ def _load_data(dataset: str, local_path: str, cache_dir: str):
       data_dir=_DATA_DIR.value, vocab_size=_VOCAB.value, cache_dir=cache_dir)
 
 
+STREAM_EVAL_TOKENS = 1_000_000  # Validation tokens of a streamed dataset, unless --eval_max_tokens.
+
+
+def _streamed_data(dataset: str, local_path: str, cache_dir: str,
+                   train_cfg: train_lib.TrainConfig):
+  """(train() data kwargs, tokenizer) for a dataset streamed from TFDS."""
+  kind = _tokenizer_kind(dataset)
+  tokenizer = datasets.dataset_tokenizer(dataset, kind, local_path=local_path,
+                                         data_dir=_DATA_DIR.value, vocab_size=_VOCAB.value,
+                                         cache_dir=cache_dir)
+  source = datasets.text_source(dataset, 'train', local_path=local_path,
+                                data_dir=_DATA_DIR.value)
+
+  def train_stream(state_json):
+    state = datasets.PackerState.from_json(state_json) if state_json else None
+    for windows, state in datasets.token_batches(source, tokenizer, train_cfg.batch_size,
+                                                 train_cfg.seq_len, state=state, repeat=True):
+      yield windows, state.to_json()
+
+  limit = train_cfg.eval_max_tokens or STREAM_EVAL_TOKENS
+  pieces, count = [], 0
+  for doc in datasets.text_stream(dataset, 'validation', local_path=local_path,
+                                  data_dir=_DATA_DIR.value):
+    pieces.append(datasets.document_tokens(doc, tokenizer))
+    count += len(pieces[-1])
+    if count > limit:
+      break
+  validation = np.concatenate(pieces)[:limit + 1].astype(np.int32)
+  return {'train_stream': train_stream, 'validation_tokens': validation}, tokenizer
+
+
 def _require_workdir(command: str) -> str:
   if not _WORKDIR.value:
     _fail(f'{command} needs --workdir=DIR.')
@@ -169,16 +200,21 @@ def run_train(workdir: str, dataset: str, local_path: str, **model_extra: Any
   if _SIZE.value not in model_lib.SIZES:
     _fail(f'Unknown model size {_SIZE.value!r}; expected one of {sorted(model_lib.SIZES)}.')
   os.makedirs(workdir, exist_ok=True)
-  tokenizer, splits = _load_data(dataset, local_path, os.path.join(workdir, 'tokenizer'))
+  cache_dir = os.path.join(workdir, 'tokenizer')
+  if dataset in datasets.IN_MEMORY_DATASETS or dataset not in datasets.DATASETS:
+    tokenizer, splits = _load_data(dataset, local_path, cache_dir)
+    data = {'train_tokens': splits['train'], 'validation_tokens': splits['validation']}
+    tokens_train = len(splits['train'])
+  else:  # Too large to hold: stream the training split, evaluate on its first tokens.
+    data, tokenizer = _streamed_data(dataset, local_path, cache_dir, train_cfg)
+    tokens_train = None
   cfg = _model_config(tokenizer.vocab_size, **model_extra)
   meta = {'tokenizer': tokenizer.to_json(), 'dataset': dataset}
   t0 = time.perf_counter()
-  result = train_lib.train(cfg, train_cfg, train_tokens=splits['train'],
-                           validation_tokens=splits['validation'], workdir=workdir,
-                           meta=meta)
+  result = train_lib.train(cfg, train_cfg, workdir=workdir, meta=meta, **data)
   with open(os.path.join(workdir, 'run.json'), 'w') as f:
     json.dump({'final': result, 'wall_seconds': time.perf_counter() - t0,
-               'params': model_lib.param_count(cfg), 'tokens_train': len(splits['train']),
+               'params': model_lib.param_count(cfg), 'tokens_train': tokens_train,
                'tokenizer': tokenizer.kind, 'vocab_size': tokenizer.vocab_size,
                'argv': sys.argv}, f, indent=2)
   return result

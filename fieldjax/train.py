@@ -17,7 +17,7 @@ import json
 import math
 import os
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from absl import logging
 import jax
@@ -198,12 +198,27 @@ class MetricsWriter:
       f.write(json.dumps(record) + '\n')
 
 
+_jit_hebbian_step = jax.jit(hebbian_step, static_argnames=('cfg',))
+
+# A training stream: state (JSON-able, None = the beginning) -> iterator of
+# (windows int32 [B, T + 1], the state just after that batch).
+TrainStream = Callable[[Any], Iterator[tuple[np.ndarray, Any]]]
+
+
 def train(cfg: model_lib.ModelConfig, train_cfg: TrainConfig, *,
-          train_tokens: np.ndarray, validation_tokens: np.ndarray, workdir: str,
+          validation_tokens: np.ndarray, workdir: str,
+          train_tokens: np.ndarray | None = None, train_stream: TrainStream | None = None,
           meta: dict[str, Any] | None = None,
           on_eval: Callable[[int, dict[str, float]], None] | None = None
           ) -> dict[str, Any]:
   """Trains in `workdir`, resuming from its latest checkpoint.
+
+  Training data is either `train_tokens` (a corpus held in memory; batch
+  `step` is B random windows drawn with batch_key(seed, step)) or
+  `train_stream` (e.g. `fieldjax.datasets.token_batches` over a TFDS text
+  stream, for corpora too large to hold; its state is saved in every
+  checkpoint's meta as 'stream_state', so a resumed run continues with the
+  same batches).
 
   Writes WORKDIR/metrics.jsonl (train lines: step, train_loss, coherence,
   tokens_per_sec; evaluation lines also val_ce, val_perplexity) and orbax
@@ -212,7 +227,9 @@ def train(cfg: model_lib.ModelConfig, train_cfg: TrainConfig, *,
   """
   os.makedirs(workdir, exist_ok=True)
   schedule = perturbations.parse_schedule(train_cfg.perturbation_schedule)
-  if len(train_tokens) < train_cfg.seq_len + 1:
+  if (train_tokens is None) == (train_stream is None):
+    raise ValueError('Pass exactly one of train_tokens and train_stream.')
+  if train_tokens is not None and len(train_tokens) < train_cfg.seq_len + 1:
     raise ValueError(f'The training split has {len(train_tokens)} tokens, fewer than '
                      f'one window of seq_len + 1 = {train_cfg.seq_len + 1}.')
   full_meta = {'model': cfg.to_json(), 'train': dataclasses.asdict(train_cfg),
@@ -220,9 +237,11 @@ def train(cfg: model_lib.ModelConfig, train_cfg: TrainConfig, *,
   manager = checkpoints.make_manager(workdir, train_cfg.checkpoint_keep)
   params = model_lib.init_params(cfg, jax.random.PRNGKey(train_cfg.seed))
   start = 0
+  stream_state = None
   latest = manager.latest_step()
   if latest is not None:
     _, saved_meta = checkpoints.read_meta(workdir, latest)
+    stream_state = saved_meta.get('stream_state')
     checkpoints.check_compatible(model_lib.ModelConfig.from_json(saved_meta['model']),
                                  cfg, workdir)
     state = checkpoints.restore_state(manager, latest, {'params': params,
@@ -233,13 +252,25 @@ def train(cfg: model_lib.ModelConfig, train_cfg: TrainConfig, *,
                cfg.vocab_size)
 
   writer = MetricsWriter(workdir, start)
-  tokens_N = jnp.asarray(train_tokens, jnp.int32)
+  if train_tokens is not None:
+    tokens_N = jnp.asarray(train_tokens, jnp.int32)
+  else:
+    stream = iter(train_stream(stream_state))
   tokens_per_step = train_cfg.batch_size * train_cfg.seq_len
   last_eval: dict[str, Any] = {}
   timer_step, timer = start, time.perf_counter()
   try:
     for step in range(start + 1, train_cfg.num_steps + 1):
-      params, metrics = train_step(params, tokens_N, step, cfg, train_cfg, schedule)
+      if train_tokens is not None:
+        params, metrics = train_step(params, tokens_N, step, cfg, train_cfg, schedule)
+      else:
+        try:
+          windows, stream_state = next(stream)
+        except StopIteration:
+          raise ValueError(f'The training stream ended before step {step}.') from None
+        params, metrics = _jit_hebbian_step(
+            params, jnp.asarray(windows, jnp.int32), perturbation_key(train_cfg.seed, step),
+            perturbations.kind_index_at(schedule, step - 1), cfg=cfg)
       is_log = step % train_cfg.log_every == 0 or step == train_cfg.num_steps
       is_eval = step % train_cfg.eval_every == 0 or step == train_cfg.num_steps
       is_save = step % train_cfg.checkpoint_every == 0 or step == train_cfg.num_steps
@@ -262,7 +293,7 @@ def train(cfg: model_lib.ModelConfig, train_cfg: TrainConfig, *,
                    rate, eta_s)
       if is_save:
         checkpoints.save(manager, step, {'params': params, 'step': jnp.int32(step)},
-                         full_meta)
+                         {**full_meta, 'stream_state': stream_state})
       if is_eval:
         t0 = time.perf_counter()
         result = evaluate(params, validation_tokens, cfg, seq_len=train_cfg.seq_len,
