@@ -108,7 +108,7 @@ def main(argv):
   lines += ['', '**Hebbian amplification of log-phase over golden embeddings** '
             '(`fieldjax.analysis.hebbian_amplification` on the training split: the memory '
             '`M = sum_t onehot(x_{t+1}) (x) e(x_t)`; ratios log-phase / golden):', '',
-            '| d | raw |M| ratio | unit-norm |M| ratio | recall fidelity ratio |',
+            '| d | raw ‖M‖ ratio | unit-norm ‖M‖ ratio | recall fidelity ratio |',
             '|---:|---:|---:|---:|']
   for d, r in amplification.items():
     lines.append(f"| {d} | {r['raw_norm']:.2f}x | {r['unit_norm']:.3f}x | {r['recall_snr']:.3f}x |")
