@@ -149,8 +149,6 @@ def _train_config(**extra: Any) -> train_lib.TrainConfig:
 
 
 def _load_data(dataset: str, local_path: str, cache_dir: str):
-  if dataset not in datasets.DATASETS:
-    _fail(f'Unknown dataset {dataset!r}; expected one of {datasets.DATASETS}.')
   return datasets.load_token_splits(
       dataset, _tokenizer_kind(dataset), local_path=local_path,
       data_dir=_DATA_DIR.value, vocab_size=_VOCAB.value, cache_dir=cache_dir)
@@ -193,15 +191,19 @@ def _require_workdir(command: str) -> str:
   return _WORKDIR.value
 
 
-def run_train(workdir: str, dataset: str, local_path: str, **model_extra: Any
+def run_train(workdir: str, dataset: str, local_path: str, *,
+              train_overrides: dict[str, Any] | None = None, **model_extra: Any
               ) -> dict[str, Any]:
-  """Trains one run (also the body of each ablation cell)."""
-  train_cfg = _train_config()  # Validates the schedule before any data is read.
+  """Trains one run (also the body of each ablation cell); returns its run.json."""
+  # Validates the schedule before any data is read.
+  train_cfg = _train_config(**(train_overrides or {}))
   if _SIZE.value not in model_lib.SIZES:
     _fail(f'Unknown model size {_SIZE.value!r}; expected one of {sorted(model_lib.SIZES)}.')
+  if dataset not in datasets.DATASETS:
+    _fail(f'Unknown dataset {dataset!r}; expected one of {datasets.DATASETS}.')
   os.makedirs(workdir, exist_ok=True)
   cache_dir = os.path.join(workdir, 'tokenizer')
-  if dataset in datasets.IN_MEMORY_DATASETS or dataset not in datasets.DATASETS:
+  if dataset in datasets.IN_MEMORY_DATASETS:
     tokenizer, splits = _load_data(dataset, local_path, cache_dir)
     data = {'train_tokens': splits['train'], 'validation_tokens': splits['validation']}
     tokens_train = len(splits['train'])
@@ -212,19 +214,19 @@ def run_train(workdir: str, dataset: str, local_path: str, **model_extra: Any
   meta = {'tokenizer': tokenizer.to_json(), 'dataset': dataset}
   t0 = time.perf_counter()
   result = train_lib.train(cfg, train_cfg, workdir=workdir, meta=meta, **data)
+  run = {'final': result, 'wall_seconds': time.perf_counter() - t0,
+         'params': model_lib.param_count(cfg), 'tokens_train': tokens_train,
+         'tokenizer': tokenizer.kind, 'vocab_size': tokenizer.vocab_size, 'argv': sys.argv}
   with open(os.path.join(workdir, 'run.json'), 'w') as f:
-    json.dump({'final': result, 'wall_seconds': time.perf_counter() - t0,
-               'params': model_lib.param_count(cfg), 'tokens_train': tokens_train,
-               'tokenizer': tokenizer.kind, 'vocab_size': tokenizer.vocab_size,
-               'argv': sys.argv}, f, indent=2)
-  return result
+    json.dump(run, f, indent=2)
+  return run
 
 
 def cmd_train(args: list[str]) -> None:
   if args:
     _fail(f'train takes no positional arguments, got {args}.')
-  result = run_train(_require_workdir('train'), _DATA.value, _LOCAL.value)
-  print(json.dumps(result))
+  run = run_train(_require_workdir('train'), _DATA.value, _LOCAL.value)
+  print(json.dumps(run['final']))
 
 
 def _load_checkpoint():
@@ -317,12 +319,11 @@ def cmd_ablation(args: list[str]) -> None:
       for kind in _PERTURBATIONS.value:
         cell = os.path.join(workdir, f'{dataset}-{emb}-{kind}')
         row = {'dataset': dataset, 'embedding': emb, 'perturbation': kind}
-        flags.FLAGS.perturbation_schedule = json.dumps({'0': kind})
         try:
-          result = run_train(cell, dataset, paths.get(dataset, ''), embedding=emb)
-          with open(os.path.join(cell, 'run.json')) as f:
-            run = json.load(f)
-          row.update(val_ce=result['val_ce'], val_perplexity=result['val_perplexity'],
+          run = run_train(cell, dataset, paths.get(dataset, ''), embedding=emb,
+                          train_overrides={'perturbation_schedule': json.dumps({'0': kind})})
+          row.update(val_ce=run['final']['val_ce'],
+                     val_perplexity=run['final']['val_perplexity'],
                      wall_seconds=run['wall_seconds'], status='ok')
         except (FileNotFoundError, OSError) as e:  # e.g. no offline copy of the dataset.
           row.update(status=f'skipped: {e}')

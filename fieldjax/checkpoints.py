@@ -16,24 +16,13 @@ import jax
 import orbax.checkpoint as ocp
 
 from fieldjax import model as model_lib
+from landauerjax import checkpoints as landauer_checkpoints
 
 
-def checkpoint_dir(workdir: str) -> str:
-  return os.path.join(os.path.abspath(workdir), 'checkpoints')
-
-
-def make_manager(workdir: str, keep: int = 3) -> ocp.CheckpointManager:
-  options = ocp.CheckpointManagerOptions(
-      preservation_policy=ocp.checkpoint_managers.LatestN(n=keep), create=True)
-  return ocp.CheckpointManager(checkpoint_dir(workdir), options=options,
-                               item_names=('state', 'meta'))
-
-
-def save(manager: ocp.CheckpointManager, step: int, state: Any,
-         meta: dict[str, Any]) -> None:
-  """Saves asynchronously; call `manager.wait_until_finished()` before exiting."""
-  manager.save(step, args=ocp.args.Composite(
-      state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)), force=True)
+# The orbax layout and save are the same as the Landauer LM's.
+checkpoint_dir = landauer_checkpoints.checkpoint_dir
+make_manager = landauer_checkpoints.make_manager
+save = landauer_checkpoints.save
 
 
 def read_meta(workdir: str, step: int | None = None) -> tuple[int, dict[str, Any]]:

@@ -25,17 +25,11 @@ from fieldjax import perturbations
 def next_token_logits(params: dict[str, jax.Array], buffer_C: jax.Array,
                       valid_C: jax.Array, cfg: model_lib.ModelConfig) -> jax.Array:
   """Unperturbed logits [V] of the token after the buffer's last one."""
-  table = model_lib.embedding_table(cfg)
-  x = jnp.where(valid_C[:, None], table[buffer_C], 0).astype(cfg.compute_dtype)
-  mass = jnp.where(valid_C, model_lib.token_masses(params['counts'])[buffer_C], 0.0)
   none = jnp.int32(perturbations.KINDS.index('none'))
-  x, _ = model_lib.evolve(x, mass, jax.random.PRNGKey(0), none, cfg)
-  last_K = x[-cfg.lags:][::-1].reshape(1, -1)  # [x_t, x_{t-1}, ...] of the last position.
-  if x.shape[0] < cfg.lags:
-    last_K = jnp.pad(last_K, ((0, 0), (0, (cfg.lags - x.shape[0]) * cfg.embed_dim)))
-  phi = crystal.lattice_features(last_K.astype(cfg.compute_dtype), params['lattice'],
-                                 params['lattice_bias'], cfg.feature_norm)
-  return model_lib.logits_from_features(params, phi, cfg)[0]
+  x, _ = model_lib.evolved_field(params, buffer_C, jax.random.PRNGKey(0), none, cfg, valid_C)
+  # The lattice of the last position only: [x_t, x_{t-1}, ...], zeros before the buffer.
+  c_1xF = crystal.lagged(x[-cfg.lags:], cfg.lags)[-1:]
+  return model_lib.logits_from_features(params, model_lib.lattice_of(params, c_1xF, cfg), cfg)[0]
 
 
 @functools.partial(jax.jit, static_argnames=('cfg', 'num_tokens', 'kind',

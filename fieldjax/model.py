@@ -157,26 +157,35 @@ def evolve(x_TxD: jax.Array, mass_T: jax.Array, key: jax.Array,
   return x, jnp.concatenate([coherences, collapse_lib.coherence(x)[None]])
 
 
-def features(params: dict[str, jax.Array], tokens_T: jax.Array, key: jax.Array,
-             kind_index: jax.Array, cfg: ModelConfig,
-             valid_T: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
-  """Lattice features of one sequence: (phi [T, D] float32, coherence [S + 1]).
+def evolved_field(params: dict[str, jax.Array], tokens_T: jax.Array, key: jax.Array,
+                  kind_index: jax.Array, cfg: ModelConfig,
+                  valid_T: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
+  """Embeds one sequence and runs its field: (x [T, d], coherence [S + 1]).
 
   `valid_T` (bool) marks real tokens; invalid ones (left padding) become
   massless particles at the origin, exactly like the zeros before a
   sequence's start, so a right-aligned prompt sees what training saw.
   """
-  table = embedding_table(cfg)
-  x = table[tokens_T].astype(cfg.compute_dtype)
+  x = embedding_table(cfg)[tokens_T]
   mass_T = token_masses(params['counts'])[tokens_T]
   if valid_T is not None:
-    x = jnp.where(valid_T[:, None], x, 0).astype(cfg.compute_dtype)
+    x = jnp.where(valid_T[:, None], x, 0.0)
     mass_T = jnp.where(valid_T, mass_T, 0.0)
-  x, coherences = evolve(x, mass_T, key, kind_index, cfg)
-  c_TxF = crystal.lagged(x.astype(cfg.compute_dtype), cfg.lags)
-  phi = crystal.lattice_features(c_TxF, params['lattice'], params['lattice_bias'],
-                                 cfg.feature_norm)
-  return phi, coherences
+  return evolve(x.astype(cfg.compute_dtype), mass_T, key, kind_index, cfg)
+
+
+def lattice_of(params: dict[str, jax.Array], c_NxF: jax.Array, cfg: ModelConfig) -> jax.Array:
+  """Lattice features phi [N, D] (float32) of lagged field states c [N, K d]."""
+  return crystal.lattice_features(c_NxF.astype(cfg.compute_dtype), params['lattice'],
+                                  params['lattice_bias'], cfg.feature_norm)
+
+
+def features(params: dict[str, jax.Array], tokens_T: jax.Array, key: jax.Array,
+             kind_index: jax.Array, cfg: ModelConfig,
+             valid_T: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
+  """Lattice features of one sequence: (phi [T, D] float32, coherence [S + 1])."""
+  x, coherences = evolved_field(params, tokens_T, key, kind_index, cfg, valid_T)
+  return lattice_of(params, crystal.lagged(x, cfg.lags), cfg), coherences
 
 
 def logits_from_features(params: dict[str, jax.Array], phi_TxD: jax.Array,

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import math
 import os
 import time
@@ -30,6 +29,7 @@ from fieldjax import crystal
 from fieldjax import model as model_lib
 from fieldjax import perturbations
 from landauerjax import input_pipeline as landauer_input
+from landauerjax import metrics as landauer_metrics
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,12 +167,12 @@ def evaluate(params: dict[str, jax.Array], tokens_N: np.ndarray,
   pad = -len(windows) % batch_size
   windows = np.concatenate([windows, np.zeros((pad,) + windows.shape[1:], np.int32)])
   mask = np.concatenate([mask, np.zeros((pad,) + mask.shape[1:], np.float32)])
-  total = 0.0
+  total = jnp.float32(0.0)  # Summed on device: one read-back at the end.
   for i in range(0, len(windows), batch_size):
-    total += float(_window_ce_sum(params, windows[i:i + batch_size],
-                                  mask[i:i + batch_size], cfg=cfg))
+    total = total + _window_ce_sum(params, windows[i:i + batch_size],
+                                   mask[i:i + batch_size], cfg=cfg)
   count = float(mask.sum())
-  ce = total / count
+  ce = float(total) / count
   return {'ce': ce, 'bits': ce / math.log(2), 'perplexity': math.exp(ce),
           'tokens': int(count)}
 
@@ -182,20 +182,6 @@ def evaluate(params: dict[str, jax.Array], tokens_N: np.ndarray,
 # ---------------------------------------------------------------------------
 
 
-class MetricsWriter:
-  """Appends one JSON object per line to WORKDIR/metrics.jsonl."""
-
-  def __init__(self, workdir: str, resume_step: int):
-    self.path = os.path.join(workdir, 'metrics.jsonl')
-    if os.path.exists(self.path):  # Drop lines a resumed run writes again.
-      with open(self.path) as f:
-        kept = [l for l in f if l.strip() and json.loads(l)['step'] <= resume_step]
-      with open(self.path, 'w') as f:
-        f.writelines(kept)
-
-  def write(self, record: dict[str, Any]) -> None:
-    with open(self.path, 'a') as f:
-      f.write(json.dumps(record) + '\n')
 
 
 _jit_hebbian_step = jax.jit(hebbian_step, static_argnames=('cfg',))
@@ -251,7 +237,7 @@ def train(cfg: model_lib.ModelConfig, train_cfg: TrainConfig, *,
   logging.info('Field LM: %d parameters, vocabulary %d.', model_lib.param_count(cfg),
                cfg.vocab_size)
 
-  writer = MetricsWriter(workdir, start)
+  writer = landauer_metrics.MetricsWriter(workdir, start)
   if train_tokens is not None:
     tokens_N = jnp.asarray(train_tokens, jnp.int32)
   else:

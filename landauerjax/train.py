@@ -25,6 +25,7 @@ import optax
 from landauerjax import checkpoints
 from landauerjax import constants
 from landauerjax import input_pipeline
+from landauerjax import metrics as metrics_lib
 from landauerjax import models
 
 TrainState = dict[str, Any]  # {'params', 'opt_state', 'step'}
@@ -208,22 +209,6 @@ def one_batch_loss(params: Any, model: models.LandauerLM, tokens_N: np.ndarray,
 # ---------------------------------------------------------------------------
 
 
-class MetricsWriter:
-  """Appends one JSON object per line to WORKDIR/metrics.jsonl."""
-
-  def __init__(self, workdir: str, resume_step: int):
-    self.path = os.path.join(workdir, 'metrics.jsonl')
-    if os.path.exists(self.path):  # Drop lines a resumed run will write again.
-      with open(self.path) as f:
-        kept = [l for l in f if l.strip() and json.loads(l)['step'] <= resume_step]
-      with open(self.path, 'w') as f:
-        f.writelines(kept)
-
-  def write(self, record: dict[str, Any]) -> None:
-    with open(self.path, 'a') as f:
-      f.write(json.dumps(record) + '\n')
-
-
 def _check_finite(step: int, metrics: dict[str, Any], workdir: str) -> None:
   if not all(math.isfinite(float(v)) for v in metrics.values()):
     raise FloatingPointError(
@@ -257,7 +242,7 @@ def train_and_evaluate(config: Any, workdir: str) -> dict[str, Any]:
   logging.info('Model %s: %d parameters.', model_config.variant,
                models.count_params(state['params']))
 
-  writer = MetricsWriter(workdir, start)
+  writer = metrics_lib.MetricsWriter(workdir, start)
   tokens_N = jnp.asarray(corpus.train)
   step_fn = make_train_step(config, model, optimizer)
   chars_per_step = config.train.batch_size * config.train.seq_len
