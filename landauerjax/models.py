@@ -26,6 +26,7 @@ Shapes: B batch, T time, V vocabulary, E embedding, H hidden (state) size.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import Any, Callable
 
@@ -60,6 +61,10 @@ class ModelConfig:
   scan: str = 'sequential'  # or 'associative'.
   # Time steps per scan iteration; >1 trades compile time for speed on CPU.
   unroll: int = 1
+  # Operand type of the feed-forward matmuls (projections, MLPs, head):
+  # 'float32' or 'bfloat16' (float32 parameters and accumulation). Recurrent
+  # state updates always run in float32.
+  matmul_dtype: str = 'float32'
 
   def __post_init__(self):
     if self.variant not in VARIANTS:
@@ -67,6 +72,9 @@ class ModelConfig:
           f'Unknown model variant {self.variant!r}; expected one of {VARIANTS}.')
     if self.scan not in ('sequential', 'associative'):
       raise ValueError(f"scan must be 'sequential' or 'associative', got {self.scan!r}.")
+    if self.matmul_dtype not in MATMUL_DTYPES:
+      raise ValueError(f'matmul_dtype must be one of {sorted(MATMUL_DTYPES)}, '
+                       f'got {self.matmul_dtype!r}.')
     for name in ('vocab_size', 'embed_dim', 'hidden_dim', 'num_layers', 'model_dim'):
       if getattr(self, name) < 1:
         raise ValueError(f'{name} must be positive, got {getattr(self, name)}.')
@@ -79,9 +87,70 @@ def torch_uniform(fan_in: int) -> Callable[..., jax.Array]:
       key, shape, dtype, -bound, bound)
 
 
-def dense(features: int, fan_in: int, name: str | None = None) -> nn.Dense:
+MATMUL_DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
+_DW_CHUNK = 256  # Rows per block of the weight gradient's contraction.
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def matmul(x_NxK: jax.Array, w_KxM: jax.Array, dtype: str = 'float32') -> jax.Array:
+  """x @ w over the last axis of x ([..., K] @ [K, M] -> [..., M], float32).
+
+  `dtype` is the operands' type: 'bfloat16' rounds x and w (and, in the
+  backward pass, the incoming gradient) to bfloat16 and accumulates in
+  float32, the usual mixed precision; parameters stay float32. On CPUs with
+  AVX512-BF16 such matmuls run ~2x faster than float32 ones.
+
+  The backward pass is written out because of how XLA's CPU backend treats
+  the weight gradient x^T g, a contraction over the N = B*T rows: as one dot
+  with a transposed operand it runs ~1.5-2x slower than the forward matmul
+  (and in float32 even for bfloat16 inputs), while summed over blocks of
+  256 rows it does not (scripts/benchmark_landauer.py measures the result).
+  """
+  dt = MATMUL_DTYPES[dtype]
+  return jnp.matmul(x_NxK.astype(dt), w_KxM.astype(dt),
+                    preferred_element_type=jnp.float32)
+
+
+def _matmul_fwd(x, w, dtype):
+  dt = MATMUL_DTYPES[dtype]
+  return matmul(x, w, dtype), (x.astype(dt), w.astype(dt))
+
+
+def _matmul_bwd(dtype, residuals, g):
+  x, w = residuals
+  g = g.astype(MATMUL_DTYPES[dtype])
+  g_x = jnp.matmul(g, w.T, preferred_element_type=jnp.float32)
+  x_NxK = x.reshape(-1, x.shape[-1])
+  g_NxM = g.reshape(-1, g.shape[-1])
+  n = x_NxK.shape[0]
+  chunk = _DW_CHUNK if n % _DW_CHUNK == 0 else n
+  g_w = jnp.einsum('cnk,cnm->km', x_NxK.reshape(n // chunk, chunk, -1),
+                   g_NxM.reshape(n // chunk, chunk, -1),
+                   preferred_element_type=jnp.float32)
+  return g_x, g_w
+
+
+matmul.defvjp(_matmul_fwd, _matmul_bwd)
+
+
+def dot_general_for(dtype: str) -> Callable[..., jax.Array]:
+  """A `dot_general` for nn.Dense that runs `matmul` with operands of `dtype`."""
+  def dot_general(lhs, rhs, dimension_numbers, precision=None,
+                  preferred_element_type=None):
+    del precision, preferred_element_type  # Always float32 accumulation.
+    if tuple(map(tuple, dimension_numbers[0])) != ((lhs.ndim - 1,), (0,)) or any(
+        dimension_numbers[1]):
+      raise ValueError(f'matmul handles x @ w only, got {dimension_numbers}.')
+    return matmul(lhs, rhs, dtype)
+  return dot_general
+
+
+def dense(features: int, fan_in: int, name: str | None = None,
+          matmul_dtype: str = 'float32') -> nn.Dense:
+  """nn.Dense with PyTorch's init, computed by `matmul`."""
   return nn.Dense(features, kernel_init=torch_uniform(fan_in),
-                  bias_init=torch_uniform(fan_in), name=name)
+                  bias_init=torch_uniform(fan_in), name=name,
+                  dot_general=dot_general_for(matmul_dtype))
 
 
 # ---------------------------------------------------------------------------
@@ -114,11 +183,19 @@ def seed_recurrence(h_BxH: jax.Array, z_BxH: jax.Array, scale_H: jax.Array,
   return jnp.tanh(z_BxH + scale_H * h_BxH * rotation)
 
 
-def _seed_rotation(h, cos_phase_H, sin_phase_H):
-  """cos(phase + h) and its derivative -sin(phase + h) w.r.t. h, for |h| <= 1."""
-  sin_h, cos_h = _sin_cos_unit(h)
-  return (cos_phase_H * cos_h - sin_phase_H * sin_h,
-          -(sin_phase_H * cos_h + cos_phase_H * sin_h))
+def _seed_step_with_derivatives(h_BxH, z_BxH, scale_H, cos_phase_H, sin_phase_H):
+  """One seed step plus what its backward pass needs: (h_new, dh_new/dh, h * rotation).
+
+  d h_new / d h = (1 - h_new**2) * s * (cos(phase + h) - h * sin(phase + h)),
+  elementwise; h * rotation is d pre-activation / d s.
+  """
+  sin_h, cos_h = _sin_cos_unit(h_BxH)
+  rotation = cos_phase_H * cos_h - sin_phase_H * sin_h
+  d_rotation = -(sin_phase_H * cos_h + cos_phase_H * sin_h)
+  h_rotation = h_BxH * rotation
+  h_new = jnp.tanh(z_BxH + scale_H * h_rotation)
+  jacobian = (1.0 - h_new**2) * scale_H * (rotation + h_BxH * d_rotation)
+  return h_new, jacobian, h_rotation
 
 
 @jax.custom_vjp
@@ -128,35 +205,36 @@ def seed_scan(h0_BxH: jax.Array, z_TxBxH: jax.Array, scale_H: jax.Array,
 
   Equal to `scan_time` over `seed_recurrence`, with a hand-written backward
   pass: autodiff of the scan stores every intermediate of every step, which
-  made the training step ~20x slower on CPU. The gradient through time here
-  is a linear recurrence G_t = g_t + M_{t+1} G_{t+1} over precomputed M.
+  made the training step ~20x slower on CPU. The forward pass of training
+  also emits each step's (diagonal) Jacobian dh_t/dh_{t-1}, so the gradient
+  through time is one linear recurrence G_t = g_t + J_{t+1} G_{t+1} with
+  nothing to recompute (recomputing it outside the scan cost ~8 ms a step).
   """
   body = lambda h, z: seed_recurrence(h, z, scale_H, cos_phase_H, sin_phase_H)
   return scan_time(body, h0_BxH, z_TxBxH)[1]
 
 
 def _seed_scan_fwd(h0, z, scale, cos_phase, sin_phase):
-  hs = seed_scan(h0, z, scale, cos_phase, sin_phase)
-  return hs, (h0, hs, scale, cos_phase, sin_phase)
+  def step(h, z_t):
+    h_new, jacobian, h_rotation = _seed_step_with_derivatives(
+        h, z_t, scale, cos_phase, sin_phase)
+    return h_new, (h_new, jacobian, h_rotation)
+  _, (hs, jacobians, h_rotations) = jax.lax.scan(step, h0, z)
+  return hs, (hs, jacobians, h_rotations, cos_phase, sin_phase)
 
 
 def _seed_scan_bwd(residuals, g_TxBxH):
-  h0, hs, scale, cos_phase, sin_phase = residuals
-  h_prev = jnp.concatenate([h0[None], hs[:-1]], axis=0)
-  rotation, d_rotation = _seed_rotation(h_prev, cos_phase, sin_phase)
-  da_dhprev = scale * (rotation + h_prev * d_rotation)  # d pre-activation / d h_{t-1}.
-  dh_da = 1.0 - hs**2  # tanh'.
-  # G_t (total gradient on h_t) = g_t + G_{t+1} * dh_da_{t+1} * da_dhprev_{t+1}.
-  m_next = jnp.concatenate([(dh_da * da_dhprev)[1:], jnp.zeros_like(h0[None])], axis=0)
+  hs, jacobians, h_rotations, cos_phase, sin_phase = residuals
 
-  def back(g_next, inputs):
-    g_t, m_t = inputs
-    g_total = g_t + m_t * g_next
-    return g_total, g_total
-  _, g_total = jax.lax.scan(back, jnp.zeros_like(h0), (g_TxBxH, m_next), reverse=True)
-  g_a = g_total * dh_da
-  g_h0 = g_a[0] * da_dhprev[0]
-  g_scale = jnp.sum(g_a * h_prev * rotation, axis=(0, 1))
+  def back(carried, inputs):
+    # carried = J_{t+1} G_{t+1}: what h_{t+1} sends back to h_t.
+    g_t, jacobian_t = inputs
+    g_total = g_t + carried
+    return jacobian_t * g_total, g_total
+  g_h0, g_total = jax.lax.scan(back, jnp.zeros_like(g_TxBxH[0]),
+                               (g_TxBxH, jacobians), reverse=True)
+  g_a = g_total * (1.0 - hs**2)  # Gradient on the pre-activation (= on z).
+  g_scale = jnp.sum(g_a * h_rotations, axis=(0, 1))
   return g_h0, g_a, g_scale, jnp.zeros_like(cos_phase), jnp.zeros_like(sin_phase)
 
 
@@ -238,9 +316,10 @@ class SeedLayer(_RecurrentLayer):
   hidden_dim: int
   in_dim: int
   phase: float
+  matmul_dtype: str = 'float32'
 
   def setup(self):
-    self.input_proj = dense(self.hidden_dim, self.in_dim)
+    self.input_proj = dense(self.hidden_dim, self.in_dim, matmul_dtype=self.matmul_dtype)
     self.scale = self.param('scale', nn.initializers.ones, (self.hidden_dim,))
 
   def phase_terms(self) -> tuple[jax.Array, jax.Array]:
@@ -262,9 +341,10 @@ class SeedLayer(_RecurrentLayer):
 class LSTMLayer(_RecurrentLayer):
   hidden_dim: int
   in_dim: int
+  matmul_dtype: str = 'float32'
 
   def setup(self):
-    self.input_proj = dense(4 * self.hidden_dim, self.in_dim)
+    self.input_proj = dense(4 * self.hidden_dim, self.in_dim, matmul_dtype=self.matmul_dtype)
     self.w_hh = self.param('w_hh', torch_uniform(self.hidden_dim),
                            (self.hidden_dim, 4 * self.hidden_dim))
 
@@ -275,9 +355,10 @@ class LSTMLayer(_RecurrentLayer):
 class GRULayer(_RecurrentLayer):
   hidden_dim: int
   in_dim: int
+  matmul_dtype: str = 'float32'
 
   def setup(self):
-    self.input_proj = dense(3 * self.hidden_dim, self.in_dim)
+    self.input_proj = dense(3 * self.hidden_dim, self.in_dim, matmul_dtype=self.matmul_dtype)
     init = torch_uniform(self.hidden_dim)
     self.w_hh = self.param('w_hh', init, (self.hidden_dim, 3 * self.hidden_dim))
     self.b_hh = self.param('b_hh', init, (3 * self.hidden_dim,))
@@ -311,9 +392,11 @@ class PhasorLayer(nn.Module):
   r_max: float
   associative: bool = False  # lax.associative_scan instead of lax.scan.
   dropout: float = 0.0
+  matmul_dtype: str = 'float32'
 
   def setup(self):
     n = self.state_dim
+    dot_general = dot_general_for(self.matmul_dtype)
 
     def nu_init(key, shape):
       u = jax.random.uniform(key, shape)
@@ -324,11 +407,14 @@ class PhasorLayer(nn.Module):
         'theta', lambda key, shape: golden_phases(
             shape[0], self.max_phase, self.level, self.phase_scaling), (n,))
     self.norm = nn.LayerNorm()
-    self.in_proj = nn.Dense(2 * n, kernel_init=nn.initializers.lecun_normal())
-    self.out_proj = nn.Dense(self.model_dim, kernel_init=nn.initializers.lecun_normal())
+    self.in_proj = nn.Dense(2 * n, kernel_init=nn.initializers.lecun_normal(),
+                            dot_general=dot_general)
+    self.out_proj = nn.Dense(self.model_dim, kernel_init=nn.initializers.lecun_normal(),
+                             dot_general=dot_general)
     self.mlp_norm = nn.LayerNorm()
-    self.mlp_up = nn.Dense(2 * self.mlp_ratio * self.model_dim)
-    self.mlp_down = nn.Dense(self.model_dim, kernel_init=nn.initializers.zeros)
+    self.mlp_up = nn.Dense(2 * self.mlp_ratio * self.model_dim, dot_general=dot_general)
+    self.mlp_down = nn.Dense(self.model_dim, kernel_init=nn.initializers.zeros,
+                             dot_general=dot_general)
     self.drop = nn.Dropout(self.dropout)
 
   def lam(self) -> jax.Array:
@@ -372,10 +458,11 @@ class LandauerLM(nn.Module):
           PhasorLayer(width, cfg.hidden_dim, cfg.mlp_ratio, l, cfg.phase_scaling,
                       cfg.max_phase, cfg.r_min, cfg.r_max,
                       associative=cfg.scan == 'associative', dropout=cfg.dropout,
+                      matmul_dtype=cfg.matmul_dtype,
                       name=f'layer_{l}')
           for l in range(cfg.num_layers)]
       self.final_norm = nn.LayerNorm()
-      self.head = nn.Dense(cfg.vocab_size)
+      self.head = nn.Dense(cfg.vocab_size, dot_general=dot_general_for(cfg.matmul_dtype))
       return
     self.embed = nn.Embed(cfg.vocab_size, cfg.embed_dim,
                           embedding_init=nn.initializers.normal(1.0))
@@ -384,14 +471,16 @@ class LandauerLM(nn.Module):
       in_dim = cfg.embed_dim if l == 0 else cfg.hidden_dim
       if cfg.variant == 'seed':
         phase = cfg.base_phase / cfg.phase_scaling**l
-        layers.append(SeedLayer(cfg.hidden_dim, in_dim, phase, name=f'layer_{l}'))
+        layers.append(SeedLayer(cfg.hidden_dim, in_dim, phase, cfg.matmul_dtype,
+                                name=f'layer_{l}'))
       elif cfg.variant == 'lstm':
-        layers.append(LSTMLayer(cfg.hidden_dim, in_dim, name=f'layer_{l}'))
+        layers.append(LSTMLayer(cfg.hidden_dim, in_dim, cfg.matmul_dtype, name=f'layer_{l}'))
       else:
-        layers.append(GRULayer(cfg.hidden_dim, in_dim, name=f'layer_{l}'))
+        layers.append(GRULayer(cfg.hidden_dim, in_dim, cfg.matmul_dtype, name=f'layer_{l}'))
     self.layers = layers
     self.final_norm = lambda x: x
-    self.head = dense(cfg.vocab_size, cfg.hidden_dim, name='head')
+    self.head = dense(cfg.vocab_size, cfg.hidden_dim, name='head',
+                      matmul_dtype=cfg.matmul_dtype)
 
 
   def __call__(self, tokens_BxT: jax.Array, carry: Carry, train: bool = False
@@ -406,22 +495,42 @@ class LandauerLM(nn.Module):
       penalty), and the carry after the last step.
     """
     cfg = self.config
-    u = self.embed(tokens_BxT.T)  # Time-major inside: scans need no transposes.
+    tokens_TxB = tokens_BxT.T  # Time-major inside: scans need no transposes.
     new_carry = []
-    for layer, c in zip(self.layers, carry):
-      c, h = layer.scan(c, layer.drive(u), unroll=cfg.unroll)
+    for l, (layer, c) in enumerate(zip(self.layers, carry)):
+      if l == 0:
+        u, z = self._first_drive(tokens_TxB)
+      else:
+        z = layer.drive(u)
+      c, h = layer.scan(c, z, unroll=cfg.unroll)
       new_carry.append(c)
       u = layer.output(h, u, train)
     logits = self.head(self.final_norm(u))
     return jnp.swapaxes(logits, 0, 1), jnp.swapaxes(u, 0, 1), tuple(new_carry)
 
+  def _first_drive(self, tokens: jax.Array) -> tuple[jax.Array | None, jax.Array]:
+    """(embedding, layer-0 drive) of int tokens of any shape [...] -> [..., *].
+
+    seed/lstm/gru layers see the embedding only through their input
+    projection, which is linear: drive(E[tokens]) = drive(E)[tokens]. Those
+    variants gather rows of the [V, H] table drive(E) instead of projecting
+    B*T embeddings (~15% of the training step's matmul FLOPs at the seed
+    defaults), and return no embedding (their outputs ignore it).
+    """
+    first = self.layers[0]
+    if self.config.variant == 'phasor':
+      u = self.embed(tokens)
+      return u, first.drive(u)
+    table_VxH = first.drive(self.embed.embedding)
+    return None, jnp.take(table_VxH, tokens, axis=0)
+
   def step(self, carry: Carry, token_B: jax.Array
            ) -> tuple[Carry, jax.Array, jax.Array]:
     """One token per sequence: (carry, int[B]) -> (carry, logits_BxV, top_BxD)."""
-    u = self.embed(token_B)
     new_carry = []
-    for layer, c in zip(self.layers, carry):
-      c = layer.body()(c, layer.drive(u))
+    for l, (layer, c) in enumerate(zip(self.layers, carry)):
+      u, z = self._first_drive(token_B) if l == 0 else (u, layer.drive(u))
+      c = layer.body()(c, z)
       new_carry.append(c)
       u = layer.output(jax.tree_util.tree_leaves(c)[-1], u)
     return tuple(new_carry), self.head(self.final_norm(u)), u

@@ -39,6 +39,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.dropout = 0.0
   config.model.scan = 'sequential'  # or 'associative'
   config.model.unroll = 1
+  # Feed-forward matmul operands: 'float32' or 'bfloat16' (float32 accumulation).
+  config.model.matmul_dtype = 'float32'
 
   config.train = ml_collections.ConfigDict()
   config.train.batch_size = 32
