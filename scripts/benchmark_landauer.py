@@ -66,8 +66,11 @@ VOCAB_SIZE = 65  # Tiny Shakespeare's characters.
 CORPUS_LEN = 200_000  # Random training tokens to draw windows from.
 START_MARKER = '<!-- benchmark_landauer:start -->'
 END_MARKER = '<!-- benchmark_landauer:end -->'
-ALL_CONFIGS = ('landauer_seed', 'landauer_lstm', 'landauer_gru', 'landauer_best',
-               'landauer_large')
+ALL_CONFIGS = ('landauer_seed', 'landauer_seed_bf16', 'landauer_lstm', 'landauer_gru',
+               'landauer_best', 'landauer_large')
+# The original's model and training settings (landauer_seed_bf16 only changes
+# the matmul operands' precision): compared with the original's timing.
+SAME_AS_ORIGINAL = ('landauer_seed', 'landauer_seed_bf16')
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 _CONFIGS = flags.DEFINE_list('configs', list(ALL_CONFIGS),
@@ -501,11 +504,10 @@ def render_markdown(results: dict[str, Any]) -> str:
   if results.get('torch_note'):
     lines += [f"Original PyTorch model: {results['torch_note']}", '']
   ratio = results.get('ratios', {})
-  if 'train_ms_ours_over_original' in ratio:
-    lines += [f"Training, landauer_seed vs the original at the same settings (its "
+  for config, r in ratio.get('train_ms_ours_over_original', {}).items():
+    lines += [f"Training, {config} vs the original at the same settings (its "
               f"fastest thread setting, {ratio['train_original_threads']}): ms/step "
-              f"ours/original = {ratio['train_ms_ours_over_original']:.3f} (ours is "
-              f"{1 / ratio['train_ms_ours_over_original']:.1f}× as fast).", '']
+              f"ours/original = {r:.3f} (ours is {1 / r:.1f}× as fast).", '']
 
   lines += [
       '### Generation throughput (batch 1, temperature 1, random parameters)',
@@ -659,13 +661,14 @@ def main(argv: Sequence[str]) -> None:
     results['torch_generate'].append(bench_torch_generate(settings['torch_gen_chars'],
                                                           settings['repeats']))
 
-  ours_train = {r['config']: r for r in results['train']}.get('landauer_seed')
   ours_gen = {r['config']: r for r in results['generate']}.get('landauer_seed')
-  # Against the original's fastest thread setting (the conservative ratio).
-  if results['torch_train'] and ours_train:
+  # Against the original's fastest thread setting (the conservative ratio), for
+  # the configs with the original's model and settings (float32, mixed precision).
+  same_settings = [r for r in results['train'] if r['config'] in SAME_AS_ORIGINAL]
+  if results['torch_train'] and same_settings:
     best = min(results['torch_train'], key=lambda r: r['ms_per_step'])
-    results['ratios']['train_ms_ours_over_original'] = (
-        ours_train['ms_per_step'] / best['ms_per_step'])
+    results['ratios']['train_ms_ours_over_original'] = {
+        r['config']: r['ms_per_step'] / best['ms_per_step'] for r in same_settings}
     results['ratios']['train_original_threads'] = best['torch_threads']
   if results['torch_generate'] and ours_gen:
     best = max(results['torch_generate'], key=lambda r: r['chars_per_s'])

@@ -1,0 +1,216 @@
+"""A small causal transformer: the attention baseline for the Landauer LM.
+
+GPT-style (as nanoGPT's character-level Shakespeare configs): token and
+learned position embeddings, pre-LayerNorm blocks of causal multi-head
+self-attention and a GELU MLP, a final LayerNorm and a head tied to the token
+embedding. Trained on the same random windows of the same split, with the same
+optax chain as the recurrent variants (`train.make_optimizer`), so only the
+architecture differs.
+
+A transformer has no recurrent state to carry along a split, so the whole-split
+evaluation here is a sliding window (`sliding_window_ce`): each window holds
+`block_size` characters and every target is scored exactly once, with at least
+`block_size - stride` characters of context (all of them in the first window).
+
+Shapes: B batch, T time (<= block_size), V vocabulary, D model width,
+H heads, W windows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from landauerjax import input_pipeline
+
+
+@dataclasses.dataclass(frozen=True)
+class TransformerConfig:
+  """Hyperparameters; the defaults are nanoGPT's CPU 'baby' Shakespeare model."""
+
+  vocab_size: int = 65
+  num_layers: int = 4
+  num_heads: int = 4
+  model_dim: int = 128
+  block_size: int = 64  # Longest context (learned positions).
+  mlp_ratio: int = 4
+  dropout: float = 0.0
+
+  def __post_init__(self):
+    for name in ('vocab_size', 'num_layers', 'num_heads', 'model_dim', 'block_size',
+                 'mlp_ratio'):
+      if getattr(self, name) < 1:
+        raise ValueError(f'{name} must be positive, got {getattr(self, name)}.')
+    if self.model_dim % self.num_heads:
+      raise ValueError(f'model_dim {self.model_dim} is not divisible by '
+                       f'num_heads {self.num_heads}.')
+    if not 0.0 <= self.dropout < 1.0:
+      raise ValueError(f'dropout must be in [0, 1), got {self.dropout}.')
+
+
+def causal_attention(q_BxTxHxK: jax.Array, k_BxTxHxK: jax.Array,
+                     v_BxTxHxK: jax.Array) -> jax.Array:
+  """Softmax(q k^T / sqrt(K)) v with position t attending to positions <= t."""
+  t = q_BxTxHxK.shape[1]
+  scores_BxHxTxT = jnp.einsum('bqhk,bshk->bhqs', q_BxTxHxK, k_BxTxHxK)
+  scores_BxHxTxT = scores_BxHxTxT / math.sqrt(q_BxTxHxK.shape[-1])
+  mask_TxT = jnp.tril(jnp.ones((t, t), bool))
+  scores_BxHxTxT = jnp.where(mask_TxT, scores_BxHxTxT, -jnp.inf)
+  weights = jax.nn.softmax(scores_BxHxTxT, axis=-1)
+  return jnp.einsum('bhqs,bshk->bqhk', weights, v_BxTxHxK)
+
+
+class Block(nn.Module):
+  """Pre-norm residual block: x + attn(LN(x)), then x + MLP(LN(x))."""
+
+  config: TransformerConfig
+
+  @nn.compact
+  def __call__(self, x_BxTxD: jax.Array, train: bool) -> jax.Array:
+    cfg = self.config
+    b, t, d = x_BxTxD.shape
+    head_dim = d // cfg.num_heads
+    init = nn.initializers.normal(0.02)
+    # GPT-2's scaled init of the projections into the residual stream.
+    out_init = nn.initializers.normal(0.02 / math.sqrt(2 * cfg.num_layers))
+    drop = nn.Dropout(cfg.dropout, deterministic=not train)
+
+    qkv = nn.Dense(3 * d, kernel_init=init, name='qkv')(nn.LayerNorm(name='ln_attn')(x_BxTxD))
+    q, k, v = jnp.split(qkv.reshape(b, t, 3 * cfg.num_heads, head_dim), 3, axis=2)
+    attended = causal_attention(q, k, v).reshape(b, t, d)
+    x_BxTxD = x_BxTxD + drop(nn.Dense(d, kernel_init=out_init, name='attn_out')(attended))
+
+    h = nn.Dense(cfg.mlp_ratio * d, kernel_init=init, name='mlp_up')(
+        nn.LayerNorm(name='ln_mlp')(x_BxTxD))
+    h = nn.Dense(d, kernel_init=out_init, name='mlp_down')(jax.nn.gelu(h))
+    return x_BxTxD + drop(h)
+
+
+class Transformer(nn.Module):
+  """tokens int[B, T] (T <= block_size) -> next-token logits [B, T, V]."""
+
+  config: TransformerConfig
+
+  @nn.compact
+  def __call__(self, tokens_BxT: jax.Array, train: bool = False) -> jax.Array:
+    cfg = self.config
+    t = tokens_BxT.shape[1]
+    if t > cfg.block_size:
+      raise ValueError(f'Sequence of {t} tokens is longer than block_size {cfg.block_size}.')
+    embed = nn.Embed(cfg.vocab_size, cfg.model_dim,
+                     embedding_init=nn.initializers.normal(0.02), name='embed')
+    positions_TxD = self.param('positions', nn.initializers.normal(0.02),
+                               (cfg.block_size, cfg.model_dim))
+    x = embed(tokens_BxT) + positions_TxD[:t]
+    x = nn.Dropout(cfg.dropout, deterministic=not train)(x)
+    for l in range(cfg.num_layers):
+      x = Block(cfg, name=f'block_{l}')(x, train)
+    return embed.attend(nn.LayerNorm(name='ln_final')(x))  # Tied head.
+
+
+def init_params(config: TransformerConfig, key: jax.Array) -> Any:
+  tokens = jnp.zeros((1, config.block_size), jnp.int32)
+  return Transformer(config).init(key, tokens)['params']
+
+
+def loss_fn(params: Any, model: Transformer, windows_BxT1: jax.Array,
+            dropout_key: jax.Array | None = None) -> jax.Array:
+  """Mean next-token cross-entropy (nats/char) of windows int[B, T+1]."""
+  inputs, targets = windows_BxT1[:, :-1], windows_BxT1[:, 1:]
+  rngs = {} if dropout_key is None else {'dropout': dropout_key}
+  logits = model.apply({'params': params}, inputs, train=dropout_key is not None, rngs=rngs)
+  return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, targets))
+
+
+def train_step(params: Any, opt_state: Any, step: jax.Array, tokens_N: jax.Array, *,
+               model: Transformer, optimizer: optax.GradientTransformation, seed: int,
+               batch_size: int) -> tuple[Any, Any, jax.Array]:
+  """One optimiser step on batch `step` (the recurrent models' batches): pure; jit it.
+
+  Returns (params, opt_state, loss).
+  """
+  key = input_pipeline.batch_key(seed, step)
+  windows = input_pipeline.sample_windows(tokens_N, key, batch_size, model.config.block_size)
+  dropout_key = jax.random.fold_in(key, 1) if model.config.dropout > 0 else None
+  loss, grads = jax.value_and_grad(loss_fn)(params, model, windows, dropout_key)
+  updates, opt_state = optimizer.update(grads, opt_state, params)
+  return optax.apply_updates(params, updates), opt_state, loss
+
+
+def sliding_windows(num_tokens: int, block_size: int, stride: int
+                    ) -> tuple[np.ndarray, np.ndarray]:
+  """Window starts int[W] and the first scored target offset in each, int[W].
+
+  Window w covers inputs tokens[s_w : s_w + block_size] and targets one to the
+  right. Targets 1..N-1 are each scored exactly once: all of window 0, then the
+  targets of each later window that the previous one did not reach.
+  """
+  if not 0 < stride <= block_size:
+    raise ValueError(f'stride must be in [1, block_size={block_size}], got {stride}.')
+  if num_tokens < 2:
+    raise ValueError(f'Need at least 2 tokens to score one target, got {num_tokens}.')
+  last_start = max(0, num_tokens - 1 - block_size)
+  starts = list(range(0, last_start + 1, stride))
+  if starts[-1] != last_start:
+    starts.append(last_start)
+  starts_W = np.asarray(starts)
+  # Window w scores the targets past the end of window w-1.
+  prev_end = np.concatenate([[0], starts_W[:-1] + block_size])
+  first_W = np.maximum(prev_end - starts_W, 0)
+  return starts_W, first_W
+
+
+@functools.partial(jax.jit, static_argnames=('model',))
+def _windows_ce_sum(params: Any, model: Transformer, windows_WxT1: jax.Array,
+                    first_W: jax.Array, length_W: jax.Array) -> jax.Array:
+  logits = model.apply({'params': params}, windows_WxT1[:, :-1])
+  ce_WxT = optax.softmax_cross_entropy_with_integer_labels(logits, windows_WxT1[:, 1:])
+  offsets = jnp.arange(ce_WxT.shape[1])
+  scored = (offsets >= first_W[:, None]) & (offsets < length_W[:, None])
+  return jnp.sum(jnp.where(scored, ce_WxT, 0.0))
+
+
+def sliding_window_ce(params: Any, model: Transformer, tokens_N: np.ndarray, *,
+                      stride: int | None = None, batch_windows: int = 256
+                      ) -> dict[str, float]:
+  """Cross-entropy of a whole split: {'ce' nats/char, 'bpc', 'chars'}.
+
+  stride defaults to block_size // 2: every target but the first block's has
+  at least half a block of context.
+  """
+  block = model.config.block_size
+  stride = block // 2 if stride is None else stride
+  tokens_N = np.asarray(tokens_N, np.int32)
+  n = len(tokens_N)
+  starts_W, first_W = sliding_windows(n, block, stride)
+  span = min(block, n - 1)  # Targets per window (a short split: fewer than block).
+  padded = np.concatenate([tokens_N, np.zeros(block + 1, np.int32)])
+  total, scored = 0.0, 0
+  for i in range(0, len(starts_W), batch_windows):
+    starts = starts_W[i:i + batch_windows]
+    first = first_W[i:i + batch_windows]
+    # Keep every call the same shape (one compilation): pad with empty windows.
+    pad = batch_windows - len(starts)
+    windows = np.stack([padded[s:s + span + 1] for s in starts] +
+                       [padded[:span + 1]] * pad)
+    first = np.concatenate([first, np.full(pad, span)])
+    length = np.full(batch_windows, span)
+    total += float(_windows_ce_sum(params, model, jnp.asarray(windows),
+                                   jnp.asarray(first), jnp.asarray(length)))
+    scored += int(np.sum(span - first))
+  if scored != n - 1:
+    raise AssertionError(f'Scored {scored} targets of {n - 1}.')  # A bug, not bad input.
+  ce = total / scored
+  return {'ce': ce, 'bpc': ce / math.log(2), 'chars': scored}
+
+
+def count_params(params: Any) -> int:
+  return sum(x.size for x in jax.tree_util.tree_leaves(params))
