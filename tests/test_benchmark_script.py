@@ -1,0 +1,26 @@
+"""scripts/benchmark_landauer.py runs end to end (a smoke run; it asserts no timings)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.conftest import REPO_ROOT
+
+
+def test_quick_benchmark_writes_its_section_and_json(tmp_path):
+  md, out = tmp_path / 'BENCH.md', tmp_path / 'bench.json'
+  md.write_text('# Benchmarks\n\nProse kept as is.\n')
+  result = subprocess.run(
+      [sys.executable, '-m', 'scripts.benchmark_landauer', '--quick',
+       '--configs=landauer_seed,landauer_seed_bf16', '--torch=false',
+       '--memory_lengths=300', f'--output_md={md}', f'--output_json={out}'],
+      cwd=REPO_ROOT, capture_output=True, text=True, timeout=400)
+  assert result.returncode == 0, result.stderr[-3000:]
+  results = json.loads(out.read_text())
+  assert [r['config'] for r in results['train']] == ['landauer_seed', 'landauer_seed_bf16']
+  assert all(r['ms_per_step'] > 0 for r in results['train'])
+  assert results['memory'][0]['chars'] == 300
+  text = md.read_text()
+  assert 'Prose kept as is.' in text and 'smoke run: not a benchmark' in text
