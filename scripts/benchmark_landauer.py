@@ -78,14 +78,14 @@ _CONFIGS = flags.DEFINE_list('configs', list(ALL_CONFIGS),
 _QUICK = flags.DEFINE_bool('quick', False,
                            'Smoke run: tiny repeats and lengths; writes no files '
                            'unless --output_md/--output_json are given.')
-_REPEATS = flags.DEFINE_integer('repeats', 5, 'Timed repeats per measurement (median).',
+_REPEATS = flags.DEFINE_integer('repeats', 7, 'Timed repeats per measurement (median).',
                                 lower_bound=1)
-_TRAIN_STEPS = flags.DEFINE_integer('train_steps', 10,
+_TRAIN_STEPS = flags.DEFINE_integer('train_steps', 50,
                                     'Training steps per timed repeat (ours).', lower_bound=1)
 _TRAIN_REPEAT_S = flags.DEFINE_float(
     'train_repeat_s', 2.0, 'Target seconds per timed training repeat: slow configs '
     'run fewer than --train_steps steps per repeat (at least one).', lower_bound=0.0)
-_TORCH_STEPS = flags.DEFINE_integer('torch_steps', 5,
+_TORCH_STEPS = flags.DEFINE_integer('torch_steps', 20,
                                     'Training steps per timed repeat (original).',
                                     lower_bound=1)
 _GEN_CHARS = flags.DEFINE_integer('gen_chars', 10_000,

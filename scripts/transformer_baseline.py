@@ -56,6 +56,9 @@ _DATASET = flags.DEFINE_enum('dataset', 'tiny_shakespeare', ['tiny_shakespeare',
                              "TFDS builder; 'local_text' trains on --local_path.")
 _LOCAL_PATH = flags.DEFINE_string('local_path', '', 'Offline copy of the corpus.')
 _DATA_DIR = flags.DEFINE_string('data_dir', '', 'TFDS data dir.')
+_ONLY_FINISHED = flags.DEFINE_bool(
+    'only_finished', False, 'Train nothing: summarize the runs already in --runs_dir '
+    '(each preset lists how many seeds it has).')
 _RUNS_DIR = flags.DEFINE_string('runs_dir', '/tmp/transformer_baseline', 'Where runs go.')
 _RESULTS_MD = flags.DEFINE_string('results_md', 'docs/RESULTS.md',
                                   "Markdown file whose marked section is replaced ('' = none).")
@@ -149,6 +152,9 @@ def main(argv: Sequence[str]) -> None:
       if os.path.exists(path):
         runs.append(json.load(open(path)))
         continue
+      if _ONLY_FINISHED.value:
+        logging.warning('No finished run %s; left out.', path)
+        continue
       result = run(preset, seed, corpus.train, corpus.validation, corpus.vocab.size)
       os.makedirs(os.path.dirname(path), exist_ok=True)
       json.dump(result, open(path, 'w'), indent=1)
@@ -158,6 +164,8 @@ def main(argv: Sequence[str]) -> None:
   rows = []
   for preset in _PRESETS.value:
     rs = [r for r in runs if r['preset'] == preset]
+    if not rs:
+      continue
     ce = np.array([r['val_ce'] for r in rs])
     rows.append({'preset': preset, 'params': rs[0]['params'], 'seeds': len(rs),
                  'batch_size': rs[0]['config']['batch_size'],
@@ -168,6 +176,10 @@ def main(argv: Sequence[str]) -> None:
                  'train_s_mean': float(np.mean([r['train_s'] for r in rs]))})
   command = ('python -m scripts.transformer_baseline --local_path=' + _LOCAL_PATH.value +
              ' --presets=' + ','.join(_PRESETS.value) + ' --seeds=' + ','.join(_SEEDS.value))
+  if _ONLY_FINISHED.value:
+    command += ' --only_finished'
+  if not rows:
+    raise app.UsageError(f'No finished runs in {_RUNS_DIR.value}.')
   if _NUM_STEPS.value != 2000:
     command += f' --num_steps={_NUM_STEPS.value}'
   section = markdown(rows, command)

@@ -123,6 +123,15 @@ def test_baseline_script_end_to_end(small_corpus_path, tmp_path):
   assert summary[0]['preset'] == 'baby' and summary[0]['seeds'] == 2
   assert np.isfinite(summary[0]['val_ce_mean'])
   assert 'transformer_baseline:start' in (tmp_path / 'R.md').read_text()
+  partial = subprocess.run(
+      [sys.executable, '-m', 'scripts.transformer_baseline', '--dataset=local_text',
+       f'--local_path={small_corpus_path}', f'--data_dir={tmp_path / "tfds"}',
+       '--presets=baby,matched', '--seeds=0,1,2', '--only_finished',
+       f'--runs_dir={tmp_path / "runs"}', '--results_md=', f'--output_json={out}'],
+      cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+  assert partial.returncode == 0, partial.stderr[-3000:]
+  assert [(r['preset'], r['seeds']) for r in json.loads(out.read_text())['summary']] == [
+      ('baby', 2)]
   bad = subprocess.run([sys.executable, '-m', 'scripts.transformer_baseline',
                         '--presets=huge'], cwd=REPO_ROOT, capture_output=True, text=True,
                        timeout=120)
