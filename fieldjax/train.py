@@ -24,7 +24,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from fieldjax import checkpoints
-from fieldjax import collapse as collapse_lib
 from fieldjax import crystal
 from fieldjax import model as model_lib
 from fieldjax import perturbations
@@ -124,31 +123,6 @@ def train_step(params: dict[str, jax.Array], tokens_N: jax.Array, step: int,
 # ---------------------------------------------------------------------------
 
 
-def eval_windows(tokens_N: np.ndarray, seq_len: int, stride: int
-                 ) -> tuple[np.ndarray, np.ndarray]:
-  """Overlapping windows that score every target of the split exactly once.
-
-  Window w starts at w * stride; the first scores all its targets, later ones
-  only their last `stride` (which therefore see >= seq_len - stride tokens of
-  context).
-
-  Returns:
-    (windows int32 [W, seq_len + 1], mask float32 [W, seq_len]).
-  """
-  n = len(tokens_N)
-  if n < 2:
-    raise ValueError(f'Cannot evaluate a split of {n} tokens.')
-  num_windows = max(1, -(-(n - 1 - seq_len) // stride) + 1)
-  padded = np.concatenate([tokens_N, np.zeros(
-      max(0, (num_windows - 1) * stride + seq_len + 1 - n), tokens_N.dtype)])
-  starts = np.arange(num_windows) * stride
-  windows = np.stack([padded[s:s + seq_len + 1] for s in starts]).astype(np.int32)
-  target_index = starts[:, None] + 1 + np.arange(seq_len)[None, :]
-  mask = target_index < n
-  mask[1:, :seq_len - stride] = False
-  return windows, mask.astype(np.float32)
-
-
 @functools.partial(jax.jit, static_argnames=('cfg',))
 def _window_ce_sum(params, windows_BxT1, mask_BxT, *, cfg):
   logp = model_lib.log_probs(params, windows_BxT1[:, :-1], cfg)
@@ -163,7 +137,7 @@ def evaluate(params: dict[str, jax.Array], tokens_N: np.ndarray,
   tokens_N = np.asarray(tokens_N)
   if max_tokens:
     tokens_N = tokens_N[:max_tokens + 1]
-  windows, mask = eval_windows(tokens_N, seq_len, stride)
+  windows, mask = landauer_input.eval_windows(tokens_N, seq_len, stride)
   pad = -len(windows) % batch_size
   windows = np.concatenate([windows, np.zeros((pad,) + windows.shape[1:], np.int32)])
   mask = np.concatenate([mask, np.zeros((pad,) + mask.shape[1:], np.float32)])

@@ -11,7 +11,6 @@ import dataclasses
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from landauerjax import datasets
@@ -129,3 +128,33 @@ def eval_streams(tokens_N: np.ndarray, num_streams: int, window: int) -> EvalStr
   shape = (num_streams, length)
   return EvalStreams(pad_tokens(inputs).reshape(shape),
                      pad_tokens(targets).reshape(shape), mask.reshape(shape))
+
+
+def eval_windows(tokens_N: np.ndarray, seq_len: int, stride: int
+                 ) -> tuple[np.ndarray, np.ndarray]:
+  """Overlapping windows that score every target of the split exactly once.
+
+  For models without a state to carry along the split (the field LM, the
+  transformer baseline).
+
+  Window w starts at w * stride; the first scores all its targets, later ones
+  only their last `stride` (which therefore see >= seq_len - stride tokens of
+  context).
+
+  Returns:
+    (windows int32 [W, seq_len + 1], mask float32 [W, seq_len]).
+  """
+  n = len(tokens_N)
+  if n < 2:
+    raise ValueError(f'Cannot evaluate a split of {n} tokens.')
+  if not 0 < stride <= seq_len:
+    raise ValueError(f'stride must be in [1, seq_len={seq_len}], got {stride}.')
+  num_windows = max(1, -(-(n - 1 - seq_len) // stride) + 1)
+  padded = np.concatenate([tokens_N, np.zeros(
+      max(0, (num_windows - 1) * stride + seq_len + 1 - n), tokens_N.dtype)])
+  starts = np.arange(num_windows) * stride
+  windows = np.stack([padded[s:s + seq_len + 1] for s in starts]).astype(np.int32)
+  target_index = starts[:, None] + 1 + np.arange(seq_len)[None, :]
+  mask = target_index < n
+  mask[1:, :seq_len - stride] = False
+  return windows, mask.astype(np.float32)

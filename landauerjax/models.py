@@ -102,9 +102,10 @@ def matmul(x_NxK: jax.Array, w_KxM: jax.Array, dtype: str = 'float32') -> jax.Ar
 
   The backward pass is written out because of how XLA's CPU backend treats
   the weight gradient x^T g, a contraction over the N = B*T rows: as one dot
-  with a transposed operand it runs ~1.5-2x slower than the forward matmul
-  (and in float32 even for bfloat16 inputs), while summed over blocks of
-  256 rows it does not (scripts/benchmark_landauer.py measures the result).
+  with a transposed operand it ran 1.4-1.7x slower than the forward matmul
+  in float32 (3x in bfloat16, which it computes in float32), while summed
+  over blocks of 256 rows it is faster (measured at the seed defaults: 2048
+  rows, 256 x 256; docs/BENCHMARKS.md).
   """
   dt = MATMUL_DTYPES[dtype]
   return jnp.matmul(x_NxK.astype(dt), w_KxM.astype(dt),
@@ -178,9 +179,8 @@ def seed_recurrence(h_BxH: jax.Array, z_BxH: jax.Array, scale_H: jax.Array,
   cos(phase + h) = cos(phase) cos(h) - sin(phase) sin(h), with the phase terms
   precomputed per unit and |h| <= 1 (h is a tanh output or the zero state).
   """
-  sin_h, cos_h = _sin_cos_unit(h_BxH)
-  rotation = cos_phase_H * cos_h - sin_phase_H * sin_h
-  return jnp.tanh(z_BxH + scale_H * h_BxH * rotation)
+  # Under jit the derivative outputs, unused here, are dead code and dropped.
+  return _seed_step_with_derivatives(h_BxH, z_BxH, scale_H, cos_phase_H, sin_phase_H)[0]
 
 
 def _seed_step_with_derivatives(h_BxH, z_BxH, scale_H, cos_phase_H, sin_phase_H):
@@ -208,7 +208,7 @@ def seed_scan(h0_BxH: jax.Array, z_TxBxH: jax.Array, scale_H: jax.Array,
   made the training step ~20x slower on CPU. The forward pass of training
   also emits each step's (diagonal) Jacobian dh_t/dh_{t-1}, so the gradient
   through time is one linear recurrence G_t = g_t + J_{t+1} G_{t+1} with
-  nothing to recompute (recomputing it outside the scan cost ~8 ms a step).
+  nothing to recompute (recomputing it outside the scan cost ~6 ms a step).
   """
   body = lambda h, z: seed_recurrence(h, z, scale_H, cos_phase_H, sin_phase_H)
   return scan_time(body, h0_BxH, z_TxBxH)[1]
@@ -497,10 +497,9 @@ class LandauerLM(nn.Module):
     cfg = self.config
     tokens_TxB = tokens_BxT.T  # Time-major inside: scans need no transposes.
     new_carry = []
+    u, z = self._first_drive(tokens_TxB)
     for l, (layer, c) in enumerate(zip(self.layers, carry)):
-      if l == 0:
-        u, z = self._first_drive(tokens_TxB)
-      else:
+      if l > 0:
         z = layer.drive(u)
       c, h = layer.scan(c, z, unroll=cfg.unroll)
       new_carry.append(c)
@@ -528,8 +527,10 @@ class LandauerLM(nn.Module):
            ) -> tuple[Carry, jax.Array, jax.Array]:
     """One token per sequence: (carry, int[B]) -> (carry, logits_BxV, top_BxD)."""
     new_carry = []
+    u, z = self._first_drive(token_B)
     for l, (layer, c) in enumerate(zip(self.layers, carry)):
-      u, z = self._first_drive(token_B) if l == 0 else (u, layer.drive(u))
+      if l > 0:
+        z = layer.drive(u)
       c = layer.body()(c, z)
       new_carry.append(c)
       u = layer.output(jax.tree_util.tree_leaves(c)[-1], u)

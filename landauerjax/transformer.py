@@ -8,9 +8,9 @@ optax chain as the recurrent variants (`train.make_optimizer`), so only the
 architecture differs.
 
 A transformer has no recurrent state to carry along a split, so the whole-split
-evaluation here is a sliding window (`sliding_window_ce`): each window holds
-`block_size` characters and every target is scored exactly once, with at least
-`block_size - stride` characters of context (all of them in the first window).
+evaluation here is a sliding window (`sliding_window_ce`, on the windows of
+`input_pipeline.eval_windows`): every target is scored exactly once, with at
+least `block_size - stride` characters of context (fewer in the first window).
 
 Shapes: B batch, T time (<= block_size), V vocabulary, D model width,
 H heads, W windows.
@@ -30,6 +30,7 @@ import numpy as np
 import optax
 
 from landauerjax import input_pipeline
+from landauerjax import train
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,7 +128,7 @@ def loss_fn(params: Any, model: Transformer, windows_BxT1: jax.Array,
   inputs, targets = windows_BxT1[:, :-1], windows_BxT1[:, 1:]
   rngs = {} if dropout_key is None else {'dropout': dropout_key}
   logits = model.apply({'params': params}, inputs, train=dropout_key is not None, rngs=rngs)
-  return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, targets))
+  return jnp.mean(train.cross_entropy(logits, targets))
 
 
 def train_step(params: Any, opt_state: Any, step: jax.Array, tokens_N: jax.Array, *,
@@ -145,37 +146,11 @@ def train_step(params: Any, opt_state: Any, step: jax.Array, tokens_N: jax.Array
   return optax.apply_updates(params, updates), opt_state, loss
 
 
-def sliding_windows(num_tokens: int, block_size: int, stride: int
-                    ) -> tuple[np.ndarray, np.ndarray]:
-  """Window starts int[W] and the first scored target offset in each, int[W].
-
-  Window w covers inputs tokens[s_w : s_w + block_size] and targets one to the
-  right. Targets 1..N-1 are each scored exactly once: all of window 0, then the
-  targets of each later window that the previous one did not reach.
-  """
-  if not 0 < stride <= block_size:
-    raise ValueError(f'stride must be in [1, block_size={block_size}], got {stride}.')
-  if num_tokens < 2:
-    raise ValueError(f'Need at least 2 tokens to score one target, got {num_tokens}.')
-  last_start = max(0, num_tokens - 1 - block_size)
-  starts = list(range(0, last_start + 1, stride))
-  if starts[-1] != last_start:
-    starts.append(last_start)
-  starts_W = np.asarray(starts)
-  # Window w scores the targets past the end of window w-1.
-  prev_end = np.concatenate([[0], starts_W[:-1] + block_size])
-  first_W = np.maximum(prev_end - starts_W, 0)
-  return starts_W, first_W
-
-
 @functools.partial(jax.jit, static_argnames=('model',))
 def _windows_ce_sum(params: Any, model: Transformer, windows_WxT1: jax.Array,
-                    first_W: jax.Array, length_W: jax.Array) -> jax.Array:
+                    mask_WxT: jax.Array) -> jax.Array:
   logits = model.apply({'params': params}, windows_WxT1[:, :-1])
-  ce_WxT = optax.softmax_cross_entropy_with_integer_labels(logits, windows_WxT1[:, 1:])
-  offsets = jnp.arange(ce_WxT.shape[1])
-  scored = (offsets >= first_W[:, None]) & (offsets < length_W[:, None])
-  return jnp.sum(jnp.where(scored, ce_WxT, 0.0))
+  return jnp.sum(train.cross_entropy(logits, windows_WxT1[:, 1:]) * mask_WxT)
 
 
 def sliding_window_ce(params: Any, model: Transformer, tokens_N: np.ndarray, *,
@@ -183,34 +158,21 @@ def sliding_window_ce(params: Any, model: Transformer, tokens_N: np.ndarray, *,
                       ) -> dict[str, float]:
   """Cross-entropy of a whole split: {'ce' nats/char, 'bpc', 'chars'}.
 
-  stride defaults to block_size // 2: every target but the first block's has
-  at least half a block of context.
+  Windows of block_size from `input_pipeline.eval_windows`: every target is
+  scored once; stride defaults to block_size // 2, so every target but the
+  first block's has at least half a block of context.
   """
   block = model.config.block_size
   stride = block // 2 if stride is None else stride
-  tokens_N = np.asarray(tokens_N, np.int32)
-  n = len(tokens_N)
-  starts_W, first_W = sliding_windows(n, block, stride)
-  span = min(block, n - 1)  # Targets per window (a short split: fewer than block).
-  padded = np.concatenate([tokens_N, np.zeros(block + 1, np.int32)])
-  total, scored = 0.0, 0
-  for i in range(0, len(starts_W), batch_windows):
-    starts = starts_W[i:i + batch_windows]
-    first = first_W[i:i + batch_windows]
-    # Keep every call the same shape (one compilation): pad with empty windows.
-    pad = batch_windows - len(starts)
-    windows = np.stack([padded[s:s + span + 1] for s in starts] +
-                       [padded[:span + 1]] * pad)
-    first = np.concatenate([first, np.full(pad, span)])
-    length = np.full(batch_windows, span)
-    total += float(_windows_ce_sum(params, model, jnp.asarray(windows),
-                                   jnp.asarray(first), jnp.asarray(length)))
-    scored += int(np.sum(span - first))
-  if scored != n - 1:
-    raise AssertionError(f'Scored {scored} targets of {n - 1}.')  # A bug, not bad input.
-  ce = total / scored
-  return {'ce': ce, 'bpc': ce / math.log(2), 'chars': scored}
-
-
-def count_params(params: Any) -> int:
-  return sum(x.size for x in jax.tree_util.tree_leaves(params))
+  windows, mask = input_pipeline.eval_windows(np.asarray(tokens_N, np.int32), block, stride)
+  # Whole batches only, so every call has one shape (one compilation).
+  pad = -len(windows) % batch_windows
+  windows = np.concatenate([windows, np.zeros((pad,) + windows.shape[1:], np.int32)])
+  mask = np.concatenate([mask, np.zeros((pad,) + mask.shape[1:], np.float32)])
+  total = jnp.float32(0.0)  # Summed on device: one read-back at the end.
+  for i in range(0, len(windows), batch_windows):
+    total = total + _windows_ce_sum(params, model, windows[i:i + batch_windows],
+                                    mask[i:i + batch_windows])
+  chars = int(mask.sum())
+  ce = float(total) / chars
+  return {'ce': ce, 'bpc': ce / math.log(2), 'chars': chars}

@@ -57,6 +57,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from experiments import common
 from landauerjax import constants
 from landauerjax import models
 from landauerjax import sampling
@@ -64,8 +65,6 @@ from landauerjax import train
 
 VOCAB_SIZE = 65  # Tiny Shakespeare's characters.
 CORPUS_LEN = 200_000  # Random training tokens to draw windows from.
-START_MARKER = '<!-- benchmark_landauer:start -->'
-END_MARKER = '<!-- benchmark_landauer:end -->'
 ALL_CONFIGS = ('landauer_seed', 'landauer_seed_bf16', 'landauer_lstm', 'landauer_gru',
                'landauer_best', 'landauer_large')
 # The original's model and training settings (landauer_seed_bf16 only changes
@@ -564,28 +563,6 @@ def render_markdown(results: dict[str, Any]) -> str:
   return '\n'.join(lines)
 
 
-def write_section(path: str, section: str) -> None:
-  """Replaces the marked section of `path` (appends it if absent; creates the file)."""
-  block = f'{START_MARKER}\n{section.rstrip()}\n{END_MARKER}'
-  text = ''
-  if os.path.exists(path):
-    with open(path) as f:
-      text = f.read()
-  start, end = text.find(START_MARKER), text.find(END_MARKER)
-  if start >= 0 and end > start:
-    text = text[:start] + block + text[end + len(END_MARKER):]
-  elif start >= 0 or end >= 0:
-    raise ValueError(f'{path} has only one of the markers {START_MARKER!r} / '
-                     f'{END_MARKER!r}; fix it by hand.')
-  elif text.strip():
-    text = text.rstrip('\n') + '\n\n' + block + '\n'
-  else:
-    text = '# Benchmarks\n\n' + block + '\n'
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  with open(path, 'w') as f:
-    f.write(text)
-
-
 def _round_floats(obj: Any) -> Any:
   if isinstance(obj, float):
     return round(obj, 6)
@@ -685,7 +662,8 @@ def main(argv: Sequence[str]) -> None:
   write_md = _OUTPUT_MD.value and (not quick or _OUTPUT_MD.present)
   write_json = _OUTPUT_JSON.value and (not quick or _OUTPUT_JSON.present)
   if write_md:
-    write_section(_OUTPUT_MD.value, markdown)
+    common.write_marked_section(_OUTPUT_MD.value, 'benchmark_landauer', markdown,
+                                '# Benchmarks')
     print(f'\nWrote the section of {_OUTPUT_MD.value}.')
   if write_json:
     os.makedirs(os.path.dirname(os.path.abspath(_OUTPUT_JSON.value)), exist_ok=True)

@@ -13,11 +13,11 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 
 from absl import app
 from absl import flags
 
+from experiments import common
 from fieldjax import analysis
 from landauerjax import datasets as landauer_datasets
 from landauerjax import input_pipeline
@@ -26,7 +26,6 @@ _RUNS = flags.DEFINE_string('runs', '/work/runs/field', 'Directory holding the r
 _LOCAL = flags.DEFINE_string('local_path', '', 'Tiny Shakespeare file.')
 _RESULTS = flags.DEFINE_string('results', 'docs/RESULTS.md', 'Markdown to update.')
 _JSON = flags.DEFINE_string('json', 'docs/results_field.json', 'JSON output.')
-START, END = '<!-- field_results:start -->', '<!-- field_results:end -->'
 
 
 def _val_curve(workdir: str) -> dict[int, float]:
@@ -68,7 +67,7 @@ def main(argv):
   with open('docs/ngram_baseline.json') as f:
     ngram = {r['order']: r['nats_per_char'] for r in json.load(f)['results']}
 
-  lines = [START, '## Field-theoretic LM (fieldjax), Tiny Shakespeare, character level', '']
+  lines = ['## Field-theoretic LM (fieldjax), Tiny Shakespeare, character level', '']
   lines += [
       'Whole-split validation cross-entropy in nats/char, every one of the 111,539 validation',
       'targets scored once with at least 64 characters of context (`fieldjax.train.evaluate`,',
@@ -112,16 +111,8 @@ def main(argv):
             '|---:|---:|---:|---:|']
   for d, r in amplification.items():
     lines.append(f"| {d} | {r['raw_norm']:.2f}x | {r['unit_norm']:.3f}x | {r['recall_snr']:.3f}x |")
-  lines += [END]
   section = '\n'.join(lines)
-  with open(_RESULTS.value) as f:
-    doc = f.read()
-  if START in doc:
-    doc = re.sub(re.escape(START) + '.*?' + re.escape(END), lambda _: section, doc, flags=re.S)
-  else:
-    doc = doc.rstrip('\n') + '\n\n' + section + '\n'
-  with open(_RESULTS.value, 'w') as f:
-    f.write(doc)
+  common.write_marked_section(_RESULTS.value, 'field_results', section, '# Results')
   with open(_JSON.value, 'w') as f:
     json.dump(out, f, indent=2)
   print(section)

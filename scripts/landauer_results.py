@@ -44,7 +44,6 @@ flags.DEFINE_string('plot', 'docs/learning_curves.png', 'Learning-curve PNG.')
 flags.DEFINE_string('ngram_json', 'docs/ngram_baseline.json',
                     'Output of scripts.ngram_baseline, for the n-gram rows.')
 
-START, END = '<!-- landauer_results:start -->', '<!-- landauer_results:end -->'
 
 
 def run_config(name: str, seed: int) -> dict:
@@ -104,7 +103,7 @@ def summarize(runs: list[dict]) -> list[dict]:
 
 
 def markdown(rows: list[dict], ngram: list[dict], command: str) -> str:
-  out = [START, '', f'Produced by `{command}`. Wall time per run includes compilation and the '
+  out = ['', f'Produced by `{command}`. Wall time per run includes compilation and the '
          'evaluations, on this 2-core CPU; see the notes below for the machine\'s load.', '',
          '| model | config | params | val CE nats/char (mean ± sd) | min–max | bits/char | '
          'CE, zero state per 64 chars | original one-batch loss | wall s / run | train chars/s |',
@@ -119,7 +118,6 @@ def markdown(rows: list[dict], ngram: list[dict], command: str) -> str:
   for g in ngram:
     out.append(f"| {g['order']}-gram KN ({g['num_contexts']:,} contexts) | `scripts.ngram_baseline` | – | "
                f"{g['nats_per_char']:.4f} | – | {g['bits_per_char']:.4f} | – | – | – | – |")
-  out += ['', END]
   return '\n'.join(out)
 
 
@@ -167,12 +165,8 @@ def main(argv):
              ' --configs=' + ','.join(FLAGS.configs) + ' --seeds=' + ','.join(FLAGS.seeds))
   table = markdown(rows, ngram, command)
   print(table)
-  text = open(FLAGS.results_md).read() if os.path.exists(FLAGS.results_md) else '# Results\n'
-  if START in text and END in text:
-    text = text[:text.index(START)] + table + text[text.index(END) + len(END):]
-  else:
-    text = text.rstrip() + '\n\n' + table + '\n'
-  open(FLAGS.results_md, 'w').write(text)
+  common.write_marked_section(FLAGS.results_md, 'landauer_results', table + '\n',
+                              '# Results')
   json.dump({'runs': runs, 'summary': rows}, open(FLAGS.results_json, 'w'), indent=1,
             default=float)
   plot(runs, FLAGS.plot)

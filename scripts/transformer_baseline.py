@@ -37,6 +37,7 @@ import optax
 
 from experiments import common
 from landauerjax import input_pipeline
+from landauerjax import models
 from landauerjax import transformer
 
 PRESETS = {
@@ -45,7 +46,6 @@ PRESETS = {
     'matched': dict(num_layers=4, num_heads=4, model_dim=128, block_size=128, dropout=0.1,
                     batch_size=32),
 }
-START, END = '<!-- transformer_baseline:start -->', '<!-- transformer_baseline:end -->'
 
 _PRESETS = flags.DEFINE_list('presets', ['baby', 'matched'], f'Any of {sorted(PRESETS)}.')
 _SEEDS = flags.DEFINE_list('seeds', ['0', '1', '2'], 'Training seeds.')
@@ -106,14 +106,14 @@ def run(preset: str, seed: int, train_N: np.ndarray, validation_N: np.ndarray,
   train_s = time.perf_counter() - t0
   val = transformer.sliding_window_ce(params, model, validation_N)
   return {'preset': preset, 'seed': seed, 'config': vars(config) | {'batch_size': batch_size},
-          'params': transformer.count_params(params), 'num_steps': _NUM_STEPS.value,
+          'params': models.count_params(params), 'num_steps': _NUM_STEPS.value,
           'val_ce': val['ce'], 'val_bpc': val['bpc'], 'chars': val['chars'],
           'train_s': train_s, 'ms_per_step': 1e3 * train_s / _NUM_STEPS.value,
           'train_curve': curve}
 
 
 def markdown(rows: list[dict[str, Any]], command: str) -> str:
-  out = [START, '', f'Produced by `{command}`: validation CE over the whole split, every '
+  out = ['', f'Produced by `{command}`: validation CE over the whole split, every '
          'character scored once with a sliding window (context >= block_size / 2).', '',
          '| preset | params | batch × block | val CE nats/char (mean ± sd) | min–max | '
          'bits/char | train s / run |', '|---|---:|---:|---:|---:|---:|---:|']
@@ -122,17 +122,7 @@ def markdown(rows: list[dict[str, Any]], command: str) -> str:
                f"{r['val_ce_mean']:.4f} ± {r['val_ce_std']:.4f} (n={r['seeds']}) | "
                f"{r['val_ce_min']:.4f}–{r['val_ce_max']:.4f} | "
                f"{r['val_ce_mean'] / math.log(2):.4f} | {r['train_s_mean']:.0f} |")
-  return '\n'.join(out + ['', END])
-
-
-def replace_section(path: str, section: str) -> None:
-  text = open(path).read() if os.path.exists(path) else '# Results\n'
-  if START in text and END in text:
-    text = text[:text.index(START)] + section + text[text.index(END) + len(END):]
-  else:
-    text = text.rstrip() + '\n\n' + section + '\n'
-  with open(path, 'w') as f:
-    f.write(text)
+  return '\n'.join(out)
 
 
 def main(argv: Sequence[str]) -> None:
@@ -185,7 +175,8 @@ def main(argv: Sequence[str]) -> None:
   section = markdown(rows, command)
   print(section)
   if _RESULTS_MD.value:
-    replace_section(_RESULTS_MD.value, section)
+    common.write_marked_section(_RESULTS_MD.value, 'transformer_baseline', section + '\n',
+                                '# Results')
   if _OUTPUT_JSON.value:
     json.dump({'runs': runs, 'summary': rows}, open(_OUTPUT_JSON.value, 'w'), indent=1)
 

@@ -629,27 +629,6 @@ def test_train_resume_equals_uninterrupted_run(corpus, tmp_path):
                 validation_tokens=val_tokens, workdir=str(split))
 
 
-@pytest.mark.parametrize('n,seq_len,stride', [
-    (2, 4, 2), (5, 8, 3), (9, 8, 8), (10, 8, 8), (10, 8, 1), (37, 8, 3), (64, 16, 16),
-    (65, 16, 16), (100, 16, 1), (101, 7, 5), (17, 4, 4)])
-def test_eval_windows_scores_every_target_once(n, seq_len, stride):
-  tokens = np.arange(n, dtype=np.int32) + 1000
-  windows, mask = train.eval_windows(tokens, seq_len, stride)
-  assert windows.shape == (len(mask), seq_len + 1) and mask.shape[1] == seq_len
-  assert mask.sum() == n - 1
-  w_idx, j_idx = np.nonzero(mask)
-  targets = w_idx * stride + 1 + j_idx
-  np.testing.assert_array_equal(np.sort(targets), np.arange(1, n))
-  np.testing.assert_array_equal(windows[w_idx, j_idx + 1], tokens[targets])
-  # Every scored target after the first window sees >= seq_len - stride of context.
-  assert (j_idx[w_idx > 0] >= seq_len - stride).all()
-
-
-def test_eval_windows_rejects_a_single_token():
-  with pytest.raises(ValueError, match='1 tokens'):
-    train.eval_windows(np.zeros(1, np.int32), 8, 4)
-
-
 @pytest.mark.parametrize('kwargs,match', [
     ({'eval_stride': 17, 'seq_len': 16}, 'eval_stride'),
     ({'perturbation_schedule': '{"0": "levy"'}, 'Malformed JSON'),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 
 import jax
 import ml_collections
@@ -181,3 +180,27 @@ def test_eval_streams_cover_every_target_once(n, num_streams, window):
     valid = row_m[1:] == 1
     np.testing.assert_array_equal(row_in[1:][valid], row_t[:-1][valid])
   assert set(np.unique(streams.mask).tolist()) <= {0.0, 1.0}
+
+
+@pytest.mark.parametrize('n,seq_len,stride', [
+    (2, 4, 2), (5, 8, 3), (9, 8, 8), (10, 8, 8), (10, 8, 1), (37, 8, 3), (64, 16, 16),
+    (65, 16, 16), (100, 16, 1), (101, 7, 5), (17, 4, 4), (5, 12, 6), (97, 10, 7)])
+def test_eval_windows_scores_every_target_once(n, seq_len, stride):
+  tokens = np.arange(n, dtype=np.int32) + 1000
+  windows, mask = input_pipeline.eval_windows(tokens, seq_len, stride)
+  assert windows.shape == (len(mask), seq_len + 1) and mask.shape[1] == seq_len
+  assert mask.sum() == n - 1
+  w_idx, j_idx = np.nonzero(mask)
+  targets = w_idx * stride + 1 + j_idx
+  np.testing.assert_array_equal(np.sort(targets), np.arange(1, n))
+  np.testing.assert_array_equal(windows[w_idx, j_idx + 1], tokens[targets])
+  # Every scored target after the first window sees >= seq_len - stride of context.
+  assert (j_idx[w_idx > 0] >= seq_len - stride).all()
+
+
+def test_eval_windows_rejects_a_single_token_and_bad_strides():
+  with pytest.raises(ValueError, match='1 tokens'):
+    input_pipeline.eval_windows(np.zeros(1, np.int32), 8, 4)
+  for stride in (0, 9):
+    with pytest.raises(ValueError, match='stride'):
+      input_pipeline.eval_windows(np.zeros(100, np.int32), 8, stride)

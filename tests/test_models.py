@@ -207,6 +207,47 @@ def test_unknown_variant_is_rejected():
     models.ModelConfig(variant='phasor', scan='parallel')
 
 
+# 37 rows: one block for the weight gradient; 2 x 256 rows: two blocks of 256.
+@pytest.mark.parametrize('x_shape', [(1, 37, 24), (2, 256, 24)])
+def test_matmul_vjp_matches_autodiff_of_a_plain_matmul(x_shape):
+  kx, kw, kg = jax.random.split(jax.random.PRNGKey(3), 3)
+  x = jax.random.normal(kx, x_shape)
+  w = jax.random.normal(kw, (24, 10))
+  g = jax.random.normal(kg, x.shape[:-1] + (10,))
+  ours = jax.grad(lambda x, w: jnp.sum(models.matmul(x, w) * g), argnums=(0, 1))(x, w)
+  plain = jax.grad(lambda x, w: jnp.sum((x @ w) * g), argnums=(0, 1))(x, w)
+  np.testing.assert_allclose(models.matmul(x, w), x @ w, rtol=1e-5, atol=1e-5)
+  for a, b in zip(ours, plain):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+  # bfloat16 operands: the same values up to bfloat16 rounding (~3 significant digits).
+  bf16 = jax.grad(lambda x, w: jnp.sum(models.matmul(x, w, 'bfloat16') * g),
+                  argnums=(0, 1))(x, w)
+  for a, b in zip(bf16, plain):
+    assert a.dtype == jnp.float32
+    np.testing.assert_allclose(a, b, rtol=0.05, atol=0.05 * float(jnp.abs(b).max()))
+
+
+def test_matmul_dtype_is_validated_and_dense_rejects_other_contractions():
+  with pytest.raises(ValueError, match='matmul_dtype'):
+    models.ModelConfig(matmul_dtype='float16')
+  dot_general = models.dot_general_for('float32')
+  with pytest.raises(ValueError, match='x @ w only'):
+    dot_general(jnp.ones((3, 4)), jnp.ones((3, 5)), (((0,), (0,)), ((), ())))
+
+
+def test_bfloat16_model_is_close_to_float32_with_the_same_parameters():
+  for variant in ('seed', 'phasor'):
+    params = models.init_params(_config(variant), jax.random.PRNGKey(0))
+    tokens = jax.random.randint(jax.random.PRNGKey(1), (B, T), 0, V)
+    out = {}
+    for dtype in ('float32', 'bfloat16'):
+      config = _config(variant, matmul_dtype=dtype)
+      out[dtype] = models.LandauerLM(config).apply(
+          {'params': params}, tokens, models.initial_state(config, B))[0]
+    assert not np.array_equal(out['float32'], out['bfloat16'])  # bf16 is really used.
+    np.testing.assert_allclose(out['bfloat16'], out['float32'], atol=0.05)
+
+
 def test_sin_cos_unit_accuracy():
   x = np.linspace(-1.0, 1.0, 4001)
   with jax.enable_x64(True):

@@ -1,4 +1,4 @@
-"""The causal-transformer baseline: causality, sliding-window coverage, training."""
+"""The causal-transformer baseline: causality, sliding-window CE, training."""
 
 from __future__ import annotations
 
@@ -41,21 +41,6 @@ def test_attention_is_causal(tiny_params):
   b = model.apply({'params': tiny_params}, changed)
   np.testing.assert_allclose(a[:, :6], b[:, :6], atol=1e-6)
   assert np.abs(np.asarray(a[:, 6:] - b[:, 6:])).max() > 1e-4
-
-
-@pytest.mark.parametrize('num_tokens,block,stride', [
-    (100, 12, 6), (100, 12, 12), (100, 12, 1), (13, 12, 6), (5, 12, 6), (2, 12, 3),
-    (97, 10, 7)])
-def test_sliding_windows_score_every_target_once(num_tokens, block, stride):
-  starts, first = transformer.sliding_windows(num_tokens, block, stride)
-  span = min(block, num_tokens - 1)
-  counts = np.zeros(num_tokens, int)
-  for s, f in zip(starts, first):
-    counts[s + 1 + f:s + 1 + span] += 1
-    assert s + span <= num_tokens - 1
-  assert counts[0] == 0 and (counts[1:] == 1).all()
-  # Every scored target after the first window has >= block - stride context.
-  assert all(f >= block - stride for f in first[1:]) or num_tokens - 1 <= block
 
 
 def test_sliding_window_ce_equals_direct_computation(tiny_params):
@@ -104,10 +89,11 @@ def test_bad_config_is_rejected(kwargs, match):
 def test_bad_lengths_are_rejected(tiny_params):
   with pytest.raises(ValueError, match='block_size'):
     transformer.Transformer(TINY).apply({'params': tiny_params}, jnp.zeros((1, 13), jnp.int32))
+  model = transformer.Transformer(TINY)
   with pytest.raises(ValueError, match='stride'):
-    transformer.sliding_windows(100, 12, 13)
-  with pytest.raises(ValueError, match='at least 2 tokens'):
-    transformer.sliding_windows(1, 12, 6)
+    transformer.sliding_window_ce(tiny_params, model, np.arange(100) % 11, stride=13)
+  with pytest.raises(ValueError, match='1 tokens'):
+    transformer.sliding_window_ce(tiny_params, model, np.zeros(1, np.int32))
 
 
 def test_baseline_script_end_to_end(small_corpus_path, tmp_path):
