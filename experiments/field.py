@@ -19,7 +19,6 @@ Re-running `train` with the same --workdir resumes from its latest checkpoint.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import sys

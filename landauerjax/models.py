@@ -172,6 +172,14 @@ def _sin_cos_unit(x: jax.Array) -> tuple[jax.Array, jax.Array]:
   return x * sin, 1.0 - x2 * cos
 
 
+def _rotation(h_BxH: jax.Array, cos_phase_H: jax.Array, sin_phase_H: jax.Array
+              ) -> tuple[jax.Array, jax.Array]:
+  """cos(phase + h) and its derivative in h, -sin(phase + h), for |h| <= 1."""
+  sin_h, cos_h = _sin_cos_unit(h_BxH)
+  return (cos_phase_H * cos_h - sin_phase_H * sin_h,
+          -(sin_phase_H * cos_h + cos_phase_H * sin_h))
+
+
 def seed_recurrence(h_BxH: jax.Array, z_BxH: jax.Array, scale_H: jax.Array,
                     cos_phase_H: jax.Array, sin_phase_H: jax.Array) -> jax.Array:
   """The original cell: tanh(z + s * h * cos(phase + h)), phase_k = phi_l * k.
@@ -179,23 +187,8 @@ def seed_recurrence(h_BxH: jax.Array, z_BxH: jax.Array, scale_H: jax.Array,
   cos(phase + h) = cos(phase) cos(h) - sin(phase) sin(h), with the phase terms
   precomputed per unit and |h| <= 1 (h is a tanh output or the zero state).
   """
-  # Under jit the derivative outputs, unused here, are dead code and dropped.
-  return _seed_step_with_derivatives(h_BxH, z_BxH, scale_H, cos_phase_H, sin_phase_H)[0]
-
-
-def _seed_step_with_derivatives(h_BxH, z_BxH, scale_H, cos_phase_H, sin_phase_H):
-  """One seed step plus what its backward pass needs: (h_new, dh_new/dh, h * rotation).
-
-  d h_new / d h = (1 - h_new**2) * s * (cos(phase + h) - h * sin(phase + h)),
-  elementwise; h * rotation is d pre-activation / d s.
-  """
-  sin_h, cos_h = _sin_cos_unit(h_BxH)
-  rotation = cos_phase_H * cos_h - sin_phase_H * sin_h
-  d_rotation = -(sin_phase_H * cos_h + cos_phase_H * sin_h)
-  h_rotation = h_BxH * rotation
-  h_new = jnp.tanh(z_BxH + scale_H * h_rotation)
-  jacobian = (1.0 - h_new**2) * scale_H * (rotation + h_BxH * d_rotation)
-  return h_new, jacobian, h_rotation
+  rotation = _rotation(h_BxH, cos_phase_H, sin_phase_H)[0]
+  return jnp.tanh(z_BxH + scale_H * h_BxH * rotation)
 
 
 @jax.custom_vjp
@@ -203,39 +196,61 @@ def seed_scan(h0_BxH: jax.Array, z_TxBxH: jax.Array, scale_H: jax.Array,
               cos_phase_H: jax.Array, sin_phase_H: jax.Array) -> jax.Array:
   """All states [T, B, H] of `seed_recurrence` over time, from h0.
 
-  Equal to `scan_time` over `seed_recurrence`, with a hand-written backward
-  pass: autodiff of the scan stores every intermediate of every step, which
-  made the training step ~20x slower on CPU. The forward pass of training
-  also emits each step's (diagonal) Jacobian dh_t/dh_{t-1}, so the gradient
-  through time is one linear recurrence G_t = g_t + J_{t+1} G_{t+1} with
-  nothing to recompute (recomputing it outside the scan cost ~6 ms a step).
+  Equal to `scan_time` over `seed_recurrence`, computed so that XLA's CPU
+  backend wastes nothing (each choice measured; docs/BENCHMARKS.md):
+  - the states overwrite the drive z in place, one step at a time (a scan's
+    stacked outputs would each cost a zero-filled [T, B, H] buffer per call);
+  - a hand-written backward pass: autodiff of the scan stores every
+    intermediate of every step, which made training ~20x slower. The backward
+    pass is one reverse loop that recomputes each step's diagonal Jacobian
+    dh_t/dh_{t-1} from the stored states and writes the gradient on z over
+    the incoming gradient, again in place.
   """
-  body = lambda h, z: seed_recurrence(h, z, scale_H, cos_phase_H, sin_phase_H)
-  return scan_time(body, h0_BxH, z_TxBxH)[1]
+  return _seed_states_in_place(h0_BxH, z_TxBxH, scale_H, cos_phase_H, sin_phase_H)
+
+
+def _seed_states_in_place(h0_BxH, z_TxBxH, scale_H, cos_phase_H, sin_phase_H):
+  """h_t for t = 0..T-1, written over z_t (z_t is read before it is replaced)."""
+  def step(t, carry):
+    h_BxH, buffer_TxBxH = carry
+    z_BxH = jax.lax.dynamic_index_in_dim(buffer_TxBxH, t, keepdims=False)
+    h_BxH = seed_recurrence(h_BxH, z_BxH, scale_H, cos_phase_H, sin_phase_H)
+    return h_BxH, jax.lax.dynamic_update_index_in_dim(buffer_TxBxH, h_BxH, t, 0)
+  return jax.lax.fori_loop(0, z_TxBxH.shape[0], step, (h0_BxH, z_TxBxH))[1]
 
 
 def _seed_scan_fwd(h0, z, scale, cos_phase, sin_phase):
-  def step(h, z_t):
-    h_new, jacobian, h_rotation = _seed_step_with_derivatives(
-        h, z_t, scale, cos_phase, sin_phase)
-    return h_new, (h_new, jacobian, h_rotation)
-  _, (hs, jacobians, h_rotations) = jax.lax.scan(step, h0, z)
-  return hs, (hs, jacobians, h_rotations, cos_phase, sin_phase)
+  hs = _seed_states_in_place(h0, z, scale, cos_phase, sin_phase)
+  return hs, (h0, hs, scale, cos_phase, sin_phase)
 
 
 def _seed_scan_bwd(residuals, g_TxBxH):
-  hs, jacobians, h_rotations, cos_phase, sin_phase = residuals
+  """Reverse pass: G_t = g_t + J_{t+1} G_{t+1}, J_t = dh_t/dh_{t-1} (diagonal).
 
-  def back(carried, inputs):
+  With a_t the pre-activation, dL/da_t = G_t (1 - h_t^2), which is also the
+  gradient on z_t; dL/ds = sum_t sum_b dL/da_t * h_{t-1} cos(phase + h_{t-1}).
+  """
+  h0, hs, scale, cos_phase, sin_phase = residuals
+
+  def step(i, loop_carry):  # t = T-1 .. 0.
+    t = hs.shape[0] - 1 - i
+    carried, g_scale_H, buffer = loop_carry
     # carried = J_{t+1} G_{t+1}: what h_{t+1} sends back to h_t.
-    g_t, jacobian_t = inputs
-    g_total = g_t + carried
-    return jacobian_t * g_total, g_total
-  g_h0, g_total = jax.lax.scan(back, jnp.zeros_like(g_TxBxH[0]),
-                               (g_TxBxH, jacobians), reverse=True)
-  g_a = g_total * (1.0 - hs**2)  # Gradient on the pre-activation (= on z).
-  g_scale = jnp.sum(g_a * h_rotations, axis=(0, 1))
-  return g_h0, g_a, g_scale, jnp.zeros_like(cos_phase), jnp.zeros_like(sin_phase)
+    h_t = jax.lax.dynamic_index_in_dim(hs, t, keepdims=False)
+    h_prev = jnp.where(t > 0, jax.lax.dynamic_index_in_dim(
+        hs, jnp.maximum(t - 1, 0), keepdims=False), h0)
+    g_t = jax.lax.dynamic_index_in_dim(buffer, t, keepdims=False)
+    g_a = (g_t + carried) * (1.0 - h_t * h_t)
+    rotation, d_rotation = _rotation(h_prev, cos_phase, sin_phase)
+    # Summing over the batch here, not in a [B, H] carry, measured faster:
+    # XLA then materialises g_a once instead of fusing the buffer read into
+    # several kernels (which made it copy the whole buffer every step).
+    g_scale_H = g_scale_H + jnp.sum(g_a * h_prev * rotation, axis=0)
+    carried = g_a * scale * (rotation + h_prev * d_rotation)
+    return carried, g_scale_H, jax.lax.dynamic_update_index_in_dim(buffer, g_a, t, 0)
+  g_h0, g_scale_H, g_a = jax.lax.fori_loop(
+      0, hs.shape[0], step, (jnp.zeros_like(h0), jnp.zeros_like(scale), g_TxBxH))
+  return (g_h0, g_a, g_scale_H, jnp.zeros_like(cos_phase), jnp.zeros_like(sin_phase))
 
 
 seed_scan.defvjp(_seed_scan_fwd, _seed_scan_bwd)

@@ -25,6 +25,12 @@ several repeats:
      characters with `sampling.generate` (seed config, random parameters), each
      in a fresh subprocess: memory must not grow with the length.
 
+a and c run with XLA's default settings (as `experiments.train_landauer` does).
+With `--compare_hoisted_loops` (the default) they are measured again, per
+config in a fresh subprocess, with each `lax.scan` compiled as one function
+(`landauerjax.xla_cpu` at `--small_loop_bytes`; `experiments.generate_landauer`
+and the memory test d use that setting).
+
 It prints a Markdown report and, unless --quick, writes it between the markers
 `<!-- benchmark_landauer:start -->` / `<!-- benchmark_landauer:end -->` of
 `--output_md` (other content of that file is kept; the file is created when
@@ -62,6 +68,7 @@ from landauerjax import constants
 from landauerjax import models
 from landauerjax import sampling
 from landauerjax import train
+from landauerjax import xla_cpu
 
 VOCAB_SIZE = 65  # Tiny Shakespeare's characters.
 CORPUS_LEN = 200_000  # Random training tokens to draw windows from.
@@ -107,10 +114,21 @@ _OUTPUT_MD = flags.DEFINE_string('output_md', 'docs/BENCHMARKS.md',
                                  "Markdown file whose marked section is replaced ('' = none).")
 _OUTPUT_JSON = flags.DEFINE_string('output_json', 'docs/benchmarks_landauer.json',
                                    "Raw results as JSON ('' = none).")
+_SMALL_LOOP_BYTES = flags.DEFINE_integer(
+    'small_loop_bytes', xla_cpu.DEFAULT_SMALL_LOOP_BYTES,
+    'Hoisted-loops runs and the memory test: XLA CPU compiles loops touching '
+    "fewer bytes as one function (0 = XLA's default).", lower_bound=0)
+_COMPARE_HOISTED_LOOPS = flags.DEFINE_bool(
+    'compare_hoisted_loops', True,
+    'Also time training and generation with scans compiled as one function '
+    '(one fresh subprocess per config).')
 # Internal: the memory test re-runs this module in a child process with these.
 _MEMORY_CHILD_CHARS = flags.DEFINE_integer('memory_child_chars', 0,
                                            'Internal: generate this many characters, '
                                            'print a JSON line and exit.', lower_bound=0)
+_HOISTED_LOOPS_CHILD = flags.DEFINE_string(
+    'hoisted_loops_child', '', 'Internal: benchmark training and generation of this '
+    'config with --small_loop_bytes, print a JSON line and exit.')
 
 
 # ---------------------------------------------------------------------------
@@ -385,10 +403,11 @@ def memory_child(num_chars: int, chunk: int) -> dict[str, Any]:
           'child_s': end - t_start}
 
 
-def bench_memory(num_chars: int, chunk: int) -> dict[str, Any]:
+def bench_memory(num_chars: int, chunk: int, small_loop_bytes: int) -> dict[str, Any]:
   """Runs `memory_child` in a fresh interpreter; adds the process's wall time (s)."""
   command = [sys.executable, '-m', 'scripts.benchmark_landauer',
-             f'--memory_child_chars={num_chars}', f'--chunk={chunk}']
+             f'--memory_child_chars={num_chars}', f'--chunk={chunk}',
+             f'--small_loop_bytes={small_loop_bytes}']
   t0 = time.perf_counter()
   done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True,
                         check=False)
@@ -398,6 +417,29 @@ def bench_memory(num_chars: int, chunk: int) -> dict[str, Any]:
   result = json.loads(done.stdout.strip().splitlines()[-1])
   result['process_wall_s'] = wall
   return result
+
+
+def hoisted_loops_child(name: str, settings: dict[str, Any]) -> dict[str, Any]:
+  """Runs in the child: `bench_train` and `bench_generate` of config `name`."""
+  return {'train': bench_train(name, settings['repeats'], settings['train_steps'],
+                               settings['train_repeat_s']),
+          'generate': bench_generate(name, settings['gen_chars'], settings['chunk'],
+                                     settings['repeats'])}
+
+
+def bench_hoisted_loops(name: str, settings: dict[str, Any]) -> dict[str, Any]:
+  """`hoisted_loops_child` in a fresh interpreter (XLA reads its flags once)."""
+  command = [sys.executable, '-m', 'scripts.benchmark_landauer',
+             f'--hoisted_loops_child={name}',
+             f"--small_loop_bytes={settings['small_loop_bytes']}",
+             f"--repeats={settings['repeats']}", f"--train_steps={settings['train_steps']}",
+             f"--train_repeat_s={settings['train_repeat_s']}",
+             f"--gen_chars={settings['gen_chars']}", f"--chunk={settings['chunk']}"]
+  done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True,
+                        check=False)
+  if done.returncode != 0:
+    raise RuntimeError(f'Hoisted-loops child for {name} failed:\n{done.stderr[-3000:]}')
+  return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 # ---------------------------------------------------------------------------
@@ -488,25 +530,39 @@ def render_markdown(results: dict[str, Any]) -> str:
       '',
       '### Training throughput',
       '',
-      '| model | variant | params | batch × window | compile (s) | ms/step [min–max] | chars/s |',
-      '|---|---|---:|---|---:|---:|---:|',
+      '| model | variant | params | batch × window | compile (s) | ms/step [min–max] | chars/s '
+      '| ms/step, hoisted loops [min–max] |',
+      '|---|---|---:|---|---:|---:|---:|---:|',
   ]
+  hoisted = results.get('hoisted_loops', {})
   for r in results['train']:
+    other = hoisted.get(r['config'], {}).get('train')
     lines.append(f"| {r['config']} | {r['variant']} | {r['params']:,} | "
                  f"{r['batch_size']} × {r['seq_len']} | {r['compile_s']:.1f} | "
-                 f"{_range(r)} | {r['chars_per_s']:,.0f} |")
+                 f"{_range(r)} | {r['chars_per_s']:,.0f} | "
+                 f"{_range(other) if other else '—'} |")
   for tt in results.get('torch_train', []):
     lines.append(f"| original PyTorch, per-step Python loop, {tt['torch_threads']} "
                  f"thread(s) | seed | {tt['params']:,} | {tt['batch_size']} × "
-                 f"{tt['seq_len']} | — | {_range(tt)} | {tt['chars_per_s']:,.0f} |")
+                 f"{tt['seq_len']} | — | {_range(tt)} | {tt['chars_per_s']:,.0f} | — |")
   lines.append('')
+  if hoisted:
+    lines += [
+        "Ours run with XLA's default settings, as `experiments.train_landauer` does: "
+        'each scan iteration dispatches its kernels one by one. The hoisted-loops '
+        'column re-measures each config in a fresh process with '
+        f"`landauerjax.xla_cpu.set_small_loop_threshold({s['small_loop_bytes']:,})`, "
+        'which compiles every scan as one function (single-threaded); '
+        '`experiments.generate_landauer` uses that setting.', '']
   if results.get('torch_note'):
     lines += [f"Original PyTorch model: {results['torch_note']}", '']
   ratio = results.get('ratios', {})
   for config, r in ratio.get('train_ms_ours_over_original', {}).items():
+    other = ratio.get('train_ms_hoisted_loops_over_original', {}).get(config)
     lines += [f"Training, {config} vs the original at the same settings (its "
               f"fastest thread setting, {ratio['train_original_threads']}): ms/step "
-              f"ours/original = {r:.3f} (ours is {1 / r:.1f}× as fast).", '']
+              f"ours/original = {r:.3f} (ours is {1 / r:.1f}× as fast"
+              + (f"; {1 / other:.1f}× with hoisted loops" if other else '') + ').', '']
 
   lines += [
       '### Generation throughput (batch 1, temperature 1, random parameters)',
@@ -517,26 +573,32 @@ def render_markdown(results: dict[str, Any]) -> str:
       f"character (carrying the hidden state) and samples with `torch.multinomial`, "
       f"{s['torch_gen_chars']:,} characters per repeat.",
       '',
-      '| model | variant | implementation | first call (s) | chars/s |',
-      '|---|---|---|---:|---:|',
+      '| model | variant | implementation | first call (s) | chars/s | chars/s, hoisted loops |',
+      '|---|---|---|---:|---:|---:|',
   ]
   for r in results['generate']:
+    other = hoisted.get(r['config'], {}).get('generate')
     lines.append(f"| {r['config']} | {r['variant']} | `sampling.generate` | "
-                 f"{r['first_call_s']:.1f} | {r['chars_per_s']:,.0f} |")
+                 f"{r['first_call_s']:.1f} | {r['chars_per_s']:,.0f} | "
+                 f"{format(other['chars_per_s'], ',.0f') if other else '—'} |")
   for tg in results.get('torch_generate', []):
     lines.append(f"| original PyTorch, {tg['torch_threads']} thread(s) | seed | "
-                 f"Python loop + `torch.multinomial` | — | {tg['chars_per_s']:,.0f} |")
+                 f"Python loop + `torch.multinomial` | — | {tg['chars_per_s']:,.0f} | — |")
   lines.append('')
   if 'generate_chars_per_s_ours_over_original' in ratio:
     lines += [f"Generation, landauer_seed vs the original (its fastest thread setting, "
               f"{ratio['generate_original_threads']}): chars/s ours/original = "
-              f"{ratio['generate_chars_per_s_ours_over_original']:.1f}.", '']
+              f"{ratio['generate_chars_per_s_ours_over_original']:.1f}"
+              + (f"; {ratio['generate_chars_per_s_hoisted_over_original']:.1f} with hoisted "
+                 'loops (`experiments.generate_landauer`)'
+                 if 'generate_chars_per_s_hoisted_over_original' in ratio else '') + '.', '']
 
   if results['memory']:
     lines += [
         '### Memory against generated length (landauer_seed, random parameters)',
         '',
-        'Each length runs in a fresh Python process, started before the parent '
+        'Each length runs in a fresh Python process (loops hoisted as in '
+        '`experiments.generate_landauer`), started before the parent '
         'benchmarks anything or imports torch. Peak RSS is the process\'s resident '
         'high-water mark, VmHWM of /proc/self/status, taken once the first chunk is done (imports, '
         'compilation) and at the end; `resource.getrusage(RUSAGE_SELF).ru_maxrss` '
@@ -575,6 +637,14 @@ def _round_floats(obj: Any) -> Any:
 
 def main(argv: Sequence[str]) -> None:
   logging.set_verbosity(logging.WARNING)  # Hides JAX's backend-probing INFO lines.
+  if _HOISTED_LOOPS_CHILD.value or _MEMORY_CHILD_CHARS.value:
+    xla_cpu.set_small_loop_threshold(_SMALL_LOOP_BYTES.value)  # Before any JAX computation.
+  if _HOISTED_LOOPS_CHILD.value:
+    settings = {'repeats': _REPEATS.value, 'train_steps': _TRAIN_STEPS.value,
+                'train_repeat_s': _TRAIN_REPEAT_S.value, 'gen_chars': _GEN_CHARS.value,
+                'chunk': _CHUNK.value}
+    print(json.dumps(hoisted_loops_child(_HOISTED_LOOPS_CHILD.value, settings)))
+    return
   if _MEMORY_CHILD_CHARS.value:
     print(json.dumps(memory_child(_MEMORY_CHILD_CHARS.value, _CHUNK.value)))
     return
@@ -595,24 +665,32 @@ def main(argv: Sequence[str]) -> None:
       'gen_chars': 512 if quick else _GEN_CHARS.value,
       'torch_gen_chars': 100 if quick else _TORCH_GEN_CHARS.value,
       'chunk': _CHUNK.value,
+      'small_loop_bytes': _SMALL_LOOP_BYTES.value,
+      'compare_hoisted_loops': _COMPARE_HOISTED_LOOPS.value,
+      'xla_flags': os.environ.get('XLA_FLAGS', ''),
       'memory_lengths': ([1_000, 10_000] if quick and not _MEMORY_LENGTHS.present
                          else [int(n) for n in _MEMORY_LENGTHS.value if n]),
   }
   t_start = time.perf_counter()
   results: dict[str, Any] = {'command': _command(sys.argv), 'machine': machine_info(),
                              'settings': settings, 'train': [], 'generate': [],
-                             'memory': [], 'ratios': {}}
+                             'hoisted_loops': {}, 'memory': [], 'ratios': {}}
   # Memory first, and before torch is imported: a child's ru_maxrss starts at
   # the parent's resident size at the fork.
   for n in settings['memory_lengths']:
     print(f'[memory] {n:,} chars in a fresh process ...', flush=True)
-    results['memory'].append(bench_memory(n, settings['chunk']))
+    results['memory'].append(bench_memory(n, settings['chunk'],
+                                          settings['small_loop_bytes']))
   results['machine'].update(torch_info())
   torch_ok = _TORCH.value and results['machine']['torch'] is not None
   if not _TORCH.value:
     results['torch_note'] = 'skipped (--notorch).'
   elif not torch_ok:
     results['torch_note'] = 'skipped: torch is not importable.'
+  if settings['compare_hoisted_loops'] and settings['small_loop_bytes']:
+    for name in settings['configs']:  # Fresh processes, before torch is imported.
+      print(f'[train, generate] {name} with hoisted loops ...', flush=True)
+      results['hoisted_loops'][name] = bench_hoisted_loops(name, settings)
   for name in settings['configs']:
     print(f'[train] {name} ...', flush=True)
     results['train'].append(bench_train(name, settings['repeats'],
@@ -646,11 +724,19 @@ def main(argv: Sequence[str]) -> None:
     best = min(results['torch_train'], key=lambda r: r['ms_per_step'])
     results['ratios']['train_ms_ours_over_original'] = {
         r['config']: r['ms_per_step'] / best['ms_per_step'] for r in same_settings}
+    results['ratios']['train_ms_hoisted_loops_over_original'] = {
+        r['config']: results['hoisted_loops'][r['config']]['train']['ms_per_step']
+        / best['ms_per_step'] for r in same_settings
+        if r['config'] in results['hoisted_loops']}
     results['ratios']['train_original_threads'] = best['torch_threads']
   if results['torch_generate'] and ours_gen:
     best = max(results['torch_generate'], key=lambda r: r['chars_per_s'])
     results['ratios']['generate_chars_per_s_ours_over_original'] = (
         ours_gen['chars_per_s'] / best['chars_per_s'])
+    hoisted_gen = results['hoisted_loops'].get('landauer_seed', {}).get('generate')
+    if hoisted_gen:
+      results['ratios']['generate_chars_per_s_hoisted_over_original'] = (
+          hoisted_gen['chars_per_s'] / best['chars_per_s'])
     results['ratios']['generate_original_threads'] = best['torch_threads']
   results['total_s'] = time.perf_counter() - t_start
   results['inertia_coefficient'] = train.inertia_coefficient(0.1, 0.05)

@@ -21,6 +21,10 @@ def test_quick_benchmark_writes_its_section_and_json(tmp_path):
   results = json.loads(out.read_text())
   assert [r['config'] for r in results['train']] == ['landauer_seed', 'landauer_seed_bf16']
   assert all(r['ms_per_step'] > 0 for r in results['train'])
+  # Each config is re-timed in a child with scans compiled as one function.
+  assert sorted(results['hoisted_loops']) == ['landauer_seed', 'landauer_seed_bf16']
+  assert all(v['train']['ms_per_step'] > 0 and v['generate']['chars_per_s'] > 0
+             for v in results['hoisted_loops'].values())
   assert results['memory'][0]['chars'] == 300
   text = md.read_text()
   assert 'Prose kept as is.' in text and 'smoke run: not a benchmark' in text

@@ -21,7 +21,6 @@ import time
 from jupyter_client import kernelspec
 import nbclient
 import nbformat
-import pytest
 
 from scripts import make_field_notebook
 

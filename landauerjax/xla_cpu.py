@@ -1,0 +1,74 @@
+"""One XLA CPU compiler setting: compile each small `lax.scan` as one function.
+
+XLA's CPU runtime runs a while loop (what `lax.scan` lowers to) one iteration
+at a time, dispatching every kernel of the body separately. XLA can instead
+compile a whole loop into a single function ("small while loop hoisting"),
+but by default only for loops that touch very few bytes.
+`with_small_loop_threshold` raises that limit.
+
+Measured on the 2-core CPU (docs/BENCHMARKS.md): sampling, a scan of tiny
+batch-1 steps, is ~1.3-1.8x faster hoisted, so `experiments.generate_landauer`
+uses it; training is slower hoisted (a hoisted loop runs on one thread and no
+longer overlaps other work), so `experiments.train_landauer` does not.
+
+The setting lives in the `XLA_FLAGS` environment variable, which XLA reads
+once, when JAX creates its first backend: call `set_small_loop_threshold`
+before any JAX computation. It is read by XLA's CPU compiler only.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import MutableMapping
+
+SMALL_LOOP_KEY = 'xla_cpu_small_while_loop_byte_threshold'
+# Loops touching fewer bytes than this (per XLA's cost analysis of the whole
+# loop) become one compiled function. 256 MiB is far above any sampling scan
+# of our configs (batch 1) and above a seed training scan at batch 32 x 64.
+DEFAULT_SMALL_LOOP_BYTES = 256 << 20
+
+_EXTRA_OPTIONS_FLAG = re.compile(r'--xla_backend_extra_options=(\S*)')
+
+
+def with_small_loop_threshold(xla_flags: str, max_bytes: int) -> str:
+  """`xla_flags` (an XLA_FLAGS string) with the small-loop threshold added.
+
+  A threshold already present in `xla_flags` wins and the string comes back
+  unchanged; other `--xla_backend_extra_options` entries are kept (the key
+  joins their comma-separated list).
+  """
+  if max_bytes < 0:
+    raise ValueError(f'max_bytes must be >= 0, got {max_bytes}.')
+  entry = f'{SMALL_LOOP_KEY}={max_bytes}'
+  found = _EXTRA_OPTIONS_FLAG.search(xla_flags)
+  if found is None:
+    return f'{xla_flags} --xla_backend_extra_options={entry}'.strip()
+  options = [o for o in found.group(1).split(',') if o]
+  if any(o.split('=', 1)[0] == SMALL_LOOP_KEY for o in options):
+    return xla_flags
+  merged = ','.join(options + [entry])
+  return (xla_flags[:found.start()] + f'--xla_backend_extra_options={merged}'
+          + xla_flags[found.end():])
+
+
+def set_small_loop_threshold(max_bytes: int = DEFAULT_SMALL_LOOP_BYTES,
+                             environ: MutableMapping[str, str] | None = None
+                             ) -> str:
+  """Puts the threshold into `environ['XLA_FLAGS']` (default: os.environ).
+
+  Returns the new XLA_FLAGS. Raises RuntimeError when JAX has already created
+  a backend (XLA has read its flags by then, so the setting would be silently
+  ignored). `max_bytes=0` leaves XLA_FLAGS as it is.
+  """
+  environ = os.environ if environ is None else environ
+  if max_bytes == 0:
+    return environ.get('XLA_FLAGS', '')
+  from jax._src import xla_bridge  # pylint: disable=g-import-not-at-top
+  if xla_bridge.backends_are_initialized():
+    raise RuntimeError(
+        'set_small_loop_threshold must run before the first JAX computation: '
+        'XLA has already read XLA_FLAGS.')
+  flags_str = with_small_loop_threshold(environ.get('XLA_FLAGS', ''), max_bytes)
+  environ['XLA_FLAGS'] = flags_str
+  return flags_str
