@@ -88,7 +88,7 @@ def torch_uniform(fan_in: int) -> Callable[..., jax.Array]:
 
 
 MATMUL_DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
-_DW_CHUNK = 256  # Rows per block of the weight gradient's contraction.
+_DW_CHUNK = 256  # Rows per block of the bfloat16 weight gradient's contraction.
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
@@ -101,11 +101,12 @@ def matmul(x_NxK: jax.Array, w_KxM: jax.Array, dtype: str = 'float32') -> jax.Ar
   AVX512-BF16 such matmuls run ~2x faster than float32 ones.
 
   The backward pass is written out because of how XLA's CPU backend treats
-  the weight gradient x^T g, a contraction over the N = B*T rows: as one dot
-  with a transposed operand it ran 1.4-1.7x slower than the forward matmul
-  in float32 (3x in bfloat16, which it computes in float32), while summed
-  over blocks of 256 rows it is faster (measured at the seed defaults: 2048
-  rows, 256 x 256; docs/BENCHMARKS.md).
+  the weight gradient x^T g, a contraction over the N = B*T rows. In
+  bfloat16, one dot with a transposed operand ran ~3x slower than the forward
+  matmul (XLA computed it in float32), while summed over blocks of 256 rows
+  it is as fast; in float32 (jax 0.10, XLA's YNNPACK matmuls) the single dot
+  measured 3-10% faster a train step than the blocks (seed defaults: 2048
+  rows, 256 x 256).
   """
   dt = MATMUL_DTYPES[dtype]
   return jnp.matmul(x_NxK.astype(dt), w_KxM.astype(dt),
@@ -124,6 +125,8 @@ def _matmul_bwd(dtype, residuals, g):
   x_NxK = x.reshape(-1, x.shape[-1])
   g_NxM = g.reshape(-1, g.shape[-1])
   n = x_NxK.shape[0]
+  if dtype == 'float32':
+    return g_x, jnp.einsum('nk,nm->km', x_NxK, g_NxM)
   chunk = _DW_CHUNK if n % _DW_CHUNK == 0 else n
   g_w = jnp.einsum('cnk,cnm->km', x_NxK.reshape(n // chunk, chunk, -1),
                    g_NxM.reshape(n // chunk, chunk, -1),
