@@ -7,9 +7,10 @@ but by default only for loops that touch very few bytes.
 `with_small_loop_threshold` raises that limit.
 
 Measured on the 2-core CPU (docs/BENCHMARKS.md): sampling, a scan of tiny
-batch-1 steps, is ~1.3-1.8x faster hoisted, so `experiments.generate_landauer`
-uses it; training is slower hoisted (a hoisted loop runs on one thread and no
-longer overlaps other work), so `experiments.train_landauer` does not.
+batch-1 steps, ran 1.0-1.9x as fast hoisted (never slower), so
+`experiments.generate_landauer` uses it; training ran at best as fast and
+mostly slower (a hoisted loop runs on one thread and no longer overlaps other
+work), so `experiments.train_landauer` does not.
 
 The setting lives in the `XLA_FLAGS` environment variable, which XLA reads
 once, when JAX creates its first backend: call `set_small_loop_threshold`
