@@ -127,13 +127,15 @@ def plot(runs: list[dict], path: str) -> None:
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
   for i, name in enumerate(FLAGS.configs):
-    color = f'C{i}'
+    # Colour and line style both vary: configs whose curves coincide (seed in
+    # float32 and bfloat16) stay visible.
+    color, style = f'C{i}', ('-', '--', ':', '-.')[i % 4]
     for j, r in enumerate(r for r in runs if r['config'] == name):
       label = f"{name} ({r['variant']})" if j == 0 else None
       steps, ce = zip(*r['curve'])
-      axes[0].plot(steps, ce, 'o-', color=color, alpha=0.7, label=label, ms=3)
+      axes[0].plot(steps, ce, marker='o', ls=style, color=color, alpha=0.7, label=label, ms=3)
       steps, ce = zip(*r['train_curve'])
-      axes[1].plot(steps, ce, color=color, alpha=0.5, label=label)
+      axes[1].plot(steps, ce, ls=style, color=color, alpha=0.5, label=label)
   for ax, title in zip(axes, ['validation CE, whole split, carried state',
                               'training CE (batch of the step)']):
     ax.set_xlabel('step')
