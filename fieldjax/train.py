@@ -137,14 +137,10 @@ def evaluate(params: dict[str, jax.Array], tokens_N: np.ndarray,
   tokens_N = np.asarray(tokens_N)
   if max_tokens:
     tokens_N = tokens_N[:max_tokens + 1]
-  windows, mask = landauer_input.eval_windows(tokens_N, seq_len, stride)
-  pad = -len(windows) % batch_size
-  windows = np.concatenate([windows, np.zeros((pad,) + windows.shape[1:], np.int32)])
-  mask = np.concatenate([mask, np.zeros((pad,) + mask.shape[1:], np.float32)])
+  windows, mask = landauer_input.eval_window_batches(tokens_N, seq_len, stride, batch_size)
   total = jnp.float32(0.0)  # Summed on device: one read-back at the end.
-  for i in range(0, len(windows), batch_size):
-    total = total + _window_ce_sum(params, windows[i:i + batch_size],
-                                   mask[i:i + batch_size], cfg=cfg)
+  for windows_BxT1, mask_BxT in zip(windows, mask):
+    total = total + _window_ce_sum(params, windows_BxT1, mask_BxT, cfg=cfg)
   count = float(mask.sum())
   ce = float(total) / count
   return {'ce': ce, 'bits': ce / math.log(2), 'perplexity': math.exp(ce),
@@ -154,8 +150,6 @@ def evaluate(params: dict[str, jax.Array], tokens_N: np.ndarray,
 # ---------------------------------------------------------------------------
 # The loop.
 # ---------------------------------------------------------------------------
-
-
 
 
 _jit_hebbian_step = jax.jit(hebbian_step, static_argnames=('cfg',))

@@ -158,3 +158,21 @@ def eval_windows(tokens_N: np.ndarray, seq_len: int, stride: int
   mask = target_index < n
   mask[1:, :seq_len - stride] = False
   return windows, mask.astype(np.float32)
+
+
+def eval_window_batches(tokens_N: np.ndarray, seq_len: int, stride: int,
+                        batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+  """`eval_windows` padded with masked-out windows to whole batches of one shape.
+
+  Returns:
+    (windows int32 [N, batch_size, seq_len + 1], mask float32 [N, batch_size,
+    seq_len]); every batch has the same shape, so a jitted scorer compiles once.
+  """
+  if batch_size < 1:
+    raise ValueError(f'batch_size must be positive, got {batch_size}.')
+  windows, mask = eval_windows(tokens_N, seq_len, stride)
+  pad = -len(windows) % batch_size
+  windows = np.concatenate([windows, np.zeros((pad,) + windows.shape[1:], np.int32)])
+  mask = np.concatenate([mask, np.zeros((pad,) + mask.shape[1:], np.float32)])
+  return (windows.reshape(-1, batch_size, seq_len + 1),
+          mask.reshape(-1, batch_size, seq_len))

@@ -105,7 +105,7 @@ def matmul(x_NxK: jax.Array, w_KxM: jax.Array, dtype: str = 'float32') -> jax.Ar
   bfloat16, one dot with a transposed operand ran ~3x slower than the forward
   matmul (XLA computed it in float32), while summed over blocks of 256 rows
   it is as fast; in float32 (jax 0.10, XLA's YNNPACK matmuls) the single dot
-  measured 3-10% faster a train step than the blocks (seed defaults: 2048
+  measured 3-11% faster a train step than the blocks (seed defaults: 2048
   rows, 256 x 256).
   """
   dt = MATMUL_DTYPES[dtype]

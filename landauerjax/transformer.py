@@ -164,15 +164,11 @@ def sliding_window_ce(params: Any, model: Transformer, tokens_N: np.ndarray, *,
   """
   block = model.config.block_size
   stride = block // 2 if stride is None else stride
-  windows, mask = input_pipeline.eval_windows(np.asarray(tokens_N, np.int32), block, stride)
-  # Whole batches only, so every call has one shape (one compilation).
-  pad = -len(windows) % batch_windows
-  windows = np.concatenate([windows, np.zeros((pad,) + windows.shape[1:], np.int32)])
-  mask = np.concatenate([mask, np.zeros((pad,) + mask.shape[1:], np.float32)])
+  windows, mask = input_pipeline.eval_window_batches(
+      np.asarray(tokens_N, np.int32), block, stride, batch_windows)
   total = jnp.float32(0.0)  # Summed on device: one read-back at the end.
-  for i in range(0, len(windows), batch_windows):
-    total = total + _windows_ce_sum(params, model, windows[i:i + batch_windows],
-                                    mask[i:i + batch_windows])
+  for windows_WxT1, mask_WxT in zip(windows, mask):
+    total = total + _windows_ce_sum(params, model, windows_WxT1, mask_WxT)
   chars = int(mask.sum())
   ce = float(total) / chars
   return {'ce': ce, 'bpc': ce / math.log(2), 'chars': chars}

@@ -167,8 +167,7 @@ def main(argv):
              ' --configs=' + ','.join(FLAGS.configs) + ' --seeds=' + ','.join(FLAGS.seeds))
   table = markdown(rows, ngram, command)
   print(table)
-  common.write_marked_section(FLAGS.results_md, 'landauer_results', table + '\n',
-                              '# Results')
+  common.write_marked_section(FLAGS.results_md, 'landauer_results', table, '# Results')
   json.dump({'runs': runs, 'summary': rows}, open(FLAGS.results_json, 'w'), indent=1,
             default=float)
   plot(runs, FLAGS.plot)

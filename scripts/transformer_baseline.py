@@ -140,7 +140,11 @@ def main(argv: Sequence[str]) -> None:
     for seed in map(int, _SEEDS.value):
       path = os.path.join(_RUNS_DIR.value, preset, f'seed{seed}', 'result.json')
       if os.path.exists(path):
-        runs.append(json.load(open(path)))
+        cached = json.load(open(path))
+        if cached['num_steps'] != _NUM_STEPS.value:  # Never mix runs of other lengths.
+          raise app.UsageError(f"{path} trained {cached['num_steps']} steps, not "
+                               f'--num_steps={_NUM_STEPS.value}: use another --runs_dir.')
+        runs.append(cached)
         continue
       if _ONLY_FINISHED.value:
         logging.warning('No finished run %s; left out.', path)
@@ -175,7 +179,7 @@ def main(argv: Sequence[str]) -> None:
   section = markdown(rows, command)
   print(section)
   if _RESULTS_MD.value:
-    common.write_marked_section(_RESULTS_MD.value, 'transformer_baseline', section + '\n',
+    common.write_marked_section(_RESULTS_MD.value, 'transformer_baseline', section,
                                 '# Results')
   if _OUTPUT_JSON.value:
     json.dump({'runs': runs, 'summary': rows}, open(_OUTPUT_JSON.value, 'w'), indent=1)

@@ -204,3 +204,18 @@ def test_eval_windows_rejects_a_single_token_and_bad_strides():
   for stride in (0, 9):
     with pytest.raises(ValueError, match='stride'):
       input_pipeline.eval_windows(np.zeros(100, np.int32), 8, stride)
+
+
+@pytest.mark.parametrize('batch_size', [1, 3, 64])
+def test_eval_window_batches_keep_the_windows_and_pad_with_masked_ones(batch_size):
+  tokens = np.arange(97, dtype=np.int32)
+  windows, mask = input_pipeline.eval_windows(tokens, 10, 7)
+  batched_w, batched_m = input_pipeline.eval_window_batches(tokens, 10, 7, batch_size)
+  assert batched_w.shape[1:] == (batch_size, 11) and batched_m.shape[1:] == (batch_size, 10)
+  flat_w, flat_m = batched_w.reshape(-1, 11), batched_m.reshape(-1, 10)
+  assert len(flat_w) - len(windows) == -len(windows) % batch_size
+  np.testing.assert_array_equal(flat_w[:len(windows)], windows)
+  np.testing.assert_array_equal(flat_m[:len(mask)], mask)
+  assert not flat_m[len(mask):].any()
+  with pytest.raises(ValueError, match='batch_size'):
+    input_pipeline.eval_window_batches(tokens, 10, 7, 0)

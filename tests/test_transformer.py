@@ -112,12 +112,22 @@ def test_baseline_script_end_to_end(small_corpus_path, tmp_path):
   partial = subprocess.run(
       [sys.executable, '-m', 'scripts.transformer_baseline', '--dataset=local_text',
        f'--local_path={small_corpus_path}', f'--data_dir={tmp_path / "tfds"}',
-       '--presets=baby,matched', '--seeds=0,1,2', '--only_finished',
+       '--presets=baby,matched', '--seeds=0,1,2', '--only_finished', '--num_steps=3',
        f'--runs_dir={tmp_path / "runs"}', '--results_md=', f'--output_json={out}'],
       cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
   assert partial.returncode == 0, partial.stderr[-3000:]
   assert [(r['preset'], r['seeds']) for r in json.loads(out.read_text())['summary']] == [
       ('baby', 2)]
+  # Cached runs of another length are never summarized as these (nothing is overwritten).
+  before = out.read_text()
+  other_length = subprocess.run(
+      [sys.executable, '-m', 'scripts.transformer_baseline', '--dataset=local_text',
+       f'--local_path={small_corpus_path}', f'--data_dir={tmp_path / "tfds"}',
+       '--presets=baby', '--seeds=0', '--only_finished', '--num_steps=5',
+       f'--runs_dir={tmp_path / "runs"}', '--results_md=', f'--output_json={out}'],
+      cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+  assert other_length.returncode != 0 and 'trained 3 steps' in other_length.stderr
+  assert out.read_text() == before
   bad = subprocess.run([sys.executable, '-m', 'scripts.transformer_baseline',
                         '--presets=huge'], cwd=REPO_ROOT, capture_output=True, text=True,
                        timeout=120)
