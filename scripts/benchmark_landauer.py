@@ -40,13 +40,11 @@ written only where --output_md / --output_json are given explicitly.
 
 from __future__ import annotations
 
-import datetime
 import importlib
 import importlib.util
 import json
 import math
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -58,7 +56,6 @@ from typing import Any
 from absl import app
 from absl import flags
 from absl import logging
-import flax
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -69,15 +66,14 @@ from landauerjax import models
 from landauerjax import sampling
 from landauerjax import train
 from landauerjax import xla_cpu
+from scripts import benchmark_setup as setup
+from scripts.benchmark_setup import CORPUS_LEN, VOCAB_SIZE
 
-VOCAB_SIZE = 65  # Tiny Shakespeare's characters.
-CORPUS_LEN = 200_000  # Random training tokens to draw windows from.
 ALL_CONFIGS = ('landauer_seed', 'landauer_seed_bf16', 'landauer_lstm', 'landauer_gru',
                'landauer_best', 'landauer_large')
 # The original's model and training settings (landauer_seed_bf16 only changes
 # the matmul operands' precision): compared with the original's timing.
 SAME_AS_ORIGINAL = ('landauer_seed', 'landauer_seed_bf16')
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 _CONFIGS = flags.DEFINE_list('configs', list(ALL_CONFIGS),
                              'Config modules of experiments/configs to benchmark.')
@@ -152,10 +148,6 @@ def _time_repeats(fn: Callable[[], None], repeats: int) -> dict[str, Any]:
   return _summary(times)
 
 
-def _load_config(name: str) -> Any:
-  return importlib.import_module(f'experiments.configs.{name}').get_config()
-
-
 # ---------------------------------------------------------------------------
 # a. Training throughput (ours).
 # ---------------------------------------------------------------------------
@@ -168,7 +160,7 @@ def bench_train(name: str, repeats: int, steps: int, repeat_s: float
   Each of `repeats` timed repeats runs `steps` steps, or fewer (at least one)
   where `steps` would take much longer than `repeat_s` seconds.
   """
-  config = _load_config(name)
+  config = setup.load_config(name)
   model_config = train.model_config_from(config, VOCAB_SIZE)
   model = models.LandauerLM(model_config)
   optimizer = train.make_optimizer(config.train)
@@ -216,7 +208,7 @@ def bench_train(name: str, repeats: int, steps: int, repeat_s: float
 
 
 def _random_model(name: str) -> tuple[models.LandauerLM, Any]:
-  config = _load_config(name)
+  config = setup.load_config(name)
   model_config = train.model_config_from(config, VOCAB_SIZE)
   return (models.LandauerLM(model_config),
           models.init_params(model_config, jax.random.PRNGKey(config.seed)))
@@ -250,27 +242,6 @@ def bench_generate(name: str, num_chars: int, chunk: int, repeats: int) -> dict[
 # ---------------------------------------------------------------------------
 
 
-def _torch_reference() -> Any:
-  """tests/torch_reference.py as a module (tests/ is not a package)."""
-  try:
-    from tests import torch_reference  # pylint: disable=g-import-not-at-top
-    return torch_reference
-  except ImportError:
-    path = os.path.join(REPO_ROOT, 'tests', 'torch_reference.py')
-    spec = importlib.util.spec_from_file_location('torch_reference', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _original_model(torch: Any, config: Any) -> Any:
-  ref = _torch_reference()
-  torch.manual_seed(config.seed)
-  return ref.OriginalLandauerLM(
-      VOCAB_SIZE, config.model.embed_dim, config.model.hidden_dim,
-      config.model.num_layers, config.model.phase_scaling, config.model.base_phase)
-
-
 def _set_torch_threads(threads: int) -> None:
   import torch  # pylint: disable=g-import-not-at-top
   torch.set_num_threads(threads)
@@ -279,63 +250,28 @@ def _set_torch_threads(threads: int) -> None:
 def bench_torch_train(repeats: int, steps: int) -> dict[str, Any]:
   """The original's training step at the seed defaults: ms/step and chars/s."""
   import torch  # pylint: disable=g-import-not-at-top
-  import torch.nn.functional as F  # pylint: disable=g-import-not-at-top
-  config = _load_config('landauer_seed')
-  batch, seq = config.train.batch_size, config.train.seq_len
-  model = _original_model(torch, config).train()
-  optimizer = torch.optim.Adam(model.parameters(), lr=config.train.learning_rate)
-  coefficient = train.inertia_coefficient(config.train.energy_weight,
-                                          config.train.temperature)
-  tokens = torch.from_numpy(np.random.default_rng(0).integers(
-      0, VOCAB_SIZE, CORPUS_LEN).astype(np.int64))
-  offsets = torch.arange(seq + 1)
-  hidden = model.rnn.hidden_dim
-  losses = []
-
-  def step() -> None:
-    starts = torch.randint(0, CORPUS_LEN - seq, (batch,))
-    windows = tokens[starts[:, None] + offsets]
-    inputs, targets = windows[:, :-1], windows[:, 1:]
-    emb = model.token_embedding(inputs)
-    hs = [emb.new_zeros(batch, hidden) for _ in range(model.rnn.num_layers)]
-    logits, tops = [], []
-    for t in range(seq):  # The original's per-time-step Python loop.
-      hs = model.rnn.step(emb[:, t], hs)
-      tops.append(hs[-1])
-      logits.append(model.output_head(hs[-1]))
-    logits_BxTxV, top_BxTxH = torch.stack(logits, 1), torch.stack(tops, 1)
-    ce = F.cross_entropy(logits_BxTxV.reshape(-1, VOCAB_SIZE), targets.reshape(-1))
-    energy = (top_BxTxH[:, 1:] - top_BxTxH[:, :-1]).pow(2).mean()
-    loss = ce + coefficient * energy
-    optimizer.zero_grad()
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), config.train.grad_clip)
-    optimizer.step()
-    losses.append(loss.item())
-
-  for _ in range(2):
-    step()
+  step, info = setup.original_train_step()
+  losses = [step() for _ in range(2)]  # Warm-up.
 
   def run() -> None:
     for _ in range(steps):
-      step()
+      losses.append(step())
   timing = _time_repeats(run, repeats)
   step_s = timing['median_s'] / steps
-  return {'config': 'original (PyTorch)', 'variant': 'seed',
-          'params': sum(p.numel() for p in model.parameters()),
-          'batch_size': batch, 'seq_len': seq, 'steps_per_repeat': steps,
+  return {**info, 'steps_per_repeat': steps,
           'ms_per_step': 1e3 * step_s,
           'ms_per_step_min': 1e3 * timing['min_s'] / steps,
           'ms_per_step_max': 1e3 * timing['max_s'] / steps,
-          'chars_per_s': batch * seq / step_s, 'last_loss': losses[-1],
-          'torch_threads': torch.get_num_threads(), 'timing': timing}
+          'chars_per_s': info['batch_size'] * info['seq_len'] / step_s,
+          'last_loss': losses[-1], 'torch_threads': torch.get_num_threads(),
+          'timing': timing}
 
 
 def bench_torch_generate(num_chars: int, repeats: int) -> dict[str, Any]:
   """The original's sampling: one model call and one torch.multinomial per character."""
   import torch  # pylint: disable=g-import-not-at-top
-  config = _load_config('landauer_seed')
-  model = _original_model(torch, config).eval()
+  config = setup.load_config('landauer_seed')
+  model = setup.original_model(torch, config).eval()
   hidden = model.rnn.hidden_dim
 
   def run() -> None:
@@ -409,7 +345,7 @@ def bench_memory(num_chars: int, chunk: int, small_loop_bytes: int) -> dict[str,
              f'--memory_child_chars={num_chars}', f'--chunk={chunk}',
              f'--small_loop_bytes={small_loop_bytes}']
   t0 = time.perf_counter()
-  done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True,
+  done = subprocess.run(command, cwd=setup.REPO_ROOT, capture_output=True, text=True,
                         check=False)
   wall = time.perf_counter() - t0
   if done.returncode != 0:
@@ -435,7 +371,7 @@ def bench_hoisted_loops(name: str, settings: dict[str, Any]) -> dict[str, Any]:
              f"--repeats={settings['repeats']}", f"--train_steps={settings['train_steps']}",
              f"--train_repeat_s={settings['train_repeat_s']}",
              f"--gen_chars={settings['gen_chars']}", f"--chunk={settings['chunk']}"]
-  done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True,
+  done = subprocess.run(command, cwd=setup.REPO_ROOT, capture_output=True, text=True,
                         check=False)
   if done.returncode != 0:
     raise RuntimeError(f'Hoisted-loops child for {name} failed:\n{done.stderr[-3000:]}')
@@ -445,27 +381,6 @@ def bench_hoisted_loops(name: str, settings: dict[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------------------
 # Machine information and the report.
 # ---------------------------------------------------------------------------
-
-
-def machine_info() -> dict[str, Any]:
-  cpu = platform.processor() or 'unknown'
-  try:
-    with open('/proc/cpuinfo') as f:
-      for line in f:
-        if line.startswith('model name'):
-          cpu = line.split(':', 1)[1].strip()
-          break
-  except OSError:
-    pass
-  info = {'cpu': cpu, 'logical_cpus': os.cpu_count(),
-          'cpus_available': len(os.sched_getaffinity(0)),
-          'load_average_at_start': [round(x, 2) for x in os.getloadavg()],
-          'python': platform.python_version(), 'jax': jax.__version__,
-          'jax_backend': jax.default_backend(), 'flax': flax.__version__,
-          'numpy': np.__version__, 'torch': None, 'torch_threads': None,
-          'date_utc': datetime.datetime.now(datetime.timezone.utc).strftime(
-              '%Y-%m-%d %H:%M UTC')}
-  return info
 
 
 def torch_info() -> dict[str, Any]:
@@ -672,7 +587,7 @@ def main(argv: Sequence[str]) -> None:
                          else [int(n) for n in _MEMORY_LENGTHS.value if n]),
   }
   t_start = time.perf_counter()
-  results: dict[str, Any] = {'command': _command(sys.argv), 'machine': machine_info(),
+  results: dict[str, Any] = {'command': _command(sys.argv), 'machine': setup.machine_info(),
                              'settings': settings, 'train': [], 'generate': [],
                              'hoisted_loops': {}, 'memory': [], 'ratios': {}}
   # Memory first, and before torch is imported: a child's ru_maxrss starts at

@@ -1,0 +1,86 @@
+"""scripts/seed_step_breakdown.py: its FLOP count, its ablations and a smoke run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from landauerjax import models
+from scripts import seed_step_breakdown as breakdown
+from tests.conftest import REPO_ROOT
+
+
+def test_dot_flops_counts_each_matmul_of_the_seed_step_by_hand():
+  batch, seq, vocab, embed, hidden = 3, 5, 7, 4, 6
+  config = models.ModelConfig(vocab_size=vocab, embed_dim=embed, hidden_dim=hidden,
+                              num_layers=3)
+  model = models.LandauerLM(config)
+  params = models.init_params(config, jax.random.PRNGKey(0))
+  tokens = jnp.zeros((batch, seq), jnp.int32)
+
+  def loss(p):
+    logits, _, _ = model.apply({'params': p}, tokens, models.initial_state(config, batch))
+    return jnp.sum(logits)
+  rows = batch * seq
+  # Forward: layer 0 projects the [V, E] table; layers 1, 2 and the head
+  # project every position. Backward: an input and a weight gradient each.
+  macs = vocab * embed * hidden + rows * (2 * hidden * hidden + hidden * vocab)
+  assert breakdown.dot_flops(jax.make_jaxpr(jax.grad(loss))(params)) == 2 * 3 * macs
+  # Scan bodies count once per iteration.
+  w = jnp.ones((4, 4))
+  scanned = jax.make_jaxpr(lambda x: jax.lax.scan(lambda c, _: (c @ w, None), x, None,
+                                                  length=9)[0])(jnp.ones((2, 4)))
+  assert breakdown.dot_flops(scanned) == 9 * 2 * 2 * 4 * 4
+
+
+def test_ablated_scans_keep_the_shapes_and_drop_the_time_dependence():
+  h0 = jnp.zeros((2, 3))
+  z = jax.random.normal(jax.random.PRNGKey(0), (5, 2, 3))
+  terms = (jnp.full((3,), 1.5), jnp.cos(jnp.arange(3.0)), jnp.sin(jnp.arange(3.0)))
+  real = models.seed_scan(h0, z, *terms)
+  # Forward states are the real ones; only the backward pass ignores time.
+  np.testing.assert_array_equal(breakdown.scan_without_backward_loop(h0, z, *terms), real)
+  # The gradient of the last state reaches only the last drive without the loop.
+  last = lambda scan: jax.grad(lambda z: jnp.sum(scan(h0, z, *terms)[-1]))(z)
+  assert np.abs(np.asarray(last(models.seed_scan))[:-1]).max() > 1e-3
+  np.testing.assert_array_equal(last(breakdown.scan_without_backward_loop)[:-1], 0.0)
+  free = breakdown.scan_without_recurrence(h0, z, *terms)
+  assert free.shape == real.shape
+  np.testing.assert_allclose(free, jnp.tanh(z) * 1.5, rtol=1e-6)
+
+
+def test_quick_run_writes_its_section_and_json(tmp_path):
+  md, out = tmp_path / 'BENCH.md', tmp_path / 'breakdown.json'
+  md.write_text('# Benchmarks\n\nProse kept as is.\n')
+  result = subprocess.run(
+      [sys.executable, '-m', 'scripts.seed_step_breakdown', '--quick',
+       '--configs=landauer_seed', '--torch=false', f'--output_md={md}',
+       f'--output_json={out}'],
+      cwd=REPO_ROOT, capture_output=True, text=True, timeout=400)
+  assert result.returncode == 0, result.stderr[-3000:]
+  results = json.loads(out.read_text())
+  assert [(r['config'], r['ablation']) for r in results['steps']] == [
+      ('landauer_seed', a) for a in breakdown.ABLATIONS]
+  assert all(r['median_ms'] > 0 and np.isfinite(r['last_loss']) for r in results['steps'])
+  # Every ablation runs the same matmuls.
+  assert len({r['matmul_flops'] for r in results['steps']}) == 1
+  assert results['matmul_floor']['landauer_seed']['floor_ms'] > 0
+  text = md.read_text()
+  assert 'Prose kept as is.' in text and 'smoke run: not a benchmark' in text
+
+
+def test_unknown_configs_and_other_variants_are_refused(tmp_path):
+  for configs, message in (('landauer_lstm', "landauer_lstm has variant 'lstm', not seed"),
+                           ('no_such_config', 'no experiments/configs/no_such_config.py')):
+    result = subprocess.run(
+        [sys.executable, '-m', 'scripts.seed_step_breakdown', '--quick',
+         f'--configs={configs}', '--torch=false', f'--output_md={tmp_path / "x.md"}'],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=400)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert not (tmp_path / 'x.md').exists()
