@@ -206,8 +206,8 @@ def seed_scan(h0_BxH: jax.Array, z_TxBxH: jax.Array, scale_H: jax.Array,
     stacked outputs would each cost a zero-filled [T, B, H] buffer per call);
   - a hand-written backward pass: autodiff of the scan stores every
     intermediate of every step, which made training ~20x slower. The
-    backward pass computes every step's diagonal Jacobian from the stored
-    states at once, then runs one reverse loop of a multiply-add per element
+    backward pass computes every step's da_t/dh_{t-1} (diagonal) from the
+    stored states at once, then runs one reverse loop of a multiply-add per element
     (a linear recurrence), writing the gradient on z over the incoming
     gradient, again in place (3-5% faster a train step than recomputing the
     Jacobian inside the loop).
@@ -241,6 +241,20 @@ def _seed_scan_fwd(h0, z, scale, cos_phase, sin_phase):
   return hs, (h0, hs, scale, cos_phase, sin_phase)
 
 
+def seed_backward_terms(h0_BxH: jax.Array, hs_TxBxH: jax.Array, scale_H: jax.Array,
+                        cos_phase_H: jax.Array, sin_phase_H: jax.Array
+                        ) -> tuple[jax.Array, jax.Array, jax.Array]:
+  """What seed_scan's backward pass needs from the states, for all t at once.
+
+  Returns [T, B, H] arrays: h_{t-1} (h0 at t = 0), cos(phase + h_{t-1}) and
+  J_t = da_t/dh_{t-1} = s (cos(phase + h_{t-1}) - h_{t-1} sin(phase + h_{t-1})),
+  with a_t the pre-activation of h_t = tanh(a_t).
+  """
+  h_prev_TxBxH = jnp.concatenate([h0_BxH[None], hs_TxBxH[:-1]], axis=0)
+  rotation, d_rotation = _rotation(h_prev_TxBxH, cos_phase_H, sin_phase_H)
+  return h_prev_TxBxH, rotation, scale_H * (rotation + h_prev_TxBxH * d_rotation)
+
+
 def _seed_scan_bwd(residuals, g_TxBxH):
   """Reverse pass as a linear recurrence over the pre-activation gradients.
 
@@ -255,9 +269,8 @@ def _seed_scan_bwd(residuals, g_TxBxH):
   """
   h0, hs, scale, cos_phase, sin_phase = residuals
   num_steps = hs.shape[0]
-  h_prev_TxBxH = jnp.concatenate([h0[None], hs[:-1]], axis=0)
-  rotation, d_rotation = _rotation(h_prev_TxBxH, cos_phase, sin_phase)
-  jacobian_TxBxH = scale * (rotation + h_prev_TxBxH * d_rotation)
+  h_prev_TxBxH, rotation, jacobian_TxBxH = seed_backward_terms(h0, hs, scale, cos_phase,
+                                                               sin_phase)
   next_jacobian_TxBxH = jnp.concatenate(
       [jacobian_TxBxH[1:], jnp.zeros_like(jacobian_TxBxH[:1])], axis=0)
 

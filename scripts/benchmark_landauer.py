@@ -40,7 +40,6 @@ written only where --output_md / --output_json are given explicitly.
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 import json
 import math

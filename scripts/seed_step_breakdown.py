@@ -2,16 +2,18 @@ r"""Where the `seed` training step's time goes, against the original, interleave
 
 Usage (from the repository root, on a quiet machine):
 
-  python -m scripts.seed_step_breakdown            # ~3 minutes; writes its section
+  python -m scripts.seed_step_breakdown            # ~2 minutes; writes its section
   python -m scripts.seed_step_breakdown --quick    # smoke run; writes nothing
 
 For each `--configs` entry (the original's model and hyperparameters, in float32
 and with bfloat16 matmul operands) it compiles three training steps:
 
   full              the real jitted step (`train.make_train_step`);
-  no_backward_loop  the same, except that each seed layer's backward pass keeps
-                    only its local part, dL/da_t = (1 - h_t^2) dL/dh_t: no
-                    sequential loop over time in the backward pass;
+  no_backward_loop  the same, except that each seed layer's backward pass is
+                    truncated to one step back in time, dL/da_t = (1 - h_t^2)
+                    (g_t + J_{t+1} (1 - h_{t+1}^2) g_{t+1}) with g = dL/dh from
+                    above: the same parallel pass over the states
+                    (`models.seed_backward_terms`) without the sequential loop;
   no_recurrence     every seed layer's states are tanh(z_t) * s, each from its
                     own drive: no loop over time at all. Every matmul, the
                     loss, the optimiser update and the data sampling remain.
@@ -23,8 +25,10 @@ same rounds, so each round gives a speed-up ratio measured under the same
 machine load: round after round, every step function runs `--steps` steps.
 
 It also counts the step's matmul FLOPs (from the jaxpr of the loss gradient)
-and times the step's largest matmul shape on this machine; FLOPs / that rate
-is a lower bound for the matmuls alone, if they ran back to back at that rate.
+and times the step's largest matmul shape on this machine: FLOPs / that rate
+estimates the matmuls' share of the step (their time if every matmul of the
+step ran back to back at that shape's rate), and the number of while loops in
+each compiled step's seed layers shows what each ablation removed.
 
 The report goes between `<!-- seed_step_breakdown:start -->` and `...:end -->`
 of `--output_md` and the raw numbers to `--output_json` (neither with --quick,
@@ -36,6 +40,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import re
 import statistics
 import sys
 import time
@@ -47,6 +52,7 @@ from absl import app
 from absl import flags
 from absl import logging
 import jax
+import jax.extend
 import jax.numpy as jnp
 import numpy as np
 
@@ -59,7 +65,7 @@ ABLATIONS = ('full', 'no_backward_loop', 'no_recurrence')
 
 _CONFIGS = flags.DEFINE_list('configs', ['landauer_seed', 'landauer_seed_bf16'],
                              'Configs of experiments/configs with variant=seed.')
-_ROUNDS = flags.DEFINE_integer('rounds', 15, 'Timed rounds (each runs every step function).',
+_ROUNDS = flags.DEFINE_integer('rounds', 40, 'Timed rounds (each runs every step function).',
                                lower_bound=1)
 _STEPS = flags.DEFINE_integer('steps', 20, 'Steps per step function and round.',
                               lower_bound=1)
@@ -67,8 +73,9 @@ _TORCH = flags.DEFINE_bool('torch', True, 'Time the original PyTorch step too.')
 _TORCH_THREADS = flags.DEFINE_integer(
     'torch_threads', 2, "torch's thread count (2 was the original's fastest setting here).",
     lower_bound=1)
-_QUICK = flags.DEFINE_bool('quick', False, 'Smoke run (1 round of 2 steps); writes '
-                           'files only where --output_md / --output_json are given.')
+_QUICK = flags.DEFINE_bool('quick', False, 'Smoke run: 1 round of 2 steps and 3 matmul '
+                           'repeats, whatever --rounds and --steps say; writes files only '
+                           'where --output_md / --output_json are given.')
 _OUTPUT_MD = flags.DEFINE_string('output_md', 'docs/BENCHMARKS.md',
                                  'Markdown file whose marked section is replaced.')
 _OUTPUT_JSON = flags.DEFINE_string('output_json', 'docs/seed_step_breakdown.json',
@@ -86,7 +93,7 @@ _SEED_SCAN = models.seed_scan  # The real one, kept while the module attribute i
 @jax.custom_vjp
 def scan_without_backward_loop(h0_BxH: jax.Array, z_TxBxH: jax.Array, scale_H: jax.Array,
                                cos_phase_H: jax.Array, sin_phase_H: jax.Array) -> jax.Array:
-  """models.seed_scan's states, with a backward pass that ignores time."""
+  """models.seed_scan's states, with a backward pass truncated to one step."""
   return _SEED_SCAN(h0_BxH, z_TxBxH, scale_H, cos_phase_H, sin_phase_H)
 
 
@@ -97,9 +104,11 @@ def _no_loop_fwd(h0, z, scale, cos_phase, sin_phase):
 
 def _no_loop_bwd(residuals, g_TxBxH):
   h0, hs, scale, cos_phase, sin_phase = residuals
-  g_a = (1.0 - hs * hs) * g_TxBxH  # dL/da_t without the term from t+1.
-  h_prev = jnp.concatenate([h0[None], hs[:-1]], axis=0)
-  return (jnp.zeros_like(h0), g_a, jnp.sum(g_a * h_prev, axis=(0, 1)),
+  h_prev, rotation, jacobian = models.seed_backward_terms(h0, hs, scale, cos_phase, sin_phase)
+  local = (1.0 - hs * hs) * g_TxBxH  # dL/da_t from h_t's own gradient.
+  from_next = jnp.concatenate([jacobian[1:] * local[1:], jnp.zeros_like(local[:1])], axis=0)
+  g_a = local + (1.0 - hs * hs) * from_next  # ... plus one step back from t+1.
+  return (jacobian[0] * g_a[0], g_a, jnp.sum(g_a * h_prev * rotation, axis=(0, 1)),
           jnp.zeros_like(cos_phase), jnp.zeros_like(sin_phase))
 
 
@@ -229,8 +238,15 @@ def build_step(name: str, ablation: str) -> tuple[Runner, dict[str, Any]]:
   info = {'config': name, 'ablation': ablation, 'matmul_dtype': model_config.matmul_dtype,
           'batch_size': config.train.batch_size, 'seq_len': config.train.seq_len,
           'hidden_dim': model_config.hidden_dim, 'vocab_size': model_config.vocab_size,
-          'matmul_flops': flops, 'last_loss': lambda: float(box['loss'])}
+          'matmul_flops': flops, 'while_loops': _layer_time_loops(compiled.as_text()),
+          'last_loss': lambda: float(box['loss'])}
   return (run, wait), info
+
+
+def _layer_time_loops(hlo_text: str) -> int:
+  """While loops of the compiled step that come from the layers' scans."""
+  return sum(1 for line in hlo_text.splitlines()
+             if ' while(' in line and re.search(r'layer_\d+\.scan/', line))
 
 
 def interleaved_rounds(runners: dict[Any, Runner], rounds: int, steps: int
@@ -281,25 +297,28 @@ def render_markdown(results: dict[str, Any]) -> str:
       "the time the step would take if the backward time loop, or every time loop, "
       "were free.",
       '',
-      '| config | step | ms/step [min–max] | speed-up over the original [quartiles] |',
-      '|---|---|---:|---:|',
+      '| config | step | while loops | ms/step [min–max] | speed-up over the original '
+      '[quartiles] |',
+      '|---|---|---:|---:|---:|',
   ]
   for r in results['steps']:
     speedup = r.get('speedup')
     speed = (f"{speedup['median']:.2f}× [{speedup['q1']:.2f}–{speedup['q3']:.2f}]"
              if speedup else '—')
-    lines.append(f"| {r['config']} | {r['ablation']} | {r['median_ms']:.2f} "
+    lines.append(f"| {r['config']} | {r['ablation']} | {r['while_loops']} | {r['median_ms']:.2f} "
                  f"[{r['min_ms']:.2f}–{r['max_ms']:.2f}] | {speed} |")
   original = results.get('original')
   if original:
-    lines.append(f"| original (PyTorch) | full | {original['median_ms']:.2f} "
+    lines.append(f"| original (PyTorch) | full | — | {original['median_ms']:.2f} "
                  f"[{original['min_ms']:.2f}–{original['max_ms']:.2f}] | 1 |")
-  lines += ['', '| config | matmul FLOPs / step | measured rate, '
-            f"{s['rate_shape']} matmul | matmul time at that rate (ms/step) |",
-            '|---|---:|---:|---:|']
+  lines += ['', '| config | matmul FLOPs / step | measured matmul rate (shape) | '
+            'matmul time at that rate (ms/step) | share of the full step |',
+            '|---|---:|---:|---:|---:|']
+  full_ms = {r['config']: r['median_ms'] for r in results['steps'] if r['ablation'] == 'full'}
   for name, floor in results['matmul_floor'].items():
     lines.append(f"| {name} | {floor['flops'] / 1e6:,.1f} M | "
-                 f"{floor['rate_flops'] / 1e9:.1f} GFLOP/s | {floor['floor_ms']:.2f} |")
+                 f"{floor['rate_flops'] / 1e9:.1f} GFLOP/s ({floor['rate_shape']}) | "
+                 f"{floor['floor_ms']:.2f} | {floor['floor_ms'] / full_ms[name]:.0%} |")
   if original:
     lines += ['', f"5× the original's median in these rounds would be "
               f"{original['median_ms'] / 5:.2f} ms/step."]
@@ -358,9 +377,10 @@ def main(argv: Sequence[str]) -> None:
     rate = matmul_rate(rows, info['hidden_dim'], info['hidden_dim'], info['matmul_dtype'],
                        repeats=3 if quick else 9)
     hidden = info['hidden_dim']
-    settings['rate_shape'] = f'[{rows}, {hidden}] @ [{hidden}, {hidden}]'
-    results['matmul_floor'][name] = {'flops': info['matmul_flops'], 'rate_flops': rate,
-                                     'floor_ms': 1e3 * info['matmul_flops'] / rate}
+    results['matmul_floor'][name] = {
+        'flops': info['matmul_flops'], 'rate_flops': rate,
+        'rate_shape': f'[{rows}, {hidden}] @ [{hidden}, {hidden}]',
+        'floor_ms': 1e3 * info['matmul_flops'] / rate}
 
   markdown = render_markdown(results)
   print(markdown)
