@@ -45,11 +45,10 @@ import json
 import math
 import os
 import resource
-import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from absl import app
@@ -127,27 +126,6 @@ _HOISTED_LOOPS_CHILD = flags.DEFINE_string(
 
 
 # ---------------------------------------------------------------------------
-# Timing helpers.
-# ---------------------------------------------------------------------------
-
-
-def _summary(seconds: Sequence[float]) -> dict[str, Any]:
-  """Median, min and max of repeated timings (seconds) and the raw list."""
-  return {'median_s': statistics.median(seconds), 'min_s': min(seconds),
-          'max_s': max(seconds), 'repeats_s': list(seconds)}
-
-
-def _time_repeats(fn: Callable[[], None], repeats: int) -> dict[str, Any]:
-  """Wall time (s) of `fn()` over `repeats` calls; `fn` must block until done."""
-  times = []
-  for _ in range(repeats):
-    t0 = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - t0)
-  return _summary(times)
-
-
-# ---------------------------------------------------------------------------
 # a. Training throughput (ours).
 # ---------------------------------------------------------------------------
 
@@ -186,7 +164,7 @@ def bench_train(name: str, repeats: int, steps: int, repeat_s: float
     for _ in range(steps):
       state, metrics = compiled(state, tokens_N)
     jax.block_until_ready((state, metrics))
-  timing = _time_repeats(run, repeats)
+  timing = setup.time_repeats(run, repeats)
   loss = float(metrics['loss'])
   if not math.isfinite(loss):
     raise FloatingPointError(f'{name}: non-finite loss {loss} while benchmarking.')
@@ -230,7 +208,7 @@ def bench_generate(name: str, num_chars: int, chunk: int, repeats: int) -> dict[
   t0 = time.perf_counter()
   _consume(params, model, min(num_chars, chunk), chunk)  # Compiles prefill and chunk.
   compile_s = time.perf_counter() - t0
-  timing = _time_repeats(lambda: _consume(params, model, num_chars, chunk), repeats)
+  timing = setup.time_repeats(lambda: _consume(params, model, num_chars, chunk), repeats)
   return {'config': name, 'variant': model.config.variant, 'chars': num_chars,
           'chunk': chunk, 'first_call_s': compile_s,
           'chars_per_s': num_chars / timing['median_s'], 'timing': timing}
@@ -255,7 +233,7 @@ def bench_torch_train(repeats: int, steps: int) -> dict[str, Any]:
   def run() -> None:
     for _ in range(steps):
       losses.append(step())
-  timing = _time_repeats(run, repeats)
+  timing = setup.time_repeats(run, repeats)
   step_s = timing['median_s'] / steps
   return {**info, 'steps_per_repeat': steps,
           'ms_per_step': 1e3 * step_s,
@@ -285,7 +263,7 @@ def bench_torch_generate(num_chars: int, repeats: int) -> dict[str, Any]:
         token = torch.multinomial(probs, 1, generator=generator)[:, 0]
         out.append(int(token))
   run()  # Warm-up.
-  timing = _time_repeats(run, repeats)
+  timing = setup.time_repeats(run, repeats)
   return {'config': 'original (PyTorch)', 'variant': 'seed', 'chars': num_chars,
           'chars_per_s': num_chars / timing['median_s'],
           'torch_threads': torch.get_num_threads(), 'timing': timing}

@@ -1,5 +1,5 @@
 """What the Landauer benchmarks share (no flags): the random-token corpus, the
-experiment configs, a description of the machine, and the original PyTorch
+experiment configs, repeated timings, a description of the machine, and the original PyTorch
 model with its training step as the original code runs it.
 
 Used by scripts/benchmark_landauer.py and scripts/seed_step_breakdown.py.
@@ -12,7 +12,9 @@ import importlib
 import importlib.util
 import os
 import platform
-from collections.abc import Callable
+import statistics
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import flax
@@ -29,6 +31,22 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def load_config(name: str) -> Any:
   """get_config() of experiments/configs/<name>.py."""
   return importlib.import_module(f'experiments.configs.{name}').get_config()
+
+
+def summary(seconds: Sequence[float]) -> dict[str, Any]:
+  """Median, min and max of repeated timings (seconds) and the raw list."""
+  return {'median_s': statistics.median(seconds), 'min_s': min(seconds),
+          'max_s': max(seconds), 'repeats_s': list(seconds)}
+
+
+def time_repeats(fn: Callable[[], None], repeats: int) -> dict[str, Any]:
+  """Wall time (s) of `fn()` over `repeats` calls; `fn` must block until done."""
+  times = []
+  for _ in range(repeats):
+    t0 = time.perf_counter()
+    fn()
+    times.append(time.perf_counter() - t0)
+  return summary(times)
 
 
 def machine_info() -> dict[str, Any]:

@@ -184,14 +184,13 @@ def matmul_rate(rows: int, inner: int, cols: int, dtype: str, repeats: int) -> f
   fn = jax.jit(lambda x, w: models.matmul(x, w, dtype))
   fn(x, w).block_until_ready()
   calls = 20
-  times = []
-  for _ in range(repeats):
-    t0 = time.perf_counter()
+
+  def run() -> None:
     for _ in range(calls):
       out = fn(x, w)
     out.block_until_ready()
-    times.append((time.perf_counter() - t0) / calls)
-  return 2 * rows * inner * cols / statistics.median(times)
+  seconds = setup.time_repeats(run, repeats)['median_s'] / calls
+  return 2 * rows * inner * cols / seconds
 
 
 # ---------------------------------------------------------------------------
