@@ -1,13 +1,24 @@
-"""Small pieces the entry points share."""
+"""Small pieces the entry points share, and `run`: absl's app.run with one-line errors."""
 
+from __future__ import annotations
+
+import difflib
+import functools
+import importlib.util
 import logging as std_logging
 import os
+import sys
+from typing import Any, Callable
 
 from absl import app
+from absl import flags
 from absl import logging
+import ml_collections
 
-from landauerjax import checkpoints
-from landauerjax import models
+from landauerjax.core import errors
+
+_DEBUG = flags.DEFINE_bool('debug', False,
+                           'On an error, show the whole traceback instead of one line.')
 
 _NOISY_PACKAGES = ('/orbax/', '/tensorflow_datasets/', '/etils/', '/jax/')
 
@@ -29,16 +40,149 @@ def quiet_libraries() -> None:
   logging.get_absl_handler().addFilter(_OwnInfoOnly())
 
 
-def load_checkpoint_and_prompt(workdir: str, step: int | None, prompt: str):
-  """(Inference bundle, LandauerLM, prompt ids int32[P]) with clear errors.
+# ---------------------------------------------------------------------------
+# One-line errors.
+# ---------------------------------------------------------------------------
 
-  Unknown prompt characters raise ValueError naming them; an empty prompt
-  raises app.UsageError.
+
+def run(main: Callable[[list[str]], Any]) -> None:
+  """`app.run(main)` where every mistake of the user's is one line and an exit code.
+
+  * Flag and config mistakes (an unknown flag or config key, a bad value, a
+    missing config file) print `error: ...` and exit 2, before anything runs.
+  * `errors.UserError` (and `app.UsageError`) raised by `main` print
+    `error: <message>` and exit with the error's code (2; 1 for a stopped run).
+  * Ctrl-C prints one line and exits 130; a closed stdout (`... | head`) exits
+    quietly.
+  `--debug` shows the traceback instead. Anything else is a bug of ours and
+  keeps its traceback.
   """
+  app.run(functools.partial(_run_main, main), flags_parser=_parse_flags)
+
+
+def _debug_requested(argv: list[str] | None = None) -> bool:
+  try:
+    return bool(_DEBUG.value)
+  except flags.UnparsedFlagAccessError:
+    return any(a in ('--debug', '--debug=true', '--debug=1') for a in (argv or sys.argv))
+
+
+def _fail(message: str, code: int) -> None:
+  sys.stderr.write(f'error: {message}\n')
+  sys.stderr.flush()
+  sys.exit(code)
+
+
+def _parse_flags(argv: list[str]) -> list[str]:
+  try:
+    remaining = flags.FLAGS(argv)
+    for name in ('config',):  # Config files load lazily: load them now, inside the try.
+      if name in flags.FLAGS:
+        _ = flags.FLAGS[name].value
+    return remaining
+  except flags.Error as e:
+    message = str(e)
+    error = e
+  except (AttributeError, KeyError, OSError, TypeError, ValueError) as e:
+    message = config_error_message(argv, e)
+    error = e
+  if _debug_requested(argv):
+    raise error
+  _fail(message, 2)
+  return []
+
+
+def _load_config_file(argv: list[str]) -> ml_collections.ConfigDict | None:
+  """The ConfigDict that `--config=FILE` names (its defaults), or None."""
+  path = None
+  for i, arg in enumerate(argv):
+    if arg.startswith('--config='):
+      path = arg.split('=', 1)[1]
+    elif arg == '--config' and i + 1 < len(argv):
+      path = argv[i + 1]
+  if path is None:
+    value = getattr(flags.FLAGS['config'], 'default', None) if 'config' in flags.FLAGS else None
+    return value if isinstance(value, ml_collections.ConfigDict) else None
+  if not os.path.isfile(path):
+    return None
+  try:
+    spec = importlib.util.spec_from_file_location('_user_config', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config()
+  except Exception:  # pylint: disable=broad-except  # Reported by the caller instead.
+    return None
+
+
+def config_error_message(argv: list[str], error: Exception) -> str:
+  """One line for a failed `--config` / `--config.KEY=VALUE`: which key, and what exists."""
+  for arg in argv[1:]:
+    if arg.startswith('--config=') or arg == '--config':
+      path = arg.split('=', 1)[1] if '=' in arg else ''
+      if path and not os.path.isfile(path):
+        return (f'config file {path!r} not found; pass e.g. '
+                '--config=experiments/configs/landauer_seed.py.')
+  config = _load_config_file(argv)
+  if config is not None:
+    from landauerjax.core import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
+    known = sorted(workdir_lib.flatten(config.to_dict()))
+    for arg in argv[1:]:
+      if not arg.startswith('--config.'):
+        continue
+      key = arg[len('--config.'):].split('=', 1)[0]
+      if key in known or any(k.startswith(key + '.') for k in known):
+        continue
+      leaf = key.rsplit('.', 1)[-1]
+      guesses = ([k for k in known if k.rsplit('.', 1)[-1] == leaf]
+                 or difflib.get_close_matches(key, known, n=2))
+      hint = f'; did you mean --config.{guesses[0]}?' if guesses else ''
+      section = key.rsplit('.', 1)[0] if '.' in key else ''
+      in_section = [k for k in known if section and k.startswith(section + '.')]
+      listed = in_section or sorted({k.split('.')[0] for k in known})
+      return (f'unknown config key {key!r} ({arg}){hint} Known '
+              f'{"keys of " + section if in_section else "top-level keys"}: '
+              f'{", ".join(listed)}.')
+  first = str(error).splitlines()[0] if str(error) else type(error).__name__
+  return f'bad --config ({type(error).__name__}: {first}).'
+
+
+def _run_main(main: Callable[[list[str]], Any], argv: list[str]) -> Any:
+  try:
+    return main(argv)
+  except (errors.UserError, app.UsageError) as e:
+    if _debug_requested():
+      raise
+    _fail(str(e).strip().replace('\n', ' '), getattr(e, 'exit_code', 2))
+  except KeyboardInterrupt:
+    if _debug_requested():
+      raise
+    workdir = flags.FLAGS['workdir'].value if 'workdir' in flags.FLAGS else ''
+    _fail('interrupted' + (f'; the checkpoints in {workdir} are kept (run the same '
+                           'command again to resume)' if workdir else ''), 130)
+  except BrokenPipeError:
+    # The reader of stdout (e.g. `| head`) has gone: stop quietly. Point stdout
+    # at /dev/null so that the interpreter's final flush does not fail again.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(0)
+  return None
+
+
+def load_checkpoint_and_prompt(workdir: str, step: int | None, prompt: str):
+  """(Inference bundle, LandauerLM, prompt ids int32[P]) with one-line errors.
+
+  Raises errors.UserError for an empty prompt, characters outside the
+  checkpoint's vocabulary, and a missing or unusable checkpoint.
+  """
+  from landauerjax import checkpoints  # pylint: disable=g-import-not-at-top
+  from landauerjax import models  # pylint: disable=g-import-not-at-top
+  if not prompt:
+    raise errors.ConfigError('--prompt is empty: give at least one character.')
   loaded = checkpoints.load_for_inference(workdir, step)
-  prompt_ids = loaded.vocab.encode(prompt)
-  if len(prompt_ids) == 0:
-    raise app.UsageError('--prompt is empty: give at least one character.')
+  try:
+    prompt_ids = loaded.vocab.encode(prompt)
+  except ValueError as e:
+    raise errors.ConfigError(f'--prompt: {e}') from None
   return loaded, models.LandauerLM(loaded.model_config), prompt_ids
 
 

@@ -20,11 +20,11 @@ from landauerjax import xla_cpu
 FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'Training workdir holding checkpoints/.')
 flags.DEFINE_string('prompt', '\n', 'Text to continue (characters of the vocabulary).')
-flags.DEFINE_integer('max_new_tokens', 200, 'Characters to generate.', lower_bound=0)
+flags.DEFINE_integer('max_new_tokens', 200, 'Characters to generate.', lower_bound=1)
 flags.DEFINE_integer('seed', 0, 'PRNG seed.')
 flags.DEFINE_float('temperature', 1.0, 'Softmax temperature; 0 is greedy.', lower_bound=0.0)
-flags.DEFINE_integer('top_k', 0, 'Sample among the k most likely characters; 0 = all.',
-                     lower_bound=0)
+flags.DEFINE_integer('top_k', 0, 'Sample among the k most likely characters; 0 (or any k '
+                     'at least the vocabulary size) samples among all.', lower_bound=0)
 flags.DEFINE_integer('chunk', 256, 'Characters per compiled scan.', lower_bound=1)
 flags.DEFINE_integer('step', None, 'Checkpoint step (default: latest).')
 flags.mark_flag_as_required('workdir')
@@ -49,4 +49,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  common.run(main)

@@ -5,7 +5,9 @@ r"""Trains a Landauer LM. Flags: --config (a file of experiments/configs), --wor
     --config.data.local_path=../shared/data/tiny_shakespeare.txt \
     --config.train.num_steps=200
 
-Re-running with the same --workdir resumes from its latest checkpoint.
+Re-running with the same --workdir resumes from its newest checkpoint that
+verifies; a run with another config or data in that workdir is refused unless
+--allow_config_change. Errors print one line (--debug: the traceback).
 """
 
 from absl import app
@@ -19,6 +21,9 @@ from landauerjax import train
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file('config', None, 'Experiment config file.', lock_config=True)
 flags.DEFINE_string('workdir', None, 'Directory for checkpoints and metrics.jsonl.')
+flags.DEFINE_bool('allow_config_change', False,
+                  'Resume a workdir although the config or data differ from its run '
+                  '(other than num_steps and the cadences, which may always change).')
 flags.mark_flags_as_required(['config', 'workdir'])
 
 
@@ -26,9 +31,10 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   common.quiet_libraries()
-  metrics = train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+  metrics = train.train_and_evaluate(FLAGS.config, FLAGS.workdir,
+                                     allow_config_change=FLAGS.allow_config_change)
   logging.info('Final evaluation: %s', metrics)
 
 
 if __name__ == '__main__':
-  app.run(main)
+  common.run(main)

@@ -1,61 +1,61 @@
-"""Orbax checkpoints that carry their own config and vocabulary.
+"""Landauer LM checkpoints that carry their own config and vocabulary.
 
-Layout: `WORKDIR/checkpoints/<step>/{state,meta}` where `state` is the train
-state pytree ({'params', 'opt_state', 'step'}) and `meta` is JSON:
-{'model': ModelConfig fields, 'vocab': {'chars'}, 'config': the experiment
-config}. A checkpoint is therefore enough to evaluate or sample from.
+Layout (`landauerjax.core.checkpoints`): `WORKDIR/checkpoints/<step>/` with
+orbax items `state` (the train state pytree {'params', 'opt_state', 'step'})
+and `meta` (JSON: {'family': 'landauer', 'model': ModelConfig fields, 'vocab':
+{'chars'}, 'config': the experiment config, 'run': the run record}), and the
+`sha256.json` manifest every restore verifies. A checkpoint alone is enough to
+evaluate or sample from.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import os
 from typing import Any
 
 import jax
-import orbax.checkpoint as ocp
 
 from landauerjax import input_pipeline
 from landauerjax import models
+from landauerjax.core import checkpoints as core_checkpoints
+from landauerjax.core import errors
 
-
-def checkpoint_dir(workdir: str) -> str:
-  return os.path.join(os.path.abspath(workdir), 'checkpoints')
-
-
-def make_manager(workdir: str, keep: int = 3) -> ocp.CheckpointManager:
-  """A manager that keeps the `keep` latest checkpoints of `workdir`."""
-  options = ocp.CheckpointManagerOptions(
-      preservation_policy=ocp.checkpoint_managers.LatestN(n=keep),
-      create=True)
-  return ocp.CheckpointManager(checkpoint_dir(workdir), options=options,
-                               item_names=('state', 'meta'))
+FAMILY = 'landauer'
+checkpoint_dir = core_checkpoints.checkpoint_dir
 
 
 def make_meta(model_config: models.ModelConfig, vocab: input_pipeline.CharVocab,
-              config: dict[str, Any]) -> dict[str, Any]:
-  return {'model': dataclasses.asdict(model_config), 'vocab': vocab.to_json(),
-          'config': config}
+              config: dict[str, Any], run: dict[str, Any] | None = None) -> dict[str, Any]:
+  return {'family': FAMILY, 'model': dataclasses.asdict(model_config),
+          'vocab': vocab.to_json(), 'config': config, 'run': run}
 
 
-def save(manager: ocp.CheckpointManager, step: int, state: Any,
-         meta: dict[str, Any]) -> None:
-  """Saves asynchronously; call `manager.wait_until_finished()` before exiting."""
-  manager.save(step, args=ocp.args.Composite(
-      state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
-      force=True)
+def family_of(meta: dict[str, Any]) -> str:
+  """'landauer' or 'field' (checkpoints before the 'family' key are told by their keys)."""
+  if 'family' in meta:
+    return str(meta['family'])
+  return 'field' if 'tokenizer' in meta else FAMILY
 
 
-def restore_latest(manager: ocp.CheckpointManager, abstract_state: Any
-                   ) -> tuple[int, Any] | None:
-  """(step, state) of the latest checkpoint, shaped like `abstract_state`; or None."""
-  step = manager.latest_step()
-  if step is None:
-    return None
-  restored = manager.restore(step, args=ocp.args.Composite(
-      state=ocp.args.StandardRestore(abstract_state)))
-  return step, restored['state']
+def check_family(meta: dict[str, Any], directory: str) -> None:
+  """Raises CheckpointError when `meta` is not a Landauer LM checkpoint's."""
+  family = family_of(meta)
+  if family == 'field':
+    raise errors.CheckpointError(
+        f'{directory} holds a field LM checkpoint, not a Landauer LM one: use '
+        f'`python -m experiments.field generate PROMPT --checkpoint={directory}`.')
+  if family != FAMILY:
+    raise errors.CheckpointError(f'{directory} holds a {family!r} checkpoint, not a '
+                                 'Landauer LM one.')
+
+
+def model_config_of(meta: dict[str, Any], step: int) -> models.ModelConfig:
+  try:
+    return models.ModelConfig(**meta['model'])
+  except (KeyError, TypeError, ValueError) as e:
+    raise core_checkpoints.UnusableCheckpoint(
+        step, f'its model config cannot be read by this version ({e})') from e
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,51 +70,42 @@ class Inference:
 
 
 def load_for_inference(workdir: str, step: int | None = None) -> Inference:
-  """Loads the latest (or given) checkpoint of `workdir` with its metadata.
+  """The parameters and metadata of the newest checkpoint of `workdir` that verifies.
 
-  Raises FileNotFoundError when there is no checkpoint and ValueError naming
-  the directory when the checkpoint cannot be read.
+  An unusable newest checkpoint (corrupt, unverified, non-finite) is skipped
+  with a one-line warning; with `step`, only that step is loaded.
+
+  Raises:
+    errors.CheckpointError: no checkpoint at all, none that verifies, the
+      given step missing or unusable, or a field LM checkpoint.
   """
-  directory = checkpoint_dir(workdir)
-  if not os.path.isdir(directory):
-    raise FileNotFoundError(
-        f'No checkpoint directory {directory!r}: train first, or pass the '
-        '--workdir that a training run wrote.')
-  manager = ocp.CheckpointManager(directory, item_names=('state', 'meta'))
-  step = manager.latest_step() if step is None else step
-  if step is None:
-    raise FileNotFoundError(f'No checkpoint found in {directory!r}.')
-  try:
-    meta = manager.restore(step, args=ocp.args.Composite(
-        meta=ocp.args.JsonRestore()))['meta']
-    model_config = models.ModelConfig(**meta['model'])
+  store = core_checkpoints.CheckpointStore(workdir)
+  if not store.steps():
+    raise errors.CheckpointError(
+        f'No checkpoint in {store.directory}: train first, or pass the --workdir that a '
+        'training run wrote.')
+
+  def load(candidate: int) -> Inference:
+    meta = store.read_meta(candidate)
+    check_family(meta, workdir)
+    model_config = model_config_of(meta, candidate)
     sharding = jax.sharding.SingleDeviceSharding(jax.devices()[0])
-    abstract_params = jax.tree_util.tree_map(
+    abstract_params = jax.tree.map(
         lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding),
         jax.eval_shape(functools.partial(models.init_params, model_config),
                        jax.random.PRNGKey(0)))
-    item = {'params': abstract_params}
-    restored = manager.restore(step, args=ocp.args.Composite(
-        state=ocp.args.PyTreeRestore(
-            item=item, restore_args=ocp.checkpoint_utils.construct_restore_args(item),
-            partial_restore=True)))
-    params = restored['state']['params']
-  except Exception as e:  # Orbax raises many types; name the checkpoint.
-    raise ValueError(
-        f'Checkpoint {os.path.join(directory, str(step))!r} is missing or '
-        f'corrupt ({type(e).__name__}: {e}).') from e
-  return Inference(params, model_config,
-                   input_pipeline.CharVocab.from_json(meta['vocab']),
-                   meta.get('config', {}), step)
+    state = store.restore_state(candidate, {'params': abstract_params}, partial=True)
+    return Inference(state['params'], model_config,
+                     input_pipeline.CharVocab.from_json(meta['vocab']),
+                     meta.get('config', {}), candidate)
+
+  return store.restore_latest(load, step=step)[1]
 
 
 def save_params_only(workdir: str, params: Any, model_config: models.ModelConfig,
                      vocab: input_pipeline.CharVocab, config: dict[str, Any],
                      step: int = 0) -> str:
   """Writes an inference-only checkpoint (e.g. imported weights); returns its dir."""
-  manager = make_manager(workdir)
-  save(manager, step, {'params': params, 'step': step},
-       make_meta(model_config, vocab, config))
-  manager.wait_until_finished()
-  manager.close()
-  return os.path.join(checkpoint_dir(workdir), str(step))
+  store = core_checkpoints.CheckpointStore(workdir)
+  store.save(step, {'params': params, 'step': step}, make_meta(model_config, vocab, config))
+  return store.step_dir(step)

@@ -12,15 +12,25 @@ example `{'text': <the whole split>}`, like TFDS's own `tiny_shakespeare`.
 * `LocalText` (`local_text`): any UTF-8 text file of the user's, same split.
   Each distinct file content gets its own builder config (named by its hash),
   so two corpora never share prepared files.
+
+`load_text_splits` checks a given `local_path` itself, before TFDS (which skips
+the builders once a dataset is prepared): it must be an existing file, and for
+'tiny_shakespeare' the canonical one (sha256, memoised by `local_sha256`).
+Data mistakes raise `DataError` / `DataNotFoundError` (landauerjax.core.errors),
+each a one-line message that names the problem and what to do.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
+from collections.abc import Callable
 from typing import Any
 
 import tensorflow_datasets as tfds
+
+from landauerjax.core.errors import ConfigError, DataError, DataNotFoundError
 
 TINY_SHAKESPEARE_URL = (
     'https://raw.githubusercontent.com/karpathy/char-rnn/master/data/'
@@ -41,6 +51,7 @@ def canonical_split(text: str) -> dict[str, str]:
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
+  """sha256 (hex) of a file's bytes, read in 1 MiB blocks."""
   digest = hashlib.sha256()
   with open(path, 'rb') as f:
     for block in iter(lambda: f.read(1 << 20), b''):
@@ -48,19 +59,77 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
   return digest.hexdigest()
 
 
-def read_text_file(path: str | os.PathLike[str]) -> str:
-  """Reads a UTF-8 corpus, with errors that name the file."""
+@functools.lru_cache(maxsize=32)
+def _memo_sha256(path: str, mtime_ns: int, size: int,
+                 digest_fn: Callable[[str], str]) -> str:
+  del mtime_ns, size  # Only part of the memo key.
+  return digest_fn(path)
+
+
+def local_sha256(path: str | os.PathLike[str],
+                 digest_fn: Callable[[str], str] = file_sha256) -> str:
+  """`digest_fn(path)` (default: `file_sha256`), memoised within the process.
+
+  The memo key is (absolute path, mtime_ns, size, digest_fn), so a file that
+  is rewritten is hashed again, and repeated checks of the same file (every
+  `load_text_splits` call, the field LM's tokenizer cache keys) cost a stat.
+  `digest_fn` lets other content hashes (e.g. fieldjax's hash of a WikiText
+  directory) share the memo.
+  """
+  path = os.path.abspath(os.fspath(path))
+  stat = os.stat(path)
+  return _memo_sha256(path, stat.st_mtime_ns, stat.st_size, digest_fn)
+
+
+def check_data_file(path: str | os.PathLike[str]) -> str:
+  """Returns `path` (as str) if it is an existing regular file, else raises.
+
+  Raises:
+    DataNotFoundError: nothing exists at `path`.
+    DataError: `path` is a directory (or another non-file, e.g. a FIFO).
+  """
   path = os.fspath(path)
-  if not os.path.isfile(path):
-    raise FileNotFoundError(f'Data file not found: {path!r}')
+  if os.path.isfile(path):
+    return path
+  if os.path.isdir(path):
+    raise DataError(f'{path!r} is a directory; local_path must be the corpus\'s text '
+                    'file (a UTF-8 .txt file), not a folder.')
+  if os.path.exists(path):
+    raise DataError(f'{path!r} is not a regular file; local_path must be the '
+                    'corpus\'s text file.')
+  where = '' if os.path.isabs(path) else f' (resolved to {os.path.abspath(path)!r})'
+  raise DataNotFoundError(f'Data file not found: {path!r}{where}; check local_path.')
+
+
+def check_tiny_shakespeare(path: str | os.PathLike[str]) -> str:
+  """Raises `DataError` unless `path` is the canonical Tiny Shakespeare file.
+
+  Compares the file's sha256 (memoised, `local_sha256`) with
+  `TINY_SHAKESPEARE_SHA256`; returns `path` (as str).
+  """
+  path = check_data_file(path)
+  digest = local_sha256(path)
+  if digest != TINY_SHAKESPEARE_SHA256:
+    raise DataError(
+        f'{path!r} is not the canonical Tiny Shakespeare file (sha256 {digest[:16]}..., '
+        f'expected {TINY_SHAKESPEARE_SHA256[:16]}...). To train on a corpus of your own '
+        "use dataset 'local_text': config.data.dataset='local_text' (Landauer LM) or "
+        '--dataset=local_text (field LM).')
+  return path
+
+
+def read_text_file(path: str | os.PathLike[str]) -> str:
+  """Reads a UTF-8 corpus, with errors (`DataError`, `DataNotFoundError`) that name the file."""
+  path = check_data_file(path)
   with open(path, 'rb') as f:
     raw = f.read()
   try:
     text = raw.decode('utf-8')
   except UnicodeDecodeError as e:
-    raise ValueError(f'Data file {path!r} is not UTF-8 text: {e}') from e
+    raise DataError(f'Data file {path!r} is not UTF-8 text ({e}); convert it to UTF-8, '
+                    'e.g. with iconv -f latin1 -t utf-8.') from e
   if len(text) < 10:
-    raise ValueError(
+    raise DataError(
         f'Data file {path!r} holds {len(text)} characters; a corpus needs at '
         'least 10 so that both splits are non-empty.')
   return text
@@ -111,15 +180,7 @@ class TinyShakespeareChars(_CharCorpusBuilder):
     if self._local_path is None:
       path = dl_manager.download(TINY_SHAKESPEARE_URL)  # Checked against checksums.tsv.
     else:
-      path = self._local_path
-      if not os.path.isfile(path):
-        raise FileNotFoundError(f'Data file not found: {path!r}')
-      digest = file_sha256(path)
-      if digest != TINY_SHAKESPEARE_SHA256:
-        raise ValueError(
-            f'{path!r} is not the canonical Tiny Shakespeare file (sha256 '
-            f'{digest}, expected {TINY_SHAKESPEARE_SHA256}). To train on a '
-            "corpus of your own use config.data.dataset='local_text'.")
+      path = check_tiny_shakespeare(self._local_path)
     return read_text_file(path)
 
 
@@ -131,12 +192,12 @@ class LocalText(_CharCorpusBuilder):
 
   def __init__(self, *, local_path: str | None = None, **kwargs: Any):
     if not local_path:
-      raise ValueError("dataset 'local_text' needs data.local_path=FILE.")
-    if not os.path.isfile(local_path):
-      raise FileNotFoundError(f'Data file not found: {local_path!r}')
-    self._local_path = local_path
+      raise DataError("Dataset 'local_text' needs the path of your text file: set "
+                      'config.data.local_path=FILE (Landauer LM) or --local_path=FILE '
+                      '(field LM).')
+    self._local_path = check_data_file(local_path)
     kwargs.setdefault('config', tfds.core.BuilderConfig(
-        name='sha256_' + file_sha256(local_path)[:16],
+        name='sha256_' + local_sha256(local_path)[:16],
         description=f'Prepared from {local_path}'))
     super().__init__(**kwargs)
 
@@ -160,15 +221,29 @@ def load_text_splits(dataset: str, *, local_path: str = '',
     local_path: a local copy of the corpus ('' downloads Tiny Shakespeare).
     data_dir: TFDS data directory ('' uses TFDS's default).
 
+  A given `local_path` is checked on every call, whether or not TFDS has
+  prepared the dataset already (TFDS then never runs the builder): it must be a
+  file (`check_data_file`), and for 'tiny_shakespeare' the canonical one
+  (`check_tiny_shakespeare`; the hash is memoised, so repeated calls cost a
+  stat).
+
   Returns:
     {'train': str, 'validation': str}; splits with several examples (as under
     `tfds.testing.mock_data`) are joined with newlines.
+
+  Raises:
+    ConfigError: an unknown dataset.
+    DataNotFoundError: `local_path` does not exist.
+    DataError: `local_path` is a directory, not UTF-8, too short, or (for
+      'tiny_shakespeare') not the canonical file; 'local_text' without a path.
   """
   if dataset not in BUILDERS:
-    raise ValueError(
+    raise ConfigError(
         f'Unknown dataset {dataset!r}; expected one of {sorted(BUILDERS)}.')
-  if local_path and not os.path.isfile(local_path):
-    raise FileNotFoundError(f'Data file not found: {local_path!r}')
+  if local_path:
+    check_data_file(local_path)
+    if dataset == 'tiny_shakespeare':
+      check_tiny_shakespeare(local_path)
   builder_cls = BUILDERS[dataset]
   sources = tfds.data_source(
       builder_cls.name,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import math
 import os
 import time
@@ -25,8 +24,11 @@ import optax
 from landauerjax import checkpoints
 from landauerjax import constants
 from landauerjax import input_pipeline
-from landauerjax import metrics as metrics_lib
 from landauerjax import models
+from landauerjax.core import checkpoints as core_checkpoints
+from landauerjax.core import errors
+from landauerjax.core import metrics as core_metrics
+from landauerjax.core import workdir as workdir_lib
 
 TrainState = dict[str, Any]  # {'params', 'opt_state', 'step'}
 
@@ -37,8 +39,11 @@ def model_config_from(config: Any, vocab_size: int) -> models.ModelConfig:
   known = {f.name for f in dataclasses.fields(models.ModelConfig)}
   unknown = sorted(set(fields) - known)
   if unknown:
-    raise ValueError(f'Unknown config.model keys {unknown}; known: {sorted(known)}.')
-  return models.ModelConfig(**fields, vocab_size=vocab_size)
+    raise errors.ConfigError(f'Unknown config.model keys {unknown}; known: {sorted(known)}.')
+  try:
+    return models.ModelConfig(**fields, vocab_size=vocab_size)
+  except (TypeError, ValueError) as e:
+    raise errors.ConfigError(f'Bad config.model: {e}') from e
 
 
 # ---------------------------------------------------------------------------
@@ -97,7 +102,7 @@ def make_schedule(train_config: Any) -> optax.Schedule:
     main = optax.cosine_decay_schedule(lr, max(1, steps - warmup),
                                        alpha=train_config.final_lr_fraction)
   else:
-    raise ValueError(f"Unknown schedule {train_config.schedule!r}; use 'constant' or 'cosine'.")
+    raise errors.ConfigError(f"Unknown config.train.schedule {train_config.schedule!r}; use 'constant' or 'cosine'.")
   if warmup:
     return optax.join_schedules(
         [optax.linear_schedule(0.0, lr, warmup), main], [warmup])
@@ -112,7 +117,7 @@ def make_optimizer(train_config: Any) -> optax.GradientTransformation:
   elif train_config.optimizer == 'adamw':
     base = optax.adamw(schedule, weight_decay=train_config.weight_decay)
   else:
-    raise ValueError(f"Unknown optimizer {train_config.optimizer!r}; use 'adam' or 'adamw'.")
+    raise errors.ConfigError(f"Unknown config.train.optimizer {train_config.optimizer!r}; use 'adam' or 'adamw'.")
   if train_config.grad_clip > 0:
     return optax.chain(optax.clip_by_global_norm(train_config.grad_clip), base)
   return base
@@ -208,49 +213,130 @@ def one_batch_loss(params: Any, model: models.LandauerLM, tokens_N: np.ndarray,
 # The training loop.
 # ---------------------------------------------------------------------------
 
+# Config keys a resumed run may change: they extend the run or change how often
+# it reports, not what it computes. Data paths may move; the data's content is
+# checked by its fingerprint. Any other change is refused (allow_config_change).
+EXTENDABLE_KEYS = ('train.num_steps', 'log_every', 'eval.every', 'checkpoint.every',
+                   'checkpoint.keep', 'train.divergence_factor', 'data.local_path',
+                   'data.data_dir')
 
-def _check_finite(step: int, metrics: dict[str, Any], workdir: str) -> None:
-  if not all(math.isfinite(float(v)) for v in metrics.values()):
-    raise FloatingPointError(
-        f'Non-finite loss at step {step}: {metrics}. Training stopped; the last '
-        f'good checkpoint is kept in {checkpoints.checkpoint_dir(workdir)!r}.')
+
+def check_train_config(config: Any) -> None:
+  """Raises ConfigError for counts and cadences that cannot run."""
+  for name, value in (('train.num_steps', config.train.num_steps),
+                      ('train.batch_size', config.train.batch_size),
+                      ('train.seq_len', config.train.seq_len),
+                      ('log_every', config.log_every), ('eval.every', config.eval.every),
+                      ('checkpoint.every', config.checkpoint.every),
+                      ('checkpoint.keep', config.checkpoint.keep)):
+    if not isinstance(value, int) or value < 1:
+      raise errors.ConfigError(f'config.{name} must be an integer >= 1, got {value!r} '
+                               f'(e.g. --config.{name}=100).')
+  if config.train.get('divergence_factor', 0.0) < 0:
+    raise errors.ConfigError('config.train.divergence_factor must be >= 0 (0 turns the '
+                             f'guard off), got {config.train.divergence_factor}.')
 
 
-def train_and_evaluate(config: Any, workdir: str) -> dict[str, Any]:
-  """Trains `config` in `workdir`, resuming from its latest checkpoint.
+def divergence_threshold(config: Any, vocab_size: int) -> float:
+  """The train loss above which a run counts as diverged: divergence_factor * ln V.
 
-  Writes WORKDIR/config.json, WORKDIR/metrics.jsonl and checkpoints; returns
-  the last evaluation's metrics.
+  ln V is the loss of a uniform prediction, which any run starts near; a loss
+  several times larger only comes from an update that blew up. 0 turns it off.
   """
-  os.makedirs(workdir, exist_ok=True)
+  factor = float(config.train.get('divergence_factor', 0.0))
+  return factor * math.log(vocab_size) if factor > 0 else math.inf
+
+
+def _last_evaluation(workdir: str) -> dict[str, Any]:
+  evals = [r for r in core_metrics.read_metrics(core_metrics.metrics_path(workdir))
+           if 'val_ce' in r]
+  return {k: v for k, v in evals[-1].items() if k.startswith('val_')} if evals else {}
+
+
+def train_and_evaluate(config: Any, workdir: str, *, allow_config_change: bool = False
+                       ) -> dict[str, Any]:
+  """Trains `config` in `workdir`, resuming from its newest checkpoint that verifies.
+
+  Holds the workdir's lock for the whole run (a second writer is refused).
+  Resuming checks the config and the data against the run recorded in the
+  checkpoint and refuses any change but `EXTENDABLE_KEYS` unless
+  `allow_config_change`. Writes WORKDIR/config.json (after that check),
+  WORKDIR/metrics.jsonl and checkpoints; a non-finite state or a diverging
+  loss (`config.train.divergence_factor`) stops the run with TrainingStopped
+  before anything bad is saved. Returns the last evaluation's metrics (of the
+  recorded run, when it had already finished).
+  """
+  check_train_config(config)
   corpus = input_pipeline.load_corpus(config.data)
   model_config = model_config_from(config, corpus.vocab.size)
   model = models.LandauerLM(model_config)
   optimizer = make_optimizer(config.train)
   config_dict = config.to_dict() if hasattr(config, 'to_dict') else dict(config)
-  meta = checkpoints.make_meta(model_config, corpus.vocab, config_dict)
-  with open(os.path.join(workdir, 'config.json'), 'w') as f:
-    json.dump(meta, f, indent=2)
+  run = workdir_lib.run_record(config_dict, workdir_lib.data_fingerprint(
+      corpus.train, corpus.validation, extra=corpus.vocab.to_json()))
+  meta = checkpoints.make_meta(model_config, corpus.vocab, config_dict, run)
+  with workdir_lib.WorkdirLock(workdir):
+    store = core_checkpoints.CheckpointStore(workdir, keep=config.checkpoint.keep)
+    store.remove_unfinished_saves()
+    state = init_train_state(model_config, optimizer, config.seed)
 
-  state = init_train_state(model_config, optimizer, config.seed)
-  manager = checkpoints.make_manager(workdir, config.checkpoint.keep)
-  restored = checkpoints.restore_latest(manager, state)
-  start = 0
-  if restored is not None:
-    start, state = restored
-    logging.info('Resumed from step %d of %s.', start, workdir)
-  logging.info('Model %s: %d parameters.', model_config.variant,
-               models.count_params(state['params']))
+    def load(step: int) -> TrainState:
+      saved = store.read_meta(step)
+      checkpoints.check_family(saved, workdir)
+      workdir_lib.check_resume(saved.get('run'), run, extendable=EXTENDABLE_KEYS,
+                               allow_changes=allow_config_change, workdir=workdir,
+                               step=step)
+      return store.restore_state(step, state)
 
-  writer = metrics_lib.MetricsWriter(workdir, start)
+    restored = store.restore_latest(load)
+    start = 0
+    if restored is not None:
+      start, state = restored
+      logging.info('Resumed from step %d of %s.', start, workdir)
+    for step in store.steps():
+      if step > start:  # Unusable (restore_latest said why): keep it out of the way.
+        store.set_aside(step)
+    if start >= config.train.num_steps:
+      logging.info('%s already holds this run trained to step %d (num_steps %d): nothing '
+                   'to do; raise --config.train.num_steps to train further.', workdir,
+                   start, config.train.num_steps)
+      return _last_evaluation(workdir)
+    workdir_lib.write_json(os.path.join(workdir, 'config.json'), meta)
+    logging.info('Model %s: %d parameters.', model_config.variant,
+                 models.count_params(state['params']))
+    with core_metrics.MetricsWriter(workdir, start) as writer:
+      return _train_loop(config, model, optimizer, corpus, state, start, store, writer,
+                         meta)
+
+
+def _train_loop(config: Any, model: models.LandauerLM,
+                optimizer: optax.GradientTransformation, corpus: input_pipeline.CharCorpus,
+                state: TrainState, start: int, store: core_checkpoints.CheckpointStore,
+                writer: core_metrics.MetricsWriter, meta: dict[str, Any]) -> dict[str, Any]:
+  """Steps start+1 .. num_steps; see train_and_evaluate."""
   tokens_N = jnp.asarray(corpus.train)
   step_fn = make_train_step(config, model, optimizer)
   chars_per_step = config.train.batch_size * config.train.seq_len
   num_steps = config.train.num_steps
+  max_loss = divergence_threshold(config, corpus.vocab.size)
   eval_metrics: dict[str, Any] = {}
   pending = None  # (step, metrics) not yet read back: the device runs ahead.
   timer_step, timer = start, time.perf_counter()  # For the log's steps/s.
   span_step, span_start = start, time.perf_counter()  # For eval lines' chars/s.
+
+  def stopped(step: int, reason: str) -> errors.TrainingStopped:
+    good = store.latest_verified_step()
+    kept = (f'the last good checkpoint, step {good}, is kept in {store.directory}'
+            if good is not None else 'no checkpoint had been saved yet')
+    return errors.TrainingStopped(
+        f'Training stopped at step {step}: {reason}; {kept}. Try a lower '
+        '--config.train.learning_rate in a new --workdir (or in this one with '
+        '--allow_config_change).')
+
+  def check_state(step: int) -> None:
+    bad = core_checkpoints.nonfinite_leaves(state)
+    if bad:
+      raise stopped(step, f'the update made {", ".join(bad[:3])} non-finite')
 
   def evaluate_now(step: int) -> dict[str, Any]:
     t0 = time.perf_counter()
@@ -261,11 +347,16 @@ def train_and_evaluate(config: Any, workdir: str) -> dict[str, Any]:
     return {'val_ce': result['ce'], 'val_bpc': result['bpc'], 'val_chars': result['chars']}
 
   def flush(pending):
-    """Reads back a finished step's metrics; logs them every log_every steps."""
+    """Reads back a finished step's metrics, checks them, logs every log_every steps."""
     nonlocal timer_step, timer
     step, metrics = pending
-    metrics = jax.device_get(metrics)
-    _check_finite(step, metrics, workdir)
+    metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+    if not all(math.isfinite(v) for v in metrics.values()):
+      raise stopped(step, f'non-finite loss ({metrics})')
+    if metrics['loss'] > max_loss:
+      raise stopped(step, f'the loss diverged ({metrics["loss"]:.4g} > '
+                    f'divergence_factor {config.train.divergence_factor} x ln V = '
+                    f'{max_loss:.4g})')
     if step % config.log_every == 0 or step == num_steps:
       elapsed = time.perf_counter() - timer
       steps_per_sec = (step - timer_step) / max(elapsed, 1e-9)
@@ -274,35 +365,32 @@ def train_and_evaluate(config: Any, workdir: str) -> dict[str, Any]:
       logging.info('step %d/%d: loss %.4f ce %.4f | %.1f steps/s, %.0f chars/s, ETA %.0fs',
                    step, num_steps, metrics['loss'], metrics['ce'], steps_per_sec,
                    steps_per_sec * chars_per_step, eta)
-      writer.write({'step': step, 'train_loss': float(metrics['loss']),
-                    'train_ce': float(metrics['ce']), 'energy': float(metrics['energy']),
-                    'grad_norm': float(metrics['grad_norm']),
+      writer.write({'step': step, 'train_loss': metrics['loss'],
+                    'train_ce': metrics['ce'], 'energy': metrics['energy'],
+                    'grad_norm': metrics['grad_norm'],
                     'chars_per_sec': steps_per_sec * chars_per_step})
 
-  try:
-    for step in range(start + 1, num_steps + 1):
-      state, metrics = step_fn(state, tokens_N)
-      if pending is not None:
-        flush(pending)
-      pending = (step, metrics)
-      is_eval = step % config.eval.every == 0 or step == num_steps
-      is_save = step % config.checkpoint.every == 0 or step == num_steps
-      if is_eval or is_save:
-        flush(pending)  # Never save or evaluate a non-finite state.
-        pending = None
-        chars_per_sec = ((step - span_step) * chars_per_step
-                         / max(time.perf_counter() - span_start, 1e-9))
-      if is_save:
-        checkpoints.save(manager, step, state, meta)
-      if is_eval:
-        eval_metrics = evaluate_now(step)
-        writer.write({'step': step, **eval_metrics, 'chars_per_sec': chars_per_sec})
-        # Evaluation time counts against neither rate.
-        span_step, span_start = step, time.perf_counter()
-        timer_step, timer = step, time.perf_counter()
+  for step in range(start + 1, num_steps + 1):
+    state, metrics = step_fn(state, tokens_N)
     if pending is not None:
       flush(pending)
-  finally:  # Commit any checkpoint in flight, also when training fails.
-    manager.wait_until_finished()
-    manager.close()
+    pending = (step, metrics)
+    is_eval = step % config.eval.every == 0 or step == num_steps
+    is_save = step % config.checkpoint.every == 0 or step == num_steps
+    if not (is_eval or is_save):
+      continue
+    flush(pending)
+    pending = None
+    check_state(step)  # Never evaluate or save a non-finite state.
+    chars_per_sec = ((step - span_step) * chars_per_step
+                     / max(time.perf_counter() - span_start, 1e-9))
+    if is_eval:
+      eval_metrics = evaluate_now(step)
+      writer.write({'step': step, **eval_metrics, 'chars_per_sec': chars_per_sec})
+    if is_save:
+      writer.commit()  # The step's lines reach the disk before its checkpoint.
+      store.save(step, state, meta)
+    # Evaluation and saving count against neither rate.
+    span_step, span_start = step, time.perf_counter()
+    timer_step, timer = step, time.perf_counter()
   return eval_metrics

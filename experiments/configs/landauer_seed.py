@@ -55,6 +55,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.grad_clip = 1.0  # Global norm; 0 disables.
   config.train.energy_weight = 0.1
   config.train.temperature = 0.05
+  # Stop (keeping the last good checkpoint) when the train loss exceeds this
+  # multiple of ln V, the loss of a uniform guess; 0 turns the guard off.
+  config.train.divergence_factor = 3.0
 
   config.eval = ml_collections.ConfigDict()
   config.eval.every = 500

@@ -1,0 +1,326 @@
+"""Orbax checkpoints that are verified on every restore and never hold a non-finite value.
+
+Layout: `WORKDIR/checkpoints/<step>/` holds orbax's items (`state`, a pytree
+of arrays, and `meta`, JSON) and `sha256.json`, the sha256 and size of every
+other file of the step, written once orbax has committed the step. The
+guarantees (docs/RELIABILITY.md):
+
+* Every restore first checks every file of the step against `sha256.json`
+  (a missing, extra, truncated or changed file, or no manifest at all, makes
+  the step unusable) and then that every restored float is finite.
+* `restore_latest` falls back from an unusable step to the next older one,
+  saying so in one log line; asked for one step, it refuses instead.
+* `save` refuses a state with a NaN or infinity (naming the leaf), writes
+  synchronously, and deletes old steps only after the new one verifies.
+
+Orbax does the writing (atomically: a temporary directory renamed on commit)
+and the reading; this module owns which step directories exist.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from typing import Any, Callable, TypeVar
+
+from absl import logging
+import jax
+import jax.numpy as jnp
+import orbax.checkpoint as ocp
+
+from landauerjax.core import errors
+
+MANIFEST = 'sha256.json'
+_ORBAX_TMP = '.orbax-checkpoint-tmp'
+T = TypeVar('T')
+
+
+def checkpoint_dir(workdir: str) -> str:
+  return os.path.join(os.path.abspath(workdir), 'checkpoints')
+
+
+class UnusableCheckpoint(errors.CheckpointError):
+  """One step that cannot be restored (corrupt, unverified, non-finite). Fallback skips it."""
+
+  def __init__(self, step: int, reason: str):
+    super().__init__(f'checkpoint step {step} is unusable: {reason}')
+    self.step = step
+    self.reason = reason
+
+
+class NonFiniteState(errors.TrainingStopped):
+  """A state with a NaN or infinity, refused by `save`."""
+
+  def __init__(self, step: int, leaves: list[str]):
+    shown = ', '.join(leaves[:3]) + (f' and {len(leaves) - 3} more' if len(leaves) > 3 else '')
+    super().__init__(f'the state of step {step} is not finite ({shown})')
+    self.step = step
+    self.leaves = leaves
+
+
+# ---------------------------------------------------------------------------
+# Finite checks and the manifest.
+# ---------------------------------------------------------------------------
+
+
+def _leaf_name(path: tuple[Any, ...]) -> str:
+  return '/'.join(str(getattr(k, 'key', getattr(k, 'idx', getattr(k, 'name', k))))
+                  for k in path)
+
+
+@jax.jit
+def _finite_flags(tree: Any) -> Any:
+  return jax.tree.map(
+      lambda x: jnp.all(jnp.isfinite(x)) if jnp.issubdtype(x.dtype, jnp.inexact)
+      else jnp.bool_(True), tree)
+
+
+def nonfinite_leaves(tree: Any) -> list[str]:
+  """Paths ('params/layer_0/scale', ...) of the float leaves holding a NaN or an inf.
+
+  One jitted reduction per leaf and a single read-back of the flags.
+  """
+  arrays = jax.tree.map(jnp.asarray, tree)
+  flags = jax.device_get(_finite_flags(arrays))
+  flat, _ = jax.tree_util.tree_flatten_with_path(flags)
+  return [_leaf_name(path) for path, ok in flat if not bool(ok)]
+
+
+def _sha256(path: str) -> str:
+  digest = hashlib.sha256()
+  with open(path, 'rb') as f:
+    for block in iter(lambda: f.read(1 << 22), b''):
+      digest.update(block)
+  return digest.hexdigest()
+
+
+def _files_of(step_dir: str) -> list[str]:
+  """Relative paths of the files of a step directory, manifest excluded, sorted."""
+  files = []
+  for root, _, names in os.walk(step_dir):
+    for name in names:
+      rel = os.path.relpath(os.path.join(root, name), step_dir)
+      if rel != MANIFEST:
+        files.append(rel)
+  return sorted(files)
+
+
+def write_manifest(step_dir: str) -> None:
+  """Writes `step_dir/sha256.json` (sha256 and size of every file), atomically."""
+  files = {rel: {'sha256': _sha256(os.path.join(step_dir, rel)),
+                 'bytes': os.path.getsize(os.path.join(step_dir, rel))}
+           for rel in _files_of(step_dir)}
+  tmp = os.path.join(step_dir, MANIFEST + '.tmp')
+  with open(tmp, 'w') as f:
+    json.dump({'format': 1, 'files': files}, f, indent=1, sort_keys=True)
+    f.flush()
+    os.fsync(f.fileno())
+  os.replace(tmp, os.path.join(step_dir, MANIFEST))
+
+
+def verify(step_dir: str, step: int) -> None:
+  """Raises UnusableCheckpoint naming the first file that does not match the manifest."""
+  path = os.path.join(step_dir, MANIFEST)
+  if not os.path.isdir(step_dir):
+    raise UnusableCheckpoint(step, f'{step_dir} is not a directory')
+  if not os.path.exists(path):
+    raise UnusableCheckpoint(step, f'no {MANIFEST} in {step_dir} (its save did not finish)')
+  try:
+    with open(path) as f:
+      files = json.load(f)['files']
+    expected = {rel: (entry['sha256'], int(entry['bytes'])) for rel, entry in files.items()}
+  except (ValueError, KeyError, TypeError, AttributeError):
+    raise UnusableCheckpoint(step, f'{path} is garbled') from None
+  present = set(_files_of(step_dir))
+  for rel, (digest, size) in sorted(expected.items()):
+    full = os.path.join(step_dir, rel)
+    if rel not in present:
+      raise UnusableCheckpoint(step, f'{full} is missing')
+    if os.path.getsize(full) != size:
+      raise UnusableCheckpoint(
+          step, f'{full} has {os.path.getsize(full)} bytes, {size} when saved')
+    if _sha256(full) != digest:
+      raise UnusableCheckpoint(step, f'{full} does not match its sha256 (corrupt)')
+  extra = sorted(present - expected.keys())
+  if extra:
+    raise UnusableCheckpoint(step, f'{os.path.join(step_dir, extra[0])} was not in the '
+                             'checkpoint when it was saved')
+
+
+# ---------------------------------------------------------------------------
+# The store.
+# ---------------------------------------------------------------------------
+
+
+class CheckpointStore:
+  """The checkpoints of one workdir: `WORKDIR/checkpoints/<step>/`.
+
+  Args:
+    workdir: the run's directory.
+    keep: how many verified steps `save` keeps (older ones are deleted once a
+      newer step verifies); None keeps all. Only a writer saves.
+  """
+
+  def __init__(self, workdir: str, keep: int | None = None):
+    self.workdir = os.path.abspath(workdir)
+    self.directory = checkpoint_dir(workdir)
+    self.keep = keep
+
+  # Reading.
+
+  def steps(self) -> list[int]:
+    """Committed steps, oldest first (orbax renames a step's directory on commit)."""
+    if not os.path.isdir(self.directory):
+      return []
+    return sorted(int(name) for name in os.listdir(self.directory)
+                  if name.isdigit() and os.path.isdir(os.path.join(self.directory, name)))
+
+  def step_dir(self, step: int) -> str:
+    return os.path.join(self.directory, str(step))
+
+  def verify(self, step: int) -> None:
+    verify(self.step_dir(step), step)
+
+  def read_meta(self, step: int) -> dict[str, Any]:
+    """The JSON meta of a step (verified first)."""
+    self.verify(step)
+    try:
+      restored = ocp.Checkpointer(ocp.CompositeCheckpointHandler()).restore(
+          self.step_dir(step), args=ocp.args.Composite(meta=ocp.args.JsonRestore()))
+      meta = restored['meta']
+    except Exception as e:  # pylint: disable=broad-except  # Orbax raises many types.
+      raise UnusableCheckpoint(step, f'its meta cannot be read ({type(e).__name__})') from e
+    if not isinstance(meta, dict):
+      raise UnusableCheckpoint(step, 'its meta is not a JSON object')
+    return meta
+
+  def restore_state(self, step: int, abstract_state: Any, *, partial: bool = False) -> Any:
+    """The `state` item of a step, shaped like `abstract_state` (arrays or
+    ShapeDtypeStructs); with `partial`, only the keys `abstract_state` has.
+
+    Verify the step first (`read_meta` does). Raises UnusableCheckpoint when
+    orbax cannot read it or a float in it is not finite.
+    """
+    if partial:
+      args = ocp.args.PyTreeRestore(
+          item=abstract_state, partial_restore=True,
+          restore_args=ocp.checkpoint_utils.construct_restore_args(abstract_state))
+    else:
+      args = ocp.args.StandardRestore(abstract_state)
+    try:
+      state = ocp.Checkpointer(ocp.CompositeCheckpointHandler()).restore(
+          self.step_dir(step), args=ocp.args.Composite(state=args))['state']
+    except Exception as e:  # pylint: disable=broad-except  # Orbax raises many types.
+      raise UnusableCheckpoint(
+          step, f'orbax cannot read its state ({type(e).__name__}: '
+          f'{str(e).splitlines()[0][:200] if str(e) else ""})') from e
+    bad = nonfinite_leaves(state)
+    if bad:
+      raise UnusableCheckpoint(step, f'non-finite values in {", ".join(bad[:3])}')
+    return state
+
+  def restore_latest(self, load: Callable[[int], T], *, step: int | None = None
+                     ) -> tuple[int, T] | None:
+    """(step, load(step)) of the newest step that loads; None when there is none.
+
+    `load(step)` reads and checks one step (e.g. `read_meta`, then
+    `restore_state`), raising UnusableCheckpoint for a step to skip; any
+    other error (e.g. a checkpoint of another model) is raised as is. An
+    unusable step is reported in one warning line and the next older step is
+    tried. With `step` given, only that step is tried, and it must load.
+
+    Raises:
+      errors.CheckpointError: the given step does not exist or is unusable, or
+        steps exist but none of them loads.
+    """
+    steps = self.steps()
+    if step is not None:
+      if step not in steps:
+        raise errors.CheckpointError(
+            f'No checkpoint of step {step} in {self.directory}; it has steps '
+            f'{steps or "none"}.')
+      try:
+        return step, load(step)
+      except UnusableCheckpoint as e:
+        raise errors.CheckpointError(
+            f'{e}. Leave out --step to fall back to the newest checkpoint that verifies.'
+        ) from e
+    failures = []
+    for candidate in reversed(steps):
+      try:
+        result = load(candidate)
+      except UnusableCheckpoint as e:
+        failures.append(e)
+        older = [s for s in steps if s < candidate]
+        logging.warning('%s; %s.', e, f'falling back to step {older[-1]}' if older
+                        else 'no older checkpoint')
+        continue
+      return candidate, result
+    if not failures:
+      return None
+    raise errors.CheckpointError(
+        f'No checkpoint in {self.directory} verifies ({"; ".join(map(str, failures))}). '
+        'Move the checkpoints away to start over, or use another --workdir.')
+
+  def latest_verified_step(self) -> int | None:
+    """The newest step whose files match its manifest (hashes them), or None."""
+    for step in reversed(self.steps()):
+      try:
+        self.verify(step)
+      except UnusableCheckpoint:
+        continue
+      return step
+    return None
+
+  # Writing (hold the workdir's lock: `landauerjax.core.workdir.WorkdirLock`).
+
+  def remove_unfinished_saves(self) -> None:
+    """Deletes orbax's temporary directories of saves that a kill interrupted."""
+    if not os.path.isdir(self.directory):
+      return
+    for name in sorted(os.listdir(self.directory)):
+      if _ORBAX_TMP in name:
+        logging.warning('Removing %s, an unfinished save of a killed run.', name)
+        shutil.rmtree(os.path.join(self.directory, name), ignore_errors=True)
+
+  def set_aside(self, step: int) -> str:
+    """Moves an unusable step to WORKDIR/checkpoints_rejected/ (kept, never deleted)."""
+    target_dir = os.path.join(self.workdir, 'checkpoints_rejected')
+    os.makedirs(target_dir, exist_ok=True)
+    target = os.path.join(target_dir, f'{step}-{time.strftime("%Y%m%d-%H%M%S")}')
+    while os.path.exists(target):
+      target += '-1'
+    os.replace(self.step_dir(step), target)
+    logging.warning('Moved unusable checkpoint step %d to %s.', step, target)
+    return target
+
+  def save(self, step: int, state: Any, meta: dict[str, Any]) -> None:
+    """Saves `state` (a pytree of arrays) and `meta` (JSON) as step `step`.
+
+    Refuses (NonFiniteState) a state with any NaN or infinity, before writing
+    anything. Returns once the step is on disk with its manifest; then deletes
+    the verified steps beyond the newest `keep`.
+    """
+    bad = nonfinite_leaves(state)
+    if bad:
+      raise NonFiniteState(step, bad)
+    os.makedirs(self.directory, exist_ok=True)
+    if os.path.exists(self.step_dir(step)):  # Left by a run that died after it.
+      self.set_aside(step)
+    ocp.Checkpointer(ocp.CompositeCheckpointHandler()).save(
+        self.step_dir(step), args=ocp.args.Composite(
+            state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)))
+    write_manifest(self.step_dir(step))
+    self._prune()
+
+  def _prune(self) -> None:
+    if self.keep is None:
+      return
+    with_manifest = [s for s in self.steps()
+                     if os.path.exists(os.path.join(self.step_dir(s), MANIFEST))]
+    for step in with_manifest[:-self.keep] if self.keep > 0 else with_manifest:
+      shutil.rmtree(self.step_dir(step), ignore_errors=True)
+
