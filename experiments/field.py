@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
+import tempfile
 from typing import Any
 
 from absl import app
@@ -43,6 +43,8 @@ from fieldjax import perturbations
 from fieldjax import profiling
 from fieldjax import tokenizers
 from fieldjax import train as train_lib
+from landauerjax import datasets as landauer_datasets
+from landauerjax.core import workdir as workdir_lib
 
 COMMANDS = ('train', 'generate', 'ablation', 'analyze', 'profile')
 ABLATIONS = ('embedding_comparison',)
@@ -72,17 +74,25 @@ _EVAL_MAX = flags.DEFINE_integer('eval_max_tokens', 0, 'Validation tokens (0 = a
 _CKPT_EVERY = flags.DEFINE_integer('checkpoint_every', 500, 'Steps between checkpoints.')
 # generate / analyze
 _CHECKPOINT = flags.DEFINE_string('checkpoint', '', 'Run directory to load (default --workdir).')
+_STEP = flags.DEFINE_integer('step', None, 'generate/analyze: checkpoint step (default: the '
+                             'newest that verifies).', lower_bound=0)
+_ALLOW_CHANGE = flags.DEFINE_bool(
+    'allow_config_change', False, 'train: resume a workdir although the model, settings or '
+    'data differ from its run (other than num_steps and the cadences, which may always change).')
 _PERTURBATION = flags.DEFINE_string('perturbation', 'none', 'Perturbation during collapse.')
 _TEMPERATURE = flags.DEFINE_float('temperature', 1.0, 'Sampling temperature (> 0).')
-_TOP_K = flags.DEFINE_integer('top_k', 0, 'Sample among the k most likely (0 = all).')
-_MAX_NEW = flags.DEFINE_integer('max_new_tokens', 200, 'Tokens to generate.')
+_TOP_K = flags.DEFINE_integer('top_k', 0, 'Sample among the k most likely tokens; 0 (or any k '
+                              'at least the vocabulary size) samples among all.', lower_bound=0)
+_MAX_NEW = flags.DEFINE_integer('max_new_tokens', 200, 'Tokens to generate.', lower_bound=1)
 _VISUALIZE = flags.DEFINE_boolean('visualize', False, 'analyze: write the PNG.')
-_SAVE_PATH = flags.DEFINE_string('save_path', 'field_evolution.png', 'analyze: PNG path.')
+_SAVE_PATH = flags.DEFINE_string('save_path', '', 'analyze: PNG path (default: '
+                                 'field_evolution.png in --workdir, else in the temp dir).')
 # ablation
 _EMBEDDINGS = flags.DEFINE_list('embeddings', ['golden', 'log_phase'], 'ablation grid.')
 _PERTURBATIONS = flags.DEFINE_list('perturbations', ['levy', 'beta', 'adaptive'], 'ablation grid.')
 _DATASETS = flags.DEFINE_list('datasets', ['tiny_shakespeare'], 'ablation grid.')
-_OUTPUT = flags.DEFINE_string('output', '', 'ablation/profile: Markdown path (JSON beside it).')
+_OUTPUT = flags.DEFINE_string('output', '', 'ablation/profile: Markdown path, JSON beside it '
+                               '(default: in --workdir; profile without one: the temp dir).')
 # profile
 _BATCHES = flags.DEFINE_list('batch_sizes', ['1', '4', '8', '16'], 'profile grid.')
 _SEQS = flags.DEFINE_list('seq_lengths', ['128', '256', '512'], 'profile grid.')
@@ -134,8 +144,8 @@ def _model_config(vocab_size: int, **extra: Any) -> model_lib.ModelConfig:
       if isinstance(kwargs.get(name), dict):
         kwargs[name] = cls(**kwargs[name])
     return model_lib.config_for_size(_SIZE.value, vocab_size, **kwargs)
-  except TypeError as e:
-    _fail(f'Bad model override: {e}')
+  except (TypeError, ValueError) as e:
+    _fail(f'Bad model setting: {e}')
 
 
 def _train_config(**extra: Any) -> train_lib.TrainConfig:
@@ -144,7 +154,10 @@ def _train_config(**extra: Any) -> train_lib.TrainConfig:
                 eval_every=_EVAL_EVERY.value, eval_max_tokens=_EVAL_MAX.value,
                 eval_stride=max(1, _SEQ.value // 2), checkpoint_every=_CKPT_EVERY.value)
   kwargs.update(extra)
-  return train_lib.TrainConfig(**kwargs)
+  try:
+    return train_lib.TrainConfig(**kwargs)
+  except ValueError as e:
+    _fail(f'Bad training setting: {e}')
 
 
 def _load_data(dataset: str, local_path: str, cache_dir: str):
@@ -211,14 +224,22 @@ def run_train(workdir: str, dataset: str, local_path: str, *,
     tokens_train = None
   cfg = _model_config(tokenizer.vocab_size, **model_extra)
   meta = {'tokenizer': tokenizer.to_json(), 'dataset': dataset}
-  t0 = time.perf_counter()
-  result = train_lib.train(cfg, train_cfg, workdir=workdir, meta=meta, **data)
-  run = {'final': result, 'wall_seconds': time.perf_counter() - t0,
-         'params': model_lib.param_count(cfg), 'tokens_train': tokens_train,
-         'tokenizer': tokenizer.kind, 'vocab_size': tokenizer.vocab_size, 'argv': sys.argv}
-  with open(os.path.join(workdir, 'run.json'), 'w') as f:
-    json.dump(run, f, indent=2)
-  return run
+  if 'train_stream' in data:  # A stream is not hashed whole: its source and tokenizer are.
+    data['data_fingerprint'] = workdir_lib.data_fingerprint(
+        data['validation_tokens'], extra={'dataset': dataset, 'tokenizer': meta['tokenizer'],
+                                          'local': _local_fingerprint(local_path)})
+  info = {'params': model_lib.param_count(cfg), 'tokens_train': tokens_train,
+          'tokenizer': tokenizer.kind, 'vocab_size': tokenizer.vocab_size, 'argv': sys.argv}
+  train_lib.train(cfg, train_cfg, workdir=workdir, meta=meta, run_info=info,
+                  allow_config_change=_ALLOW_CHANGE.value, **data)
+  with open(os.path.join(workdir, train_lib.RUN_FILE)) as f:
+    return json.load(f)
+
+
+def _local_fingerprint(path: str) -> str:
+  """sha256 of a local data file (or '' for none / a directory, hashed by its dataset)."""
+  return landauer_datasets.local_sha256(path) if path and os.path.isfile(path) else ''
+
 
 
 def cmd_train(args: list[str]) -> None:
@@ -232,7 +253,7 @@ def _load_checkpoint():
   directory = _CHECKPOINT.value or _WORKDIR.value
   if not directory:
     _fail('Needs --checkpoint=DIR (a train --workdir).')
-  step, params, cfg, meta = checkpoints.load(directory)
+  step, params, cfg, meta = checkpoints.load(directory, _STEP.value)
   return step, params, cfg, tokenizers.tokenizer_from_json(meta['tokenizer'])
 
 
@@ -244,25 +265,31 @@ def cmd_generate(args: list[str]) -> None:
     _fail('The prompt is empty: generate needs at least one character of prompt.')
   if _PERTURBATION.value not in perturbations.KINDS:
     _fail(f'Unknown perturbation {_PERTURBATION.value!r}; expected one of {perturbations.KINDS}.')
+  if not _TEMPERATURE.value > 0:
+    _fail(f'--temperature must be > 0, got {_TEMPERATURE.value}.')
   step, params, cfg, tokenizer = _load_checkpoint()
   try:
     prompt_tokens = tokenizer.encode(prompt)
   except ValueError as e:
     _fail(f'Cannot encode the prompt: {e}')
+  if len(prompt_tokens) == 0:
+    _fail(f'The prompt {prompt!r} encodes to no tokens; give some text.')
   sys.stdout.write(prompt)
-  steps, coherence = [], []
+  # Running sums, not per-token lists: memory stays flat however long the output.
+  count, steps_sum, coherence_sum = 0, 0.0, 0.0
   for chunk in generation.generate(
       params, cfg, prompt_tokens, num_tokens=_MAX_NEW.value,
       key=jax.random.PRNGKey(_SEED.value), kind=_PERTURBATION.value,
       temperature=_TEMPERATURE.value, top_k=_TOP_K.value):
     sys.stdout.write(tokenizer.decode(chunk['tokens']))
     sys.stdout.flush()
-    steps.extend(chunk['collapse_steps'].tolist())
-    coherence.extend(chunk['coherence'].tolist())
+    count += len(chunk['tokens'])
+    steps_sum += float(np.sum(chunk['collapse_steps']))
+    coherence_sum += float(np.sum(chunk['coherence']))
   sys.stdout.write('\n')
   logging.info('checkpoint step %d; collapse: %.1f steps on average, coherence at '
-               'measurement %.3f (threshold %.2f)', step, np.mean(steps),
-               np.mean(coherence), cfg.collapse.threshold)
+               'measurement %.3f (threshold %.2f)', step, steps_sum / count,
+               coherence_sum / count, cfg.collapse.threshold)
 
 
 def cmd_analyze(args: list[str]) -> None:
@@ -284,9 +311,11 @@ def cmd_analyze(args: list[str]) -> None:
              'coherence': [round(float(c), 4) for c in trajectory['coherence']],
              'mean_gravity': float(trajectory['gravity'].sum() / max(1, len(tokens)))}
   if _VISUALIZE.value:
-    analysis.plot_field_evolution(trajectory, labels, _SAVE_PATH.value,
+    save_path = _SAVE_PATH.value or os.path.join(
+        _WORKDIR.value or _CHECKPOINT.value or tempfile.gettempdir(), 'field_evolution.png')
+    analysis.plot_field_evolution(trajectory, labels, save_path,
                                   title=f'{text!r} ({source})', threshold=cfg.collapse.threshold)
-    summary['picture'] = _SAVE_PATH.value
+    summary['picture'] = save_path
   print(json.dumps(summary))
 
 
@@ -357,25 +386,26 @@ def cmd_profile(args: list[str]) -> None:
   except ValueError:
     _fail(f'--batch_sizes and --seq_lengths must be integers: {_BATCHES.value}, {_SEQS.value}')
   cfg = _model_config(_PROFILE_VOCAB.value)
-  matmul = profiling.matmul_flops_per_sec(dtype=_DTYPE.value)
   rows = []
   for b in batches:
     for t in seqs:
-      row = profiling.profile_cell(cfg, b, t)
+      row = profiling.profile_cell(cfg, b, t, matmul_dtype=_DTYPE.value)
       logging.info('batch %d seq %d: %.0f tokens/s', b, t, row['tokens_per_sec'])
       rows.append(row)
   params = model_lib.param_count(cfg)
   header = (f'Field LM `{_SIZE.value}` ({params:,} parameters, vocabulary '
             f'{cfg.vocab_size}, {cfg.dtype}) on {jax.devices()[0].device_kind} '
             f'({jax.device_count()} device, {os.cpu_count()} CPUs): warm jitted Hebbian '
-            f'step. Measured dense matmul rate of this machine: {matmul / 1e9:.1f} GFLOP/s '
-            f'({_DTYPE.value}, 2048^3).')
-  markdown = header + '\n\n' + profiling.markdown_table(rows, matmul)
+            f'step. "% of matmul" compares its FLOP rate with a dense {_DTYPE.value} '
+            '2048^3 matmul timed in alternation with it (same rounds, same load).')
+  markdown = header + '\n\n' + profiling.markdown_table(rows)
   print(markdown)
-  output = _OUTPUT.value or os.path.join('docs', f'profile_field_{_SIZE.value}.md')
-  _markdown_and_json(output, markdown, {'argv': sys.argv, 'params': params,
-                                        'matmul_flops_per_sec': matmul, 'rows': rows,
+  # Never into the repository: the workdir, else the temp dir.
+  output = _OUTPUT.value or os.path.join(_WORKDIR.value or tempfile.gettempdir(),
+                                         f'profile_field_{_SIZE.value}.md')
+  _markdown_and_json(output, markdown, {'argv': sys.argv, 'params': params, 'rows': rows,
                                         'model': cfg.to_json()})
+  logging.info('Wrote %s and its .json.', output)
 
 
 def main(argv: list[str]) -> None:

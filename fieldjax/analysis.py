@@ -69,6 +69,8 @@ def plot_field_evolution(trajectory: dict[str, np.ndarray], labels: list[str],
     ax.plot(flat[-1, t, 0], flat[-1, t, 1], 'o', color=colours[t], ms=4)
     if length <= 40:
       ax.annotate(repr(labels[t])[1:-1], flat[-1, t], fontsize=8)
+  ax.set_xlabel('principal component 1 of the positions')
+  ax.set_ylabel('principal component 2')
   ax.set_title('particles: start -> end of evolution (PCA)')
   ax = axes[1]
   ax.plot(np.arange(steps), trajectory['coherence'], 'o-')
@@ -81,6 +83,8 @@ def plot_field_evolution(trajectory: dict[str, np.ndarray], labels: list[str],
   ax = axes[2]
   im = ax.imshow(np.log10(trajectory['gravity'] + 1e-6), cmap='magma')
   fig.colorbar(im, ax=ax, label='log10 A[t, s]')
+  for axis in (ax.xaxis, ax.yaxis):  # Particle indices are whole numbers.
+    axis.set_major_locator(ticker.MaxNLocator(integer=True))
   ax.set_xlabel('source s')
   ax.set_ylabel('particle t')
   ax.set_title('gravitational matrix (causal)')

@@ -1,75 +1,87 @@
-"""Orbax checkpoints of the field LM, carrying their own config and tokenizer.
+"""Field LM checkpoints that carry their own config and tokenizer.
 
-Layout: `WORKDIR/checkpoints/<step>/{state,meta}`; `state` is
-{'params': ..., 'step': int}, `meta` is JSON {'model': ModelConfig fields,
-'tokenizer': the tokenizer's JSON, 'train': the run's settings}. A checkpoint
-alone is enough to evaluate, sample or analyse.
+Layout (`landauerjax.core.checkpoints`, shared with the Landauer LM):
+`WORKDIR/checkpoints/<step>/` with orbax items `state` ({'params': ...,
+'step': int}) and `meta` (JSON {'family': 'field', 'model': ModelConfig
+fields, 'tokenizer': the tokenizer's JSON, 'train': the run's settings,
+'run': the run record, 'stream_state': where a streamed input stands}), and
+the `sha256.json` manifest every restore verifies. A checkpoint alone is
+enough to evaluate, sample or analyse.
 """
 
 from __future__ import annotations
 
-import json
-import os
 from typing import Any
 
 import jax
-import orbax.checkpoint as ocp
 
 from fieldjax import model as model_lib
-from landauerjax import checkpoints as landauer_checkpoints
+from landauerjax.core import checkpoints as core_checkpoints
+from landauerjax.core import errors
+
+FAMILY = 'field'
+checkpoint_dir = core_checkpoints.checkpoint_dir
+UnusableCheckpoint = core_checkpoints.UnusableCheckpoint
 
 
-# The orbax layout and save are the same as the Landauer LM's.
-checkpoint_dir = landauer_checkpoints.checkpoint_dir
-make_manager = landauer_checkpoints.make_manager
-save = landauer_checkpoints.save
+def family_of(meta: dict[str, Any]) -> str:
+  """'field' or 'landauer' (checkpoints before the 'family' key are told by their keys)."""
+  if 'family' in meta:
+    return str(meta['family'])
+  return FAMILY if 'tokenizer' in meta else 'landauer'
 
 
-def read_meta(workdir: str, step: int | None = None) -> tuple[int, dict[str, Any]]:
-  """(step, meta) of a checkpoint (the latest when step is None)."""
-  directory = checkpoint_dir(workdir)
-  if not os.path.isdir(directory):
-    raise FileNotFoundError(f'No checkpoints in {workdir!r} (no {directory!r}).')
-  steps = sorted(int(s) for s in os.listdir(directory) if s.isdigit())
-  if not steps:
-    raise FileNotFoundError(f'No checkpoints in {directory!r}.')
-  step = steps[-1] if step is None else step
-  if step not in steps:
-    raise FileNotFoundError(f'No checkpoint of step {step} in {directory!r}; have {steps}.')
-  with open(os.path.join(directory, str(step), 'meta', 'metadata')) as f:
-    return step, json.load(f)
+def check_family(meta: dict[str, Any], directory: str) -> None:
+  """Raises CheckpointError when `meta` is not a field LM checkpoint's."""
+  family = family_of(meta)
+  if family == 'landauer':
+    raise errors.CheckpointError(
+        f'{directory} holds a Landauer LM checkpoint, not a field LM one: use '
+        f'`python -m experiments.generate_landauer --workdir={directory}` (or '
+        'eval_landauer).')
+  if family != FAMILY:
+    raise errors.CheckpointError(f'{directory} holds a {family!r} checkpoint, not a '
+                                 'field LM one.')
 
 
-def restore_state(manager: ocp.CheckpointManager, step: int, abstract_state: Any) -> Any:
-  restored = manager.restore(step, args=ocp.args.Composite(
-      state=ocp.args.StandardRestore(abstract_state)))
-  return restored['state']
+def model_config_of(meta: dict[str, Any], step: int) -> model_lib.ModelConfig:
+  try:
+    return model_lib.ModelConfig.from_json(meta['model'])
+  except (KeyError, TypeError, ValueError) as e:
+    raise UnusableCheckpoint(
+        step, f'its model config cannot be read by this version ({e})') from e
 
 
-def check_compatible(saved: model_lib.ModelConfig, wanted: model_lib.ModelConfig,
-                     workdir: str) -> None:
-  """Raises if a workdir's checkpoint has other shapes than the requested model."""
-  keys = ('vocab_size', 'embed_dim', 'lags', 'lattice_dim')
-  diff = {k: (getattr(saved, k), getattr(wanted, k)) for k in keys
-          if getattr(saved, k) != getattr(wanted, k)}
-  if diff:
-    detail = ', '.join(f'{k}: checkpoint {a} vs requested {b}' for k, (a, b) in diff.items())
-    raise ValueError(
-        f'The checkpoint in {workdir!r} is of another model size ({detail}). '
-        'Use a new --workdir, or the same --model_size and tokenizer.')
+def abstract_state(cfg: model_lib.ModelConfig) -> dict[str, Any]:
+  """Shapes and dtypes of the saved state {'params', 'step'}, allocating nothing."""
+  return {'params': jax.eval_shape(lambda k: model_lib.init_params(cfg, k),
+                                   jax.random.PRNGKey(0)),
+          'step': jax.ShapeDtypeStruct((), 'int32')}
 
 
 def load(workdir: str, step: int | None = None
          ) -> tuple[int, dict[str, jax.Array], model_lib.ModelConfig, dict[str, Any]]:
-  """(step, params, model config, meta) of a saved run, for inference."""
-  step, meta = read_meta(workdir, step)
-  cfg = model_lib.ModelConfig.from_json(meta['model'])
-  abstract = {'params': jax.eval_shape(
-      lambda k: model_lib.init_params(cfg, k), jax.random.PRNGKey(0)),
-              'step': 0}
-  manager = make_manager(workdir)
-  try:
-    state = restore_state(manager, step, abstract)
-  finally:
-    manager.close()
-  return step, state['params'], cfg, meta
+  """(step, params, model config, meta) of the newest checkpoint that verifies.
+
+  An unusable newest checkpoint (corrupt, unverified, non-finite) is skipped
+  with a one-line warning; with `step`, only that step is loaded.
+
+  Raises:
+    errors.CheckpointError: no checkpoint, none that verifies, the given step
+      missing or unusable, or a Landauer LM checkpoint.
+  """
+  store = core_checkpoints.CheckpointStore(workdir)
+  if not store.steps():
+    raise errors.CheckpointError(
+        f'No checkpoint in {store.directory}: train first (python -m experiments.field '
+        'train --workdir=DIR), or pass the directory a training run wrote.')
+
+  def load_step(candidate: int):
+    meta = store.read_meta(candidate)
+    check_family(meta, workdir)
+    cfg = model_config_of(meta, candidate)
+    state = store.restore_state(candidate, abstract_state(cfg))
+    return state['params'], cfg, meta
+
+  step, (params, cfg, meta) = store.restore_latest(load_step, step=step)
+  return step, params, cfg, meta

@@ -17,6 +17,11 @@ Reading: `text_stream(dataset, split)` yields the documents one at a time
 a stream into int32[B, T+1] batches with a small resumable `PackerState`;
 `load_token_splits` holds whole small corpora in memory instead.
 
+Data mistakes (a missing path, a directory where a file is expected, a file
+that is not the canonical Tiny Shakespeare, ...) raise `DataNotFoundError` /
+`DataError` (landauerjax.core.errors) before any preparation; unknown dataset,
+split or tokenizer names raise `ConfigError`.
+
 Shapes use single letters: B batch, T sequence length, N tokens.
 """
 
@@ -40,6 +45,7 @@ import tensorflow_datasets as tfds
 
 from fieldjax import tokenizers as tokenizers_lib
 from landauerjax import datasets as char_datasets
+from landauerjax.core.errors import ConfigError, DataError, DataNotFoundError
 
 DATASETS = ('tiny_shakespeare', 'wikitext-2', 'wikitext-103', 'c4', 'local_text')
 SPLITS = {
@@ -51,6 +57,13 @@ SPLITS = {
 }
 # Small enough to hold as token arrays (wikitext-2 train: ~11M characters).
 IN_MEMORY_DATASETS = ('tiny_shakespeare', 'local_text', 'wikitext-2')
+# Datasets whose local_path is one text file (wikitext-*: a zip or a directory).
+TEXT_FILE_DATASETS = ('tiny_shakespeare', 'local_text')
+# The splits whose characters make up a 'char' vocabulary: both of the Landauer
+# LM's (landauerjax.input_pipeline.load_corpus), so the two models train on the
+# same files; on Tiny Shakespeare the same 65 characters, in the same order, as
+# from 'train' alone.
+CHAR_VOCAB_SPLITS = ('train', 'validation')
 C4_NAME = 'c4/en'
 
 # WikiText raw v1 archives (Merity et al. 2016, CC BY-SA 3.0). The sizes and
@@ -76,14 +89,40 @@ WIKITEXT_FILES = {'train': 'wiki.train.raw', 'validation': 'wiki.valid.raw',
 
 def _check_dataset(dataset: str) -> None:
   if dataset not in DATASETS:
-    raise ValueError(f'Unknown dataset {dataset!r}; expected one of {list(DATASETS)}.')
+    raise ConfigError(f'Unknown dataset {dataset!r}; expected one of {list(DATASETS)}.')
 
 
 def _check_split(dataset: str, split: str) -> None:
   _check_dataset(dataset)
   if split not in SPLITS[dataset]:
-    raise ValueError(f'Unknown split {split!r} of dataset {dataset!r}; expected one of '
-                     f'{list(SPLITS[dataset])}.')
+    raise ConfigError(f'Unknown split {split!r} of dataset {dataset!r}; expected one of '
+                      f'{list(SPLITS[dataset])}.')
+
+
+def _check_tokenizer_kind(kind: str) -> None:
+  if kind not in tokenizers_lib.KINDS:
+    raise ConfigError(f'Unknown tokenizer kind {kind!r}; expected one of '
+                      f'{list(tokenizers_lib.KINDS)}.')
+
+
+def _check_local_path(dataset: str, local_path: str) -> None:
+  """Raises unless `local_path` ('' = none given) suits the dataset.
+
+  tiny_shakespeare / local_text: an existing text file (for tiny_shakespeare
+  the canonical one, by its memoised sha256); wikitext-*: a zip archive or a
+  directory holding the three wiki.*.raw files; c4: no local_path at all.
+  """
+  if not local_path:
+    return
+  if dataset == 'c4':
+    raise DataError(f"Dataset 'c4' takes no local_path (got {local_path!r}); prepare "
+                    'c4/en in data_dir instead and leave local_path empty.')
+  if dataset in TEXT_FILE_DATASETS:
+    char_datasets.check_data_file(local_path)
+    if dataset == 'tiny_shakespeare':
+      char_datasets.check_tiny_shakespeare(local_path)
+    return
+  _check_wikitext_copy(local_path)
 
 
 def _as_str(text: Any) -> str:
@@ -133,16 +172,14 @@ def _dir_sha256(path: str) -> str:
   return digest.hexdigest()
 
 
-@functools.lru_cache(maxsize=16)
-def _content_sha256(path: str, mtime_ns: int, size: int) -> str:
-  """sha256 of a zip file, or of the three wiki.*.raw files of a directory (memoised)."""
-  del mtime_ns, size  # Only part of the memo key.
-  return _dir_sha256(path) if os.path.isdir(path) else char_datasets.file_sha256(path)
-
-
 def _local_sha256(path: str) -> str:
-  stat = os.stat(path)
-  return _content_sha256(os.path.abspath(path), stat.st_mtime_ns, stat.st_size)
+  """sha256 of a file, or of the three wiki.*.raw files of a directory.
+
+  Memoised by `landauerjax.datasets.local_sha256` (absolute path, mtime_ns,
+  size), the one memo of both models' data hashes.
+  """
+  digest_fn = _dir_sha256 if os.path.isdir(path) else char_datasets.file_sha256
+  return char_datasets.local_sha256(path, digest_fn)
 
 
 def _find_in_dir(path: str, name: str) -> str:
@@ -153,26 +190,30 @@ def _find_in_dir(path: str, name: str) -> str:
   for candidate in candidates:
     if os.path.isfile(candidate):
       return candidate
-  raise FileNotFoundError(f'WikiText file {name!r} not found in directory {path!r} '
-                          'or its subdirectories.')
+  raise DataNotFoundError(f'WikiText file {name!r} not found in directory {path!r} '
+                          'or its subdirectories; local_path must be the raw zip or the '
+                          'directory it was extracted to.')
 
 
 def _check_wikitext_copy(path: str) -> None:
   """Raises unless `path` is a zip or directory holding the three wiki.*.raw files."""
   if not os.path.exists(path):
-    raise FileNotFoundError(f'WikiText data not found: {path!r}')
+    raise DataNotFoundError(f'WikiText data not found: {path!r}; local_path must be the '
+                            'raw zip or the directory it was extracted to.')
   if os.path.isdir(path):
     for name in WIKITEXT_FILES.values():
       _find_in_dir(path, name)
     return
   if not zipfile.is_zipfile(path):
-    raise ValueError(f'{path!r} is neither a WikiText zip archive nor a directory.')
+    raise DataError(f'{path!r} is neither a WikiText zip archive nor a directory; '
+                    'local_path must be the raw zip or the directory it was extracted to.')
   with zipfile.ZipFile(path) as archive:
     names = [os.path.basename(m) for m in archive.namelist()]
   for name in WIKITEXT_FILES.values():
     if names.count(name) != 1:
-      raise FileNotFoundError(f'WikiText archive {path!r} holds {names.count(name)} files '
-                              f'named {name!r}; expected exactly one.')
+      error = DataNotFoundError if name not in names else DataError
+      raise error(f'WikiText archive {path!r} holds {names.count(name)} files named '
+                  f'{name!r}; expected exactly one (use the official raw archive).')
 
 
 @contextlib.contextmanager
@@ -184,12 +225,14 @@ def _open_wikitext_file(path: str, name: str) -> Iterator[IO[str]]:
       yield f
     return
   if not zipfile.is_zipfile(path):
-    raise ValueError(f'{path!r} is neither a WikiText zip archive nor a directory.')
+    raise DataError(f'{path!r} is neither a WikiText zip archive nor a directory; '
+                    'local_path must be the raw zip or the directory it was extracted to.')
   with zipfile.ZipFile(path) as archive:
     members = [m for m in archive.namelist() if os.path.basename(m) == name]
     if len(members) != 1:
-      raise FileNotFoundError(f'WikiText archive {path!r} holds {len(members)} files named '
-                              f'{name!r}; expected exactly one.')
+      error = DataNotFoundError if not members else DataError
+      raise error(f'WikiText archive {path!r} holds {len(members)} files named '
+                  f'{name!r}; expected exactly one (use the official raw archive).')
     with archive.open(members[0]) as raw:
       # newline='': no newline translation, the text comes back byte for byte.
       yield io.TextIOWrapper(raw, encoding='utf-8', newline='')
@@ -279,7 +322,7 @@ def _c4_source(split: str, data_dir: str):
   importlib.import_module('tensorflow_datasets.text.c4')
   builder = tfds.builder(C4_NAME, data_dir=data_dir or None, file_format='array_record')
   if not builder.is_prepared():
-    raise FileNotFoundError(
+    raise DataNotFoundError(
         f"Dataset 'c4' ({C4_NAME} {builder.version}) is not prepared in "
         f"{builder.data_dir!r}, and fieldjax never downloads it (~800 GiB, built "
         'from Common Crawl). Prepare it once on a large machine with `tfds build '
@@ -290,7 +333,7 @@ def _c4_source(split: str, data_dir: str):
   try:
     return builder.as_data_source(split=split)
   except NotImplementedError as e:
-    raise ValueError(
+    raise DataError(
         f'{C4_NAME} in {builder.data_dir!r} is not prepared as array_record, which '
         'reading without TensorFlow needs; prepare it with --file_format=array_record.'
     ) from e
@@ -318,16 +361,12 @@ def text_stream(dataset: str, split: str, *, local_path: str = '', data_dir: str
       earlier ones, except for the single-document tiny_shakespeare / local_text).
   """
   _check_split(dataset, split)
-  if local_path and not os.path.exists(local_path):
-    raise FileNotFoundError(f'Data file not found: {local_path!r}')
-  if dataset in ('tiny_shakespeare', 'local_text'):
+  _check_local_path(dataset, local_path)
+  if dataset in TEXT_FILE_DATASETS:
     text = char_datasets.load_text_splits(dataset, local_path=local_path,
                                           data_dir=data_dir)[split]
     return iter([text][start:])
   if dataset == 'c4':
-    if local_path:
-      raise ValueError(f"Dataset 'c4' takes no local_path (got {local_path!r}); "
-                       'prepare it in data_dir instead.')
     return _records(_c4_source(split, data_dir), start)
   builder_cls = WIKITEXT_BUILDERS[dataset]
   source = tfds.data_source(builder_cls.name, split=split, data_dir=data_dir or None,
@@ -547,22 +586,32 @@ def dataset_tokenizer(dataset: str, kind: str, *, local_path: str = '', data_dir
                       cache_dir: str = '', model_type: str = 'bpe',
                       max_train_chars: int = tokenizers_lib.DEFAULT_MAX_TRAIN_CHARS,
                       ) -> tokenizers_lib.Tokenizer:
-  """A tokenizer of `kind` trained on the dataset's 'train' split, streamed.
+  """A tokenizer of `kind` for a dataset, built from its documents, streamed.
 
-  SentencePiece reads at most `max_train_chars` characters and is cached in
-  `cache_dir` under the dataset's name; 'char' reads the whole split (meant
-  for small corpora).
+  SentencePiece trains on the 'train' split only, reads at most
+  `max_train_chars` characters of it and is cached in `cache_dir` under the
+  dataset's name. 'char' takes every character of the `CHAR_VOCAB_SPLITS`
+  ('train' and 'validation', as `load_token_splits` and the Landauer LM do), so
+  a character that occurs only in the validation text does not stop training.
+  It streams both splits whole: cheap for wikitext-103 (validation ~1.1M
+  characters against ~540M of train), meant for small corpora in general (on
+  c4 it would read all of c4/en). A character outside these splits (e.g. only
+  in wikitext's 'test') still makes `encode` raise, naming it; use 'byte' or
+  'sentencepiece' (byte fallback) for open-ended text.
   """
   _check_dataset(dataset)
-  if kind not in tokenizers_lib.KINDS:
-    raise ValueError(f'Unknown tokenizer kind {kind!r}; expected one of '
-                     f'{list(tokenizers_lib.KINDS)}.')
-  if local_path and not os.path.exists(local_path):
-    raise FileNotFoundError(f'Data file not found: {local_path!r}')
-  source = text_source(dataset, 'train', local_path=local_path, data_dir=data_dir)
+  _check_tokenizer_kind(kind)
+  _check_local_path(dataset, local_path)
+  if kind == 'char':
+    sources = [text_source(dataset, split, local_path=local_path, data_dir=data_dir)
+               for split in CHAR_VOCAB_SPLITS]
+    texts = lambda: itertools.chain.from_iterable(source(0) for source in sources)
+  else:
+    source = text_source(dataset, 'train', local_path=local_path, data_dir=data_dir)
+    texts = lambda: source(0)
   data_id = _train_data_id(dataset, local_path) if kind == 'sentencepiece' else ''
   return tokenizers_lib.make_tokenizer(
-      kind, lambda: source(0), vocab_size=vocab_size, cache_dir=cache_dir, data_id=data_id,
+      kind, texts, vocab_size=vocab_size, cache_dir=cache_dir, data_id=data_id,
       model_type=model_type, max_train_chars=max_train_chars)
 
 
@@ -581,8 +630,10 @@ def load_token_splits(dataset: str, tokenizer_kind: str, *, local_path: str = ''
 
   Args:
     dataset: 'tiny_shakespeare', 'local_text' or 'wikitext-2'.
-    tokenizer_kind: 'char', 'byte' or 'sentencepiece', trained on the train
-      split (ignored when `tokenizer` is given, e.g. one from a checkpoint).
+    tokenizer_kind: 'char' (the characters of `CHAR_VOCAB_SPLITS`, train and
+      validation, like the Landauer LM), 'byte' or 'sentencepiece' (trained on
+      the train split); ignored when `tokenizer` is given (e.g. one from a
+      checkpoint).
     local_path, data_dir: as in `text_stream`.
     vocab_size, cache_dir, model_type: SentencePiece options; the cache key
       includes the sha256 of the train text.
@@ -592,22 +643,25 @@ def load_token_splits(dataset: str, tokenizer_kind: str, *, local_path: str = ''
   """
   _check_dataset(dataset)
   if dataset not in IN_MEMORY_DATASETS:
-    raise ValueError(
+    raise ConfigError(
         f'Dataset {dataset!r} is too large to hold in memory as token arrays '
         f'(load_token_splits takes {list(IN_MEMORY_DATASETS)}). Stream it instead: '
         f"token_batches(text_source({dataset!r}, 'train', ...), tokenizer, batch_size, "
         f"seq_len), with tokenizer = dataset_tokenizer({dataset!r}, kind, ...).")
   for split in splits:
     _check_split(dataset, split)
-  if tokenizer is None and tokenizer_kind not in tokenizers_lib.KINDS:
-    raise ValueError(f'Unknown tokenizer kind {tokenizer_kind!r}; expected one of '
-                     f'{list(tokenizers_lib.KINDS)}.')
-  if local_path and not os.path.exists(local_path):
-    raise FileNotFoundError(f'Data file not found: {local_path!r}')
-
-  docs = {split: list(text_stream(dataset, split, local_path=local_path, data_dir=data_dir))
-          for split in sorted(set(splits) | {'train'})}
   if tokenizer is None:
+    _check_tokenizer_kind(tokenizer_kind)
+  _check_local_path(dataset, local_path)
+
+  char_vocab = tokenizer is None and tokenizer_kind == 'char'
+  needed = set(splits) | {'train'} | (set(CHAR_VOCAB_SPLITS) if char_vocab else set())
+  docs = {split: list(text_stream(dataset, split, local_path=local_path, data_dir=data_dir))
+          for split in sorted(needed)}
+  if char_vocab:
+    tokenizer = tokenizers_lib.make_tokenizer(
+        'char', [doc for split in CHAR_VOCAB_SPLITS for doc in docs[split]])
+  elif tokenizer is None:
     digest = hashlib.sha256()
     for doc in docs['train']:
       digest.update(doc.encode('utf-8'))

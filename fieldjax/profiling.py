@@ -14,26 +14,38 @@ from fieldjax import perturbations
 from fieldjax import train
 
 
-def _time(fn, *args, repeats: int) -> float:
-  """Median seconds per call of a warm function (after one warm-up call)."""
-  jax.block_until_ready(fn(*args))
-  times = []
+def _interleaved_medians(fns: list[Any], repeats: int) -> list[float]:
+  """Median seconds per call of each warm function, timed in alternation.
+
+  Alternating the calls round by round exposes every function to the same
+  machine load, so their ratio holds even on a busy machine.
+  """
+  for fn in fns:
+    jax.block_until_ready(fn())
+  times: list[list[float]] = [[] for _ in fns]
   for _ in range(repeats):
-    t0 = time.perf_counter()
-    jax.block_until_ready(fn(*args))
-    times.append(time.perf_counter() - t0)
-  return float(np.median(times))
+    for fn, out in zip(fns, times):
+      t0 = time.perf_counter()
+      jax.block_until_ready(fn())
+      out.append(time.perf_counter() - t0)
+  return [float(np.median(t)) for t in times]
+
+
+def _matmul(size: int, dtype: str) -> tuple[Any, float]:
+  """A warm-able [n, n] @ [n, n] call and its FLOPs."""
+  kx, ky = jax.random.split(jax.random.PRNGKey(0))
+  dt = model_lib.DTYPES[dtype]
+  x = jax.random.normal(kx, (size, size), dt)
+  y = jax.random.normal(ky, (size, size), dt)
+  matmul = jax.jit(jnp.matmul)
+  return (lambda: matmul(x, y)), 2.0 * size ** 3
 
 
 def matmul_flops_per_sec(size: int = 2048, dtype: str = 'float32',
                          repeats: int = 5) -> float:
   """This machine's measured dense matmul rate, FLOP/s ([n, n] @ [n, n])."""
-  kx, ky = jax.random.split(jax.random.PRNGKey(0))
-  dt = model_lib.DTYPES[dtype]
-  x = jax.random.normal(kx, (size, size), dt)
-  y = jax.random.normal(ky, (size, size), dt)
-  seconds = _time(jax.jit(jnp.matmul), x, y, repeats=repeats)
-  return 2.0 * size ** 3 / seconds
+  fn, flops = _matmul(size, dtype)
+  return flops / _interleaved_medians([fn], repeats)[0]
 
 
 def _cost(compiled: Any) -> dict[str, float]:
@@ -50,12 +62,15 @@ def _cost(compiled: Any) -> dict[str, float]:
 
 
 def profile_cell(cfg: model_lib.ModelConfig, batch_size: int, seq_len: int, *,
-                 kind: str = 'beta', repeats: int = 3) -> dict[str, Any]:
+                 kind: str = 'beta', repeats: int = 3, matmul_size: int = 2048,
+                 matmul_dtype: str = 'float32') -> dict[str, Any]:
   """Warm throughput of one jitted Hebbian step on random windows.
 
   Returns tokens/s, seconds/step, FLOPs per step (XLA's cost analysis of the
-  compiled step), achieved FLOP/s, and XLA's peak memory estimate (arguments
-  + outputs + temporaries of the compiled step).
+  compiled step), achieved FLOP/s, XLA's peak memory estimate (arguments +
+  outputs + temporaries of the compiled step), and the dense matmul rate
+  (`matmul_size`^3 in `matmul_dtype`) measured in alternation with the step,
+  so that 'fraction_of_matmul' compares two rates taken under the same load.
   """
   params = model_lib.init_params(cfg, jax.random.PRNGKey(0))
   windows = jax.random.randint(jax.random.PRNGKey(1), (batch_size, seq_len + 1), 0,
@@ -65,22 +80,29 @@ def profile_cell(cfg: model_lib.ModelConfig, batch_size: int, seq_len: int, *,
   key = jax.random.PRNGKey(2)
   compiled = step.lower(params, windows, key, kind_index, cfg=cfg).compile()
   cost = _cost(compiled)
-  seconds = _time(lambda p: compiled(p, windows, key, kind_index), params,
-                  repeats=repeats)
+  matmul, matmul_flops = _matmul(matmul_size, matmul_dtype)
+  seconds, matmul_seconds = _interleaved_medians(
+      [lambda: compiled(params, windows, key, kind_index), matmul], repeats)
   tokens = batch_size * seq_len
+  flops_per_sec = cost['flops'] / seconds
+  matmul_rate = matmul_flops / matmul_seconds
   return {'batch_size': batch_size, 'seq_len': seq_len, 'seconds_per_step': seconds,
           'tokens_per_sec': tokens / seconds, 'flops_per_step': cost['flops'],
-          'flops_per_sec': cost['flops'] / seconds, 'peak_memory_bytes': cost['peak_bytes']}
+          'flops_per_sec': flops_per_sec, 'peak_memory_bytes': cost['peak_bytes'],
+          'matmul_flops_per_sec': matmul_rate,
+          'fraction_of_matmul': flops_per_sec / matmul_rate}
 
 
-def markdown_table(rows: list[dict[str, Any]], matmul_rate: float) -> str:
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+  """One row per `profile_cell` result; '% of matmul' is against the matmul rate
+  measured in alternation with that cell's step."""
   lines = ['| batch | seq | tokens/s | s/step | GFLOP/step | achieved GFLOP/s | '
-           '% of matmul | peak memory (MiB) |',
-           '|---:|---:|---:|---:|---:|---:|---:|---:|']
+           'matmul GFLOP/s (same rounds) | % of matmul | peak memory (MiB) |',
+           '|---:|---:|---:|---:|---:|---:|---:|---:|---:|']
   for r in rows:
     lines.append(
         f"| {r['batch_size']} | {r['seq_len']} | {r['tokens_per_sec']:,.0f} | "
         f"{r['seconds_per_step']:.3f} | {r['flops_per_step'] / 1e9:.1f} | "
-        f"{r['flops_per_sec'] / 1e9:.1f} | {100 * r['flops_per_sec'] / matmul_rate:.0f}% | "
-        f"{r['peak_memory_bytes'] / 2**20:,.0f} |")
+        f"{r['flops_per_sec'] / 1e9:.1f} | {r['matmul_flops_per_sec'] / 1e9:.1f} | "
+        f"{100 * r['fraction_of_matmul']:.0f}% | {r['peak_memory_bytes'] / 2**20:,.0f} |")
   return '\n'.join(lines)

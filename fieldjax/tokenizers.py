@@ -9,8 +9,10 @@ rebuilds the exact tokenizer with no other file.
 
 Kinds:
 
-* 'char': the sorted set of characters of the training texts (65 on Tiny
-  Shakespeare). Unknown characters make `encode` raise, naming them.
+* 'char': the sorted set of characters of the texts it is built from;
+  `fieldjax.datasets` passes the train AND validation splits, as the Landauer
+  LM does (65 characters on Tiny Shakespeare, the same as from train alone).
+  Unknown characters make `encode` raise `DataError`, naming them.
 * 'byte': UTF-8 bytes, vocab_size 256; `decode` replaces invalid sequences.
 * 'sentencepiece': BPE or unigram, trained here with the `sentencepiece`
   package on (at most `max_train_chars` characters of) the training split and
@@ -36,6 +38,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from landauerjax.core.errors import DataError
 from landauerjax.input_pipeline import CharVocab
 
 KINDS = ('char', 'byte', 'sentencepiece')
@@ -109,8 +112,14 @@ class CharTokenizer:
     return self.vocab.size
 
   def encode(self, text: str) -> np.ndarray:
-    """str of N characters -> int32[N]; ValueError naming unknown characters."""
-    return self.vocab.encode(text)
+    """str of N characters -> int32[N]; `DataError` (a ValueError) naming unknown characters."""
+    try:
+      return self.vocab.encode(text)
+    except ValueError as e:
+      raise DataError(
+          f'{e} A char tokenizer knows only the characters of the text it was built '
+          "from (a dataset's train and validation splits); use tokenizer 'byte' or "
+          "'sentencepiece' for text with other characters.") from e
 
   def decode(self, ids: Any) -> str:
     return self.vocab.decode(_as_ids(ids, self.vocab_size))
@@ -369,8 +378,11 @@ def make_tokenizer(kind: str, train_texts: TrainTexts = (), *,
 
   Args:
     kind: 'char', 'byte' or 'sentencepiece'.
-    train_texts: documents of the training split (iterable, or a callable
-      returning one). 'char' reads them all; 'byte' ignores them.
+    train_texts: the documents to build from (iterable, or a callable
+      returning one). 'char' reads them all (`fieldjax.datasets` passes the
+      train and validation splits); 'sentencepiece' its first
+      `max_train_chars` characters (`fieldjax.datasets`: train split only);
+      'byte' ignores them.
     vocab_size, model_type, cache_dir, data_id, byte_fallback, max_train_chars:
       SentencePiece only; see `train_sentencepiece`. 'char' and 'byte' take
       their size from the data / from UTF-8.

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import math
 import os
 import time
@@ -28,7 +29,10 @@ from fieldjax import crystal
 from fieldjax import model as model_lib
 from fieldjax import perturbations
 from landauerjax import input_pipeline as landauer_input
-from landauerjax import metrics as landauer_metrics
+from landauerjax.core import checkpoints as core_checkpoints
+from landauerjax.core import errors
+from landauerjax.core import metrics as core_metrics
+from landauerjax.core import workdir as workdir_lib
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,14 +49,21 @@ class TrainConfig:
   checkpoint_every: int = 500
   checkpoint_keep: int = 2
   log_every: int = 100
+  # Stop (keeping the last good checkpoint) when the train CE exceeds this
+  # multiple of ln V, the CE of a uniform guess; 0 turns the guard off.
+  divergence_factor: float = 3.0
 
   def __post_init__(self):
     for name in ('num_steps', 'batch_size', 'seq_len', 'eval_every', 'eval_stride',
                  'eval_batch_size', 'checkpoint_every', 'checkpoint_keep', 'log_every'):
-      if getattr(self, name) < 1:
-        raise ValueError(f'{name} must be >= 1, got {getattr(self, name)}.')
+      if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+        raise errors.ConfigError(f'{name} must be an integer >= 1, got {getattr(self, name)!r}.')
     if self.eval_stride > self.seq_len:
-      raise ValueError(f'eval_stride ({self.eval_stride}) must be <= seq_len ({self.seq_len}).')
+      raise errors.ConfigError(
+          f'eval_stride ({self.eval_stride}) must be <= seq_len ({self.seq_len}).')
+    if self.divergence_factor < 0:
+      raise errors.ConfigError(f'divergence_factor must be >= 0 (0 turns the guard off), '
+                               f'got {self.divergence_factor}.')
     perturbations.parse_schedule(self.perturbation_schedule)
 
 
@@ -158,14 +169,39 @@ _jit_hebbian_step = jax.jit(hebbian_step, static_argnames=('cfg',))
 # (windows int32 [B, T + 1], the state just after that batch).
 TrainStream = Callable[[Any], Iterator[tuple[np.ndarray, Any]]]
 
+# TrainConfig fields a resumed run may change: they extend the run or change how
+# often it reports, not what it computes. Anything else is refused unless
+# allow_config_change.
+EXTENDABLE_KEYS = tuple(f'train.{k}' for k in (
+    'num_steps', 'eval_every', 'checkpoint_every', 'checkpoint_keep', 'log_every',
+    'divergence_factor'))
+RUN_FILE = 'run.json'
+
+
+def _recorded_run(workdir: str) -> dict[str, Any]:
+  """WORKDIR/run.json of a finished run, or the last evaluation in metrics.jsonl."""
+  path = os.path.join(workdir, RUN_FILE)
+  if os.path.exists(path):
+    try:
+      with open(path) as f:
+        return json.load(f)
+    except ValueError:
+      logging.warning('%s is garbled; reading the last evaluation from metrics.jsonl.', path)
+  evals = [r for r in core_metrics.read_metrics(core_metrics.metrics_path(workdir))
+           if 'val_ce' in r]
+  final = ({k: evals[-1][k] for k in ('val_ce', 'val_perplexity', 'val_tokens')
+            if k in evals[-1]} if evals else {})
+  return {'final': final}
+
 
 def train(cfg: model_lib.ModelConfig, train_cfg: TrainConfig, *,
           validation_tokens: np.ndarray, workdir: str,
           train_tokens: np.ndarray | None = None, train_stream: TrainStream | None = None,
           meta: dict[str, Any] | None = None,
-          on_eval: Callable[[int, dict[str, float]], None] | None = None
-          ) -> dict[str, Any]:
-  """Trains in `workdir`, resuming from its latest checkpoint.
+          on_eval: Callable[[int, dict[str, float]], None] | None = None,
+          data_fingerprint: str | None = None, allow_config_change: bool = False,
+          run_info: dict[str, Any] | None = None) -> dict[str, Any]:
+  """Trains in `workdir`, resuming from its newest checkpoint that verifies.
 
   Training data is either `train_tokens` (a corpus held in memory; batch
   `step` is B random windows drawn with batch_key(seed, step)) or
@@ -174,97 +210,160 @@ def train(cfg: model_lib.ModelConfig, train_cfg: TrainConfig, *,
   checkpoint's meta as 'stream_state', so a resumed run continues with the
   same batches).
 
+  The workdir is locked for the run (a second writer is refused). Resuming
+  compares the model, the TrainConfig, `meta` and the data (fingerprint of
+  the token arrays, or `data_fingerprint` for a stream) with the run recorded
+  in the checkpoint, and refuses any change but `EXTENDABLE_KEYS` unless
+  `allow_config_change`. A non-finite state or a train CE above
+  `divergence_factor` x ln V stops the run (errors.TrainingStopped) before
+  anything bad is saved.
+
   Writes WORKDIR/metrics.jsonl (train lines: step, train_loss, coherence,
-  tokens_per_sec; evaluation lines also val_ce, val_perplexity) and orbax
-  checkpoints whose meta holds `cfg` and `meta` (e.g. the tokenizer).
-  Returns the last evaluation's metrics.
+  tokens_per_sec; evaluation lines also val_ce, val_perplexity), orbax
+  checkpoints whose meta holds `cfg` and `meta` (e.g. the tokenizer), and at
+  the end WORKDIR/run.json: {'final': the last evaluation, 'wall_seconds',
+  **run_info}. Returns the last evaluation's metrics; for a run that had
+  already finished, the recorded ones, leaving the workdir as it was.
   """
-  os.makedirs(workdir, exist_ok=True)
   schedule = perturbations.parse_schedule(train_cfg.perturbation_schedule)
   if (train_tokens is None) == (train_stream is None):
     raise ValueError('Pass exactly one of train_tokens and train_stream.')
   if train_tokens is not None and len(train_tokens) < train_cfg.seq_len + 1:
-    raise ValueError(f'The training split has {len(train_tokens)} tokens, fewer than '
-                     f'one window of seq_len + 1 = {train_cfg.seq_len + 1}.')
-  full_meta = {'model': cfg.to_json(), 'train': dataclasses.asdict(train_cfg),
-               **(meta or {})}
-  manager = checkpoints.make_manager(workdir, train_cfg.checkpoint_keep)
-  params = model_lib.init_params(cfg, jax.random.PRNGKey(train_cfg.seed))
-  start = 0
-  stream_state = None
-  latest = manager.latest_step()
-  if latest is not None:
-    _, saved_meta = checkpoints.read_meta(workdir, latest)
-    stream_state = saved_meta.get('stream_state')
-    checkpoints.check_compatible(model_lib.ModelConfig.from_json(saved_meta['model']),
-                                 cfg, workdir)
-    state = checkpoints.restore_state(manager, latest, {'params': params,
-                                                        'step': jnp.int32(0)})
-    params, start = state['params'], int(state['step'])
-    logging.info('Resumed from step %d of %s.', start, workdir)
-  logging.info('Field LM: %d parameters, vocabulary %d.', model_lib.param_count(cfg),
-               cfg.vocab_size)
+    raise errors.DataError(
+        f'The training split has {len(train_tokens)} tokens, fewer than one window of '
+        f'seq_len + 1 = {train_cfg.seq_len + 1}: use a longer text or a smaller seq_len.')
+  meta = dict(meta or {})
+  config_record = {'model': cfg.to_json(), 'train': dataclasses.asdict(train_cfg),
+                   **{k: v for k, v in meta.items() if k != 'tokenizer'}}
+  if data_fingerprint is None:
+    data_fingerprint = workdir_lib.data_fingerprint(
+        *([] if train_tokens is None else [np.asarray(train_tokens)]),
+        np.asarray(validation_tokens), extra=meta.get('tokenizer'))
+  run = workdir_lib.run_record(config_record, data_fingerprint)
+  full_meta = {'family': checkpoints.FAMILY, 'model': cfg.to_json(),
+               'train': dataclasses.asdict(train_cfg), **meta, 'run': run}
+  t0 = time.perf_counter()
+  with workdir_lib.WorkdirLock(workdir):
+    store = core_checkpoints.CheckpointStore(workdir, keep=train_cfg.checkpoint_keep)
+    store.remove_unfinished_saves()
+    params = model_lib.init_params(cfg, jax.random.PRNGKey(train_cfg.seed))
 
-  writer = landauer_metrics.MetricsWriter(workdir, start)
+    def load(step: int) -> tuple[dict[str, Any], dict[str, Any]]:
+      saved = store.read_meta(step)
+      checkpoints.check_family(saved, workdir)
+      workdir_lib.check_resume(saved.get('run'), run, extendable=EXTENDABLE_KEYS,
+                               allow_changes=allow_config_change, workdir=workdir,
+                               step=step)
+      core_checkpoints.check_same_shapes(
+          checkpoints.abstract_state(checkpoints.model_config_of(saved, step))['params'],
+          params, f'Checkpoint step {step} of {workdir}')
+      return store.restore_state(step, {'params': params, 'step': jnp.int32(0)}), saved
+
+    restored = store.restore_latest(load)
+    start, stream_state = 0, None
+    if restored is not None:
+      state, saved_meta = restored[1]
+      params, start = state['params'], int(state['step'])
+      stream_state = saved_meta.get('stream_state')
+      logging.info('Resumed from step %d of %s.', start, workdir)
+    for step in store.steps():
+      if step > start:  # Unusable (restore_latest said why): keep it out of the way.
+        store.set_aside(step)
+    if start >= train_cfg.num_steps:
+      logging.info('%s already holds this run trained to step %d (num_steps %d): nothing '
+                   'to do; raise num_steps to train further.', workdir, start,
+                   train_cfg.num_steps)
+      return _recorded_run(workdir)['final']
+    logging.info('Field LM: %d parameters, vocabulary %d.', model_lib.param_count(cfg),
+                 cfg.vocab_size)
+    with core_metrics.MetricsWriter(workdir, start) as writer:
+      last_eval = _train_loop(cfg, train_cfg, schedule, params, start, stream_state,
+                              train_tokens, train_stream, validation_tokens, store,
+                              writer, full_meta, on_eval)
+    workdir_lib.write_json(os.path.join(workdir, RUN_FILE), {
+        'final': last_eval, 'wall_seconds': time.perf_counter() - t0, **(run_info or {})})
+  return last_eval
+
+
+def _train_loop(cfg: model_lib.ModelConfig, train_cfg: TrainConfig,
+                schedule: perturbations.Schedule, params: dict[str, jax.Array],
+                start: int, stream_state: Any, train_tokens: np.ndarray | None,
+                train_stream: TrainStream | None, validation_tokens: np.ndarray,
+                store: core_checkpoints.CheckpointStore,
+                writer: core_metrics.MetricsWriter, full_meta: dict[str, Any],
+                on_eval: Callable[[int, dict[str, float]], None] | None
+                ) -> dict[str, Any]:
+  """Steps start+1 .. num_steps; see `train`."""
   if train_tokens is not None:
     tokens_N = jnp.asarray(train_tokens, jnp.int32)
   else:
     stream = iter(train_stream(stream_state))
   tokens_per_step = train_cfg.batch_size * train_cfg.seq_len
+  max_ce = (train_cfg.divergence_factor * math.log(cfg.vocab_size)
+            if train_cfg.divergence_factor > 0 else math.inf)
   last_eval: dict[str, Any] = {}
   timer_step, timer = start, time.perf_counter()
-  try:
-    for step in range(start + 1, train_cfg.num_steps + 1):
-      if train_tokens is not None:
-        params, metrics = train_step(params, tokens_N, step, cfg, train_cfg, schedule)
-      else:
-        try:
-          windows, stream_state = next(stream)
-        except StopIteration:
-          raise ValueError(f'The training stream ended before step {step}.') from None
-        params, metrics = _jit_hebbian_step(
-            params, jnp.asarray(windows, jnp.int32), perturbation_key(train_cfg.seed, step),
-            perturbations.kind_index_at(schedule, step - 1), cfg=cfg)
-      is_log = step % train_cfg.log_every == 0 or step == train_cfg.num_steps
-      is_eval = step % train_cfg.eval_every == 0 or step == train_cfg.num_steps
-      is_save = step % train_cfg.checkpoint_every == 0 or step == train_cfg.num_steps
-      if not (is_log or is_eval or is_save):
-        continue
-      metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
-      if not all(math.isfinite(v) for v in metrics.values()):
-        raise FloatingPointError(
-            f'Non-finite metrics at step {step}: {metrics}. Training stopped; the last '
-            f'good checkpoint is kept in {checkpoints.checkpoint_dir(workdir)!r}.')
-      elapsed = time.perf_counter() - timer
-      rate = (step - timer_step) * tokens_per_step / max(elapsed, 1e-9)
-      record = {'step': step, 'train_loss': metrics['ce'],
-                'coherence': metrics['coherence'],
-                'crystal_norm': metrics['crystal_norm'], 'tokens_per_sec': rate,
-                'perturbation': perturbations.kind_at(schedule, step - 1)}
-      eta_s = (train_cfg.num_steps - step) * tokens_per_step / max(rate, 1e-9)
-      logging.info('step %d/%d: train ce %.4f, coherence %.3f | %.0f tokens/s, ETA %.0fs',
-                   step, train_cfg.num_steps, metrics['ce'], metrics['coherence'],
-                   rate, eta_s)
-      if is_save:
-        checkpoints.save(manager, step, {'params': params, 'step': jnp.int32(step)},
-                         {**full_meta, 'stream_state': stream_state})
-      if is_eval:
-        t0 = time.perf_counter()
-        result = evaluate(params, validation_tokens, cfg, seq_len=train_cfg.seq_len,
-                          stride=train_cfg.eval_stride,
-                          batch_size=train_cfg.eval_batch_size,
-                          max_tokens=train_cfg.eval_max_tokens)
-        last_eval = {'val_ce': result['ce'], 'val_perplexity': result['perplexity'],
-                     'val_tokens': result['tokens']}
-        record.update(last_eval)
-        logging.info('step %d: val_ce %.4f nats/token (perplexity %.2f) over %d tokens [%.1fs]',
-                     step, result['ce'], result['perplexity'], result['tokens'],
-                     time.perf_counter() - t0)
-        if on_eval is not None:
-          on_eval(step, last_eval)
-      writer.write(record)
-      timer_step, timer = step, time.perf_counter()
-  finally:  # Commit any checkpoint in flight, also when training fails.
-    manager.wait_until_finished()
-    manager.close()
+
+  def stopped(step: int, reason: str) -> errors.TrainingStopped:
+    good = store.latest_verified_step()
+    kept = (f'the last good checkpoint, step {good}, is kept in {store.directory}'
+            if good is not None else 'no checkpoint had been saved yet')
+    return errors.TrainingStopped(f'Training stopped at step {step}: {reason}; {kept}.')
+
+  for step in range(start + 1, train_cfg.num_steps + 1):
+    if train_tokens is not None:
+      params, metrics = train_step(params, tokens_N, step, cfg, train_cfg, schedule)
+    else:
+      try:
+        windows, stream_state = next(stream)
+      except StopIteration:
+        raise errors.DataError(f'The training stream ended before step {step}.') from None
+      params, metrics = _jit_hebbian_step(
+          params, jnp.asarray(windows, jnp.int32), perturbation_key(train_cfg.seed, step),
+          perturbations.kind_index_at(schedule, step - 1), cfg=cfg)
+    is_log = step % train_cfg.log_every == 0 or step == train_cfg.num_steps
+    is_eval = step % train_cfg.eval_every == 0 or step == train_cfg.num_steps
+    is_save = step % train_cfg.checkpoint_every == 0 or step == train_cfg.num_steps
+    if not (is_log or is_eval or is_save):
+      continue
+    metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+    if not all(math.isfinite(v) for v in metrics.values()):
+      raise stopped(step, f'non-finite metrics ({metrics})')
+    if metrics['ce'] > max_ce:
+      raise stopped(step, f'the train CE diverged ({metrics["ce"]:.4g} > divergence_factor '
+                    f'{train_cfg.divergence_factor} x ln V = {max_ce:.4g})')
+    if is_eval or is_save:
+      bad = core_checkpoints.nonfinite_leaves(params)
+      if bad:  # Never evaluate or save a non-finite state.
+        raise stopped(step, f'the update made {", ".join(bad[:3])} non-finite')
+    elapsed = time.perf_counter() - timer
+    rate = (step - timer_step) * tokens_per_step / max(elapsed, 1e-9)
+    record = {'step': step, 'train_loss': metrics['ce'],
+              'coherence': metrics['coherence'],
+              'crystal_norm': metrics['crystal_norm'], 'tokens_per_sec': rate,
+              'perturbation': perturbations.kind_at(schedule, step - 1)}
+    eta_s = (train_cfg.num_steps - step) * tokens_per_step / max(rate, 1e-9)
+    logging.info('step %d/%d: train ce %.4f, coherence %.3f | %.0f tokens/s, ETA %.0fs',
+                 step, train_cfg.num_steps, metrics['ce'], metrics['coherence'],
+                 rate, eta_s)
+    if is_eval:
+      t0 = time.perf_counter()
+      result = evaluate(params, validation_tokens, cfg, seq_len=train_cfg.seq_len,
+                        stride=train_cfg.eval_stride,
+                        batch_size=train_cfg.eval_batch_size,
+                        max_tokens=train_cfg.eval_max_tokens)
+      last_eval = {'val_ce': result['ce'], 'val_perplexity': result['perplexity'],
+                   'val_tokens': result['tokens']}
+      record.update(last_eval)
+      logging.info('step %d: val_ce %.4f nats/token (perplexity %.2f) over %d tokens [%.1fs]',
+                   step, result['ce'], result['perplexity'], result['tokens'],
+                   time.perf_counter() - t0)
+      if on_eval is not None:
+        on_eval(step, last_eval)
+    writer.write(record)
+    if is_save:
+      writer.commit()  # The step's line reaches the disk before its checkpoint.
+      store.save(step, {'params': params, 'step': jnp.int32(step)},
+                 {**full_meta, 'stream_state': stream_state})
+    timer_step, timer = step, time.perf_counter()
   return last_eval

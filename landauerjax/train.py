@@ -286,6 +286,11 @@ def train_and_evaluate(config: Any, workdir: str, *, allow_config_change: bool =
       workdir_lib.check_resume(saved.get('run'), run, extendable=EXTENDABLE_KEYS,
                                allow_changes=allow_config_change, workdir=workdir,
                                step=step)
+      saved_config = checkpoints.model_config_of(saved, step)
+      core_checkpoints.check_same_shapes(
+          jax.eval_shape(functools.partial(models.init_params, saved_config),
+                         jax.random.PRNGKey(0)),
+          state['params'], f'Checkpoint step {step} of {workdir}')
       return store.restore_state(step, state)
 
     restored = store.restore_latest(load)

@@ -296,7 +296,7 @@ def test_dataset_tokenizer_streams_the_train_split(wikitext_files, tmp_path):
   assert name.startswith('spm-bpe-v60-wikitext-2-local_sha256_')
   assert tokenizer.decode(tokenizer.encode(wikitext_files['train'])) == wikitext_files['train']
   char = datasets.dataset_tokenizer('wikitext-2', 'char', **kwargs)
-  assert char.vocab_size == len(set(wikitext_files['train']))
+  assert char.vocab_size == len(set(wikitext_files['train']) | set(wikitext_files['validation']))
 
 
 def test_load_token_splits_wikitext2(wikitext_files, tmp_path):

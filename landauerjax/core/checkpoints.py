@@ -29,6 +29,7 @@ from typing import Any, Callable, TypeVar
 from absl import logging
 import jax
 import jax.numpy as jnp
+import numpy as np
 import orbax.checkpoint as ocp
 
 from landauerjax.core import errors
@@ -87,6 +88,21 @@ def nonfinite_leaves(tree: Any) -> list[str]:
   flags = jax.device_get(_finite_flags(arrays))
   flat, _ = jax.tree_util.tree_flatten_with_path(flags)
   return [_leaf_name(path) for path, ok in flat if not bool(ok)]
+
+
+def check_same_shapes(saved: Any, wanted: Any, what: str) -> None:
+  """Raises CheckpointError when two pytrees (arrays or ShapeDtypeStructs) differ in
+  their leaves' names, shapes or dtypes: a state that cannot be restored into the other."""
+  def table(tree):
+    flat, _ = jax.tree_util.tree_flatten_with_path(tree)
+    return {_leaf_name(p): (tuple(np.shape(x)), str(jnp.result_type(x))) for p, x in flat}
+  a, b = table(saved), table(wanted)
+  diff = [f'{k}: {a.get(k, "absent")} vs {b.get(k, "absent")}'
+          for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+  if diff:
+    raise errors.CheckpointError(
+        f'{what} holds a model of other shapes than this config\'s ({"; ".join(diff[:3])}'
+        f'{"; ..." if len(diff) > 3 else ""}): no setting resumes it; use another --workdir.')
 
 
 def _sha256(path: str) -> str:

@@ -83,10 +83,10 @@ def _read_holder(fd: int) -> dict[str, Any]:
 
 def write_json(path: str, obj: Any) -> None:
   """Writes JSON to `path` atomically: a kill leaves the old file or the new one."""
+  text = json.dumps(obj, indent=2, allow_nan=False) + '\n'  # Fails before any file is made.
   tmp = f'{path}.tmp{os.getpid()}'
   with open(tmp, 'w') as f:
-    json.dump(obj, f, indent=2, allow_nan=False)
-    f.write('\n')
+    f.write(text)
     f.flush()
     os.fsync(f.fileno())
   os.replace(tmp, path)
@@ -161,11 +161,12 @@ def check_resume(saved: Mapping[str, Any] | None, wanted: Mapping[str, Any], *,
     return []
   changes = changed_keys(saved.get('config', {}), wanted['config'], extendable)
   if saved.get('data_fingerprint') != wanted['data_fingerprint']:
-    changes.append(('data', f'sha256 {str(saved.get("data_fingerprint"))[:12]}',
-                    f'sha256 {wanted["data_fingerprint"][:12]}'))
+    changes.append(('data', str(saved.get('data_fingerprint'))[:12],
+                    wanted['data_fingerprint'][:12]))
   if not changes:
     return []
-  detail = '; '.join(f'{k}: {old!r} -> {new!r}' for k, old, new in changes)
+  detail = '; '.join(f'data: sha256 {old} -> {new}' if k == 'data' else f'{k}: {old!r} -> {new!r}'
+                     for k, old, new in changes)
   if not allow_changes:
     raise errors.WorkdirError(
         f'Workdir {workdir} holds a run with other settings (resuming from step {step}): '
