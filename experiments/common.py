@@ -77,11 +77,14 @@ def _parse_flags(argv: list[str]) -> list[str]:
   try:
     remaining = flags.FLAGS(argv)
     for name in ('config',):  # Config files load lazily: load them now, inside the try.
-      if name in flags.FLAGS:
-        _ = flags.FLAGS[name].value
+      value = flags.FLAGS[name].value if name in flags.FLAGS else None
+      if value is not None:
+        value.keys()  # A config file that failed to load raises here.
     return remaining
   except flags.Error as e:
     message = str(e)
+    if 'Unknown command line flag' in message and "'config." in message:
+      message = config_error_message(argv, e)  # Config dict flags: list the known keys.
     error = e
   except (AttributeError, KeyError, OSError, TypeError, ValueError) as e:
     message = config_error_message(argv, e)

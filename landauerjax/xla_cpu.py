@@ -66,11 +66,13 @@ def set_small_loop_threshold(max_bytes: int = DEFAULT_SMALL_LOOP_BYTES,
   environ = os.environ if environ is None else environ
   if max_bytes == 0:
     return environ.get('XLA_FLAGS', '')
+  flags_str = with_small_loop_threshold(environ.get('XLA_FLAGS', ''), max_bytes)
+  if flags_str == environ.get('XLA_FLAGS', ''):
+    return flags_str  # Already set (e.g. a second call in one process): nothing to do.
   from jax._src import xla_bridge  # pylint: disable=g-import-not-at-top
   if xla_bridge.backends_are_initialized():
     raise RuntimeError(
         'set_small_loop_threshold must run before the first JAX computation: '
         'XLA has already read XLA_FLAGS.')
-  flags_str = with_small_loop_threshold(environ.get('XLA_FLAGS', ''), max_bytes)
   environ['XLA_FLAGS'] = flags_str
   return flags_str

@@ -1,0 +1,282 @@
+"""Every user mistake on the command line: one line, a non-zero exit, nothing harmed.
+
+The mistakes of one entry point run in ONE Python process (a driver that
+calls `experiments.common.run(main)` once per command line, catching its exit),
+so that some 30 command lines cost four JAX start-ups; a few true end-to-end
+runs check the raw output of a real process: Ctrl-C, a closed pipe, kill -9.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+
+from fieldjax import field as field_lib
+from fieldjax import model as field_model
+from fieldjax import tokenizers
+from fieldjax import train as field_train
+from landauerjax import checkpoints
+from landauerjax import train
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+# Runs `experiments.<module>` once per command line read from stdin (a JSON list
+# of argv lists); prints one JSON list of {code, stdout, stderr, traceback}.
+_DRIVER = r'''
+import contextlib, io, json, sys, traceback
+from absl import flags
+from experiments import common
+module = __import__('experiments.' + sys.argv[1], fromlist=['main'])
+defined = set(flags.FLAGS)  # Config files define their override flags when parsed.
+results = []
+for argv in json.loads(sys.stdin.read()):
+  out, err, code, trace = io.StringIO(), io.StringIO(), None, ''
+  sys.argv = ['prog'] + argv
+  with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    try:
+      common.run(module.main)
+    except SystemExit as e:
+      code = e.code
+    except BaseException:
+      trace = traceback.format_exc()
+  flags.FLAGS.unparse_flags()
+  for name in set(flags.FLAGS) - defined:
+    if name.startswith('config.'):
+      delattr(flags.FLAGS, name)
+  results.append({'code': code, 'stdout': out.getvalue(), 'stderr': err.getvalue(),
+                  'traceback': trace})
+sys.stdout.write('\nRESULTS ' + json.dumps(results) + '\n')
+'''
+
+
+def _drive(module: str, argvs: list[list[str]]) -> list[dict]:
+  env = dict(os.environ, JAX_PLATFORMS='cpu')
+  proc = subprocess.run([sys.executable, '-c', _DRIVER, module], input=json.dumps(argvs),
+                        cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                        timeout=600, check=False)
+  marker = proc.stdout.rfind('\nRESULTS ')
+  assert marker >= 0, proc.stderr[-3000:]
+  return json.loads(proc.stdout[marker + len('\nRESULTS '):])
+
+
+def _snapshot(*dirs: str) -> dict[str, str]:
+  out = {}
+  for directory in dirs:
+    for root, _, names in os.walk(directory):
+      for name in names:
+        if name != '.lock':  # The lock records its last holder.
+          path = os.path.join(root, name)
+          out[path] = hashlib.sha256(open(path, 'rb').read()).hexdigest()
+  return out
+
+
+def _assert_one_line_error(result: dict, expected: str, code: int = 2) -> None:
+  assert not result['traceback'], result['traceback']
+  assert result['code'] == code, result
+  errors = [l for l in result['stderr'].splitlines() if l.startswith('error: ')]
+  assert len(errors) == 1, result['stderr']
+  assert result['stderr'].rstrip('\n').endswith(errors[0])  # The last thing said.
+  assert 'Traceback' not in result['stderr']
+  assert expected in errors[0], errors[0]
+
+
+@pytest.fixture(scope='module')
+def landauer_workdir(tiny_config, tmp_path_factory):
+  workdir = str(tmp_path_factory.mktemp('landauer_cli'))
+  train.train_and_evaluate(tiny_config('seed'), workdir)
+  return workdir
+
+
+@pytest.fixture(scope='module')
+def field_workdir(small_corpus_path, tmp_path_factory):
+  """A 2-step field LM run with the char tokenizer of the small corpus."""
+  text = open(small_corpus_path).read()
+  tokenizer = tokenizers.CharTokenizer.from_texts([text])
+  tokens = np.asarray(tokenizer.encode(text), np.int32)
+  cfg = field_model.ModelConfig(vocab_size=tokenizer.vocab_size, embed_dim=8, lags=3,
+                                lattice_dim=32,
+                                field=field_lib.FieldConfig(chunk=8, window=8, num_steps=1))
+  workdir = str(tmp_path_factory.mktemp('field_cli'))
+  field_train.train(cfg, field_train.TrainConfig(
+      num_steps=2, batch_size=2, seq_len=8, eval_every=2, checkpoint_every=2, eval_stride=8,
+      eval_max_tokens=32), train_tokens=tokens[:3000], validation_tokens=tokens[3000:],
+      workdir=workdir, meta={'tokenizer': tokenizer.to_json(), 'dataset': 'local_text'})
+  return workdir
+
+
+def _landauer_train_args(tiny_config, workdir, *extra):
+  """The command line of tiny_config('seed'): its differences from landauer_seed.py."""
+  from experiments.configs import landauer_seed  # pylint: disable=g-import-not-at-top
+  from landauerjax.core import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
+  base = workdir_lib.flatten(landauer_seed.get_config().to_dict())
+  tiny = workdir_lib.flatten(tiny_config('seed').to_dict())
+  overrides = [f'--config.{k}={v}' for k, v in tiny.items() if base[k] != v]
+  return (['--config=experiments/configs/landauer_seed.py', f'--workdir={workdir}']
+          + overrides + list(extra))
+
+
+def test_train_landauer_mistakes(tiny_config, landauer_workdir, field_workdir, tmp_path):
+  fresh = str(tmp_path / 'fresh')
+  before = _snapshot(landauer_workdir, field_workdir)
+  cases = [
+      ([f'--config.num_steps=5'], "unknown config key 'num_steps'"),
+      (['--config.train.nope=1'], "unknown config key 'train.nope'"),
+      (['--config.model.variant=foo'], "Unknown model variant 'foo'"),
+      (['--config.train.num_steps=0'], 'config.train.num_steps must be an integer >= 1'),
+      (['--config.train.num_steps=abc'], 'num_steps'),
+      (['--config.data.local_path=/no/such/file.txt'], 'Data file not found'),
+      ([f'--config.data.local_path={tmp_path}'], 'is a directory'),
+      (['--config.train.schedule=linear'], "Unknown config.train.schedule 'linear'"),
+  ]
+  argvs = [_landauer_train_args(tiny_config, fresh, *extra) for extra, _ in cases]
+  argvs.append(_landauer_train_args(tiny_config, landauer_workdir, '--config.seed=7'))
+  argvs.append(_landauer_train_args(tiny_config, field_workdir))
+  argvs.append(['--config=experiments/configs/nope.py', f'--workdir={fresh}'])
+  expected = [e for _, e in cases] + ['seed: 0 -> 7', 'field LM checkpoint',
+                                      "config file 'experiments/configs/nope.py' not found"]
+  for result, message in zip(_drive('train_landauer', argvs), expected):
+    _assert_one_line_error(result, message)
+  assert _snapshot(landauer_workdir, field_workdir) == before
+  assert not os.path.exists(os.path.join(fresh, 'checkpoints'))
+
+
+def test_eval_and_generate_landauer_mistakes(landauer_workdir, field_workdir, tmp_path):
+  before = _snapshot(landauer_workdir, field_workdir)
+  missing = str(tmp_path / 'never_trained')
+  eval_results = _drive('eval_landauer', [
+      [f'--workdir={missing}'],
+      [f'--workdir={field_workdir}'],
+      [f'--workdir={landauer_workdir}', '--step=4'],
+      [f'--workdir={landauer_workdir}', '--config.eval.nope=1'],
+  ])
+  for result, message in zip(eval_results, ['No checkpoint in', 'field LM checkpoint',
+                                            'No checkpoint of step 4',
+                                            "unknown config key 'eval.nope'"]):
+    _assert_one_line_error(result, message)
+  generate = _drive('generate_landauer', [
+      [f'--workdir={landauer_workdir}', '--prompt=the~'],
+      [f'--workdir={landauer_workdir}', '--prompt='],
+      [f'--workdir={landauer_workdir}', '--max_new_tokens=0'],
+      [f'--workdir={landauer_workdir}', '--temperature=-1'],
+      [f'--workdir={field_workdir}', '--prompt=the'],
+      [f'--workdir={landauer_workdir}', '--prompt=the', '--max_new_tokens=5', '--top_k=1000'],
+  ])
+  for result, message in zip(generate[:5], ["'~'", 'empty', 'max_new_tokens', 'temperature',
+                                            'field LM checkpoint']):
+    _assert_one_line_error(result, message)
+    assert result['stdout'] == ''  # Nothing printed before the error.
+  assert generate[5]['code'] in (0, None) and len(generate[5]['stdout']) == len('the') + 5 + 1
+  assert _snapshot(landauer_workdir, field_workdir) == before
+
+
+def test_field_mistakes(field_workdir, landauer_workdir, small_corpus_path, data_dir,
+                        tmp_path):
+  before = _snapshot(landauer_workdir, field_workdir)
+  fresh = str(tmp_path / 'fresh')
+  data = ['--dataset=local_text', f'--local_path={small_corpus_path}', '--num_steps=2',
+          f'--data_dir={data_dir}']
+  cases = [
+      (['bogus'], 'command one of'),
+      (['train', f'--workdir={fresh}', '--model_size=huge', *data], "Unknown model size 'huge'"),
+      (['train', f'--workdir={fresh}', '--dataset=nope'], "Unknown dataset 'nope'"),
+      (['train', f'--workdir={fresh}', *data, '--perturbation_schedule={"0": "gauss"}'],
+       "'gauss'"),
+      (['train', f'--workdir={fresh}', *data, '--perturbation_schedule={"0": "levy"'],
+       'JSON'),
+      (['train', f'--workdir={fresh}', *data, '--num_steps=0'], 'num_steps'),
+      (['train', f'--workdir={fresh}', '--dataset=local_text', '--local_path=/no/file.txt'],
+       'Data file not found'),
+      (['train', f'--workdir={fresh}', *data, '--model_overrides={"nope": 1}'], 'nope'),
+      (['train', f'--workdir={landauer_workdir}', *data], 'Landauer LM checkpoint'),
+      (['generate', 'the', f'--checkpoint={landauer_workdir}'], 'Landauer LM checkpoint'),
+      (['generate', 'the', f'--checkpoint={field_workdir}', '--temperature=0'], 'temperature'),
+      (['generate', 'the', f'--checkpoint={field_workdir}', '--top_k=-1'], 'top_k'),
+      (['generate', 'the', f'--checkpoint={field_workdir}', '--max_new_tokens=0'],
+       'max_new_tokens'),
+      (['generate', 'the', f'--checkpoint={field_workdir}', '--perturbation=gauss'],
+       "Unknown perturbation 'gauss'"),
+      (['generate', 'th~', f'--checkpoint={field_workdir}'], 'Cannot encode the prompt'),
+      (['generate', 'the', f'--checkpoint={field_workdir}', '--step=99'],
+       'No checkpoint of step 99'),
+      (['generate', 'the'], 'Needs --checkpoint'),
+      (['generate', 'the', f'--checkpoint={tmp_path / "empty"}'], 'No checkpoint in'),
+      (['analyze', 'the', f'--checkpoint={landauer_workdir}'], 'Landauer LM checkpoint'),
+      (['profile', '--batch_sizes=a'], 'must be integers'),
+  ]
+  results = _drive('field', [argv for argv, _ in cases])
+  for result, (argv, message) in zip(results, cases):
+    _assert_one_line_error(result, message)
+    if argv[0] == 'generate':
+      assert result['stdout'] == ''
+  assert _snapshot(landauer_workdir, field_workdir) == before
+
+
+def _popen(module, *args, **kwargs):
+  env = dict(os.environ, JAX_PLATFORMS='cpu')
+  return subprocess.Popen([sys.executable, '-m', f'experiments.{module}', *args],
+                          cwd=REPO_ROOT, env=env, text=True, **kwargs)
+
+
+def _wait_for(predicate, process, timeout=240):
+  deadline = time.time() + timeout
+  while not predicate():
+    assert process.poll() is None, process.communicate()[1][-3000:]
+    assert time.time() < deadline
+    time.sleep(0.05)
+
+
+def test_ctrl_c_is_one_line_and_kill_9_resumes_exactly(tiny_config, tmp_path):
+  """Ctrl-C and kill -9 in the middle of a real run, then the run resumed in-process."""
+  reference = str(tmp_path / 'reference')
+  config = tiny_config('seed')
+  config.train.num_steps = 60
+  config.checkpoint.every = 3
+  config.eval.every = 30
+  train.train_and_evaluate(config, reference)
+  args = _landauer_train_args(tiny_config, str(tmp_path / 'run'), '--config.train.num_steps=60',
+                              '--config.eval.every=30')
+  for how in ('interrupt', 'kill'):
+    process = _popen('train_landauer', *args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    ckpt = tmp_path / 'run' / 'checkpoints'
+    first = 3 if how == 'interrupt' else 9
+    _wait_for(lambda: ckpt.is_dir() and any(int(n) >= first for n in os.listdir(ckpt)
+                                            if n.isdigit()), process)
+    process.send_signal(signal.SIGINT if how == 'interrupt' else signal.SIGKILL)
+    _, stderr = process.communicate(timeout=120)
+    if how == 'interrupt':
+      assert process.returncode == 130, stderr[-2000:]
+      assert stderr.rstrip().splitlines()[-1].startswith('error: interrupted; the checkpoints')
+      assert 'Traceback' not in stderr
+    else:
+      assert process.returncode == -signal.SIGKILL
+  train.train_and_evaluate(config, str(tmp_path / 'run'))
+
+  def lines(workdir):
+    with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+      return [{k: v for k, v in json.loads(l).items() if k != 'chars_per_sec'} for l in f]
+  assert lines(str(tmp_path / 'run')) == lines(reference)
+  jax.tree.map(np.testing.assert_array_equal,
+               checkpoints.load_for_inference(str(tmp_path / 'run')).params,
+               checkpoints.load_for_inference(reference).params)
+
+
+def test_generate_into_a_closed_pipe_exits_quietly(landauer_workdir):
+  process = _popen('generate_landauer', f'--workdir={landauer_workdir}', '--prompt=the',
+                   '--max_new_tokens=100000', '--chunk=8', stdout=subprocess.PIPE,
+                   stderr=subprocess.PIPE)
+  assert process.stdout.read(3) == 'the'  # Reads the first characters...
+  process.stdout.close()  # ... then goes away, as `| head -c 3` does.
+  stderr = process.stderr.read()
+  process.wait(timeout=120)
+  assert process.returncode == 0, stderr[-2000:]
+  assert 'Traceback' not in stderr and 'BrokenPipe' not in stderr
