@@ -275,21 +275,18 @@ def cmd_generate(args: list[str]) -> None:
   if len(prompt_tokens) == 0:
     _fail(f'The prompt {prompt!r} encodes to no tokens; give some text.')
   sys.stdout.write(prompt)
-  # Running sums, not per-token lists: memory stays flat however long the output.
-  count, steps_sum, coherence_sum = 0, 0.0, 0.0
-  for chunk in generation.generate(
-      params, cfg, prompt_tokens, num_tokens=_MAX_NEW.value,
-      key=jax.random.PRNGKey(_SEED.value), kind=_PERTURBATION.value,
-      temperature=_TEMPERATURE.value, top_k=_TOP_K.value):
-    sys.stdout.write(tokenizer.decode(chunk['tokens']))
+
+  def write(tokens: np.ndarray) -> None:
+    sys.stdout.write(tokenizer.decode(tokens))
     sys.stdout.flush()
-    count += len(chunk['tokens'])
-    steps_sum += float(np.sum(chunk['collapse_steps']))
-    coherence_sum += float(np.sum(chunk['coherence']))
+  stats = generation.stream(
+      params, cfg, prompt_tokens, write, num_tokens=_MAX_NEW.value,
+      key=jax.random.PRNGKey(_SEED.value), kind=_PERTURBATION.value,
+      temperature=_TEMPERATURE.value, top_k=_TOP_K.value)
   sys.stdout.write('\n')
   logging.info('checkpoint step %d; collapse: %.1f steps on average, coherence at '
-               'measurement %.3f (threshold %.2f)', step, steps_sum / count,
-               coherence_sum / count, cfg.collapse.threshold)
+               'measurement %.3f (threshold %.2f)', step, stats['mean_collapse_steps'],
+               stats['mean_coherence'], cfg.collapse.threshold)
 
 
 def cmd_analyze(args: list[str]) -> None:

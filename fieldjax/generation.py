@@ -10,7 +10,7 @@ over new tokens per chunk.
 from __future__ import annotations
 
 import functools
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import jax
 import jax.numpy as jnp
@@ -93,3 +93,22 @@ def generate(params: dict[str, jax.Array], cfg: model_lib.ModelConfig,
     done += n
     yield {'tokens': np.asarray(tokens), 'collapse_steps': np.asarray(steps),
            'coherence': np.asarray(coh)}
+
+
+def stream(params: dict[str, jax.Array], cfg: model_lib.ModelConfig,
+           prompt_tokens: np.ndarray, write: Callable[[np.ndarray], None], *,
+           num_tokens: int, key: jax.Array, **kwargs: Any) -> dict[str, float]:
+  """Generates like `generate`, handing each chunk's tokens to `write`.
+
+  Keeps running sums, not per-token records, so memory stays flat however
+  many tokens are generated. Returns {'tokens', 'mean_collapse_steps',
+  'mean_coherence'} over all of them. `kwargs` go to `generate`.
+  """
+  count, steps_sum, coherence_sum = 0, 0.0, 0.0
+  for chunk in generate(params, cfg, prompt_tokens, num_tokens=num_tokens, key=key, **kwargs):
+    write(chunk['tokens'])
+    count += len(chunk['tokens'])
+    steps_sum += float(np.sum(chunk['collapse_steps']))
+    coherence_sum += float(np.sum(chunk['coherence']))
+  return {'tokens': count, 'mean_collapse_steps': steps_sum / max(count, 1),
+          'mean_coherence': coherence_sum / max(count, 1)}
