@@ -74,8 +74,9 @@ _EVAL_MAX = flags.DEFINE_integer('eval_max_tokens', 0, 'Validation tokens (0 = a
 _CKPT_EVERY = flags.DEFINE_integer('checkpoint_every', 500, 'Steps between checkpoints.')
 # generate / analyze
 _CHECKPOINT = flags.DEFINE_string('checkpoint', '', 'Run directory to load (default --workdir).')
-_STEP = flags.DEFINE_integer('step', None, 'generate/analyze: checkpoint step (default: the '
-                             'newest that verifies).', lower_bound=0)
+_STEP = flags.DEFINE_integer('step', None, 'Checkpoint step to load (default: the newest that '
+                             'verifies); train resumes from it, moving newer ones to '
+                             'WORKDIR/checkpoints_set_aside/.', lower_bound=0)
 _ALLOW_CHANGE = flags.DEFINE_bool(
     'allow_config_change', False, 'train: resume a workdir although the model, settings or '
     'data differ from its run (other than num_steps and the cadences, which may always change).')
@@ -231,7 +232,7 @@ def run_train(workdir: str, dataset: str, local_path: str, *,
   info = {'params': model_lib.param_count(cfg), 'tokens_train': tokens_train,
           'tokenizer': tokenizer.kind, 'vocab_size': tokenizer.vocab_size, 'argv': sys.argv}
   train_lib.train(cfg, train_cfg, workdir=workdir, meta=meta, run_info=info,
-                  allow_config_change=_ALLOW_CHANGE.value, **data)
+                  allow_config_change=_ALLOW_CHANGE.value, resume_step=_STEP.value, **data)
   with open(os.path.join(workdir, train_lib.RUN_FILE)) as f:
     return json.load(f)
 

@@ -24,6 +24,9 @@ flags.DEFINE_string('workdir', None, 'Directory for checkpoints and metrics.json
 flags.DEFINE_bool('allow_config_change', False,
                   'Resume a workdir although the config or data differ from its run '
                   '(other than num_steps and the cadences, which may always change).')
+flags.DEFINE_integer('step', None, 'Resume from this checkpoint step instead of the newest '
+                     'that verifies; newer ones are moved to WORKDIR/checkpoints_set_aside/.',
+                     lower_bound=0)
 flags.mark_flags_as_required(['config', 'workdir'])
 
 
@@ -32,7 +35,8 @@ def main(argv):
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   common.quiet_libraries()
   metrics = train.train_and_evaluate(FLAGS.config, FLAGS.workdir,
-                                     allow_config_change=FLAGS.allow_config_change)
+                                     allow_config_change=FLAGS.allow_config_change,
+                                     resume_step=FLAGS.step)
   logging.info('Final evaluation: %s', metrics)
 
 

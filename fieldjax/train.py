@@ -200,7 +200,8 @@ def train(cfg: model_lib.ModelConfig, train_cfg: TrainConfig, *,
           meta: dict[str, Any] | None = None,
           on_eval: Callable[[int, dict[str, float]], None] | None = None,
           data_fingerprint: str | None = None, allow_config_change: bool = False,
-          run_info: dict[str, Any] | None = None) -> dict[str, Any]:
+          run_info: dict[str, Any] | None = None, resume_step: int | None = None
+          ) -> dict[str, Any]:
   """Trains in `workdir`, resuming from its newest checkpoint that verifies.
 
   Training data is either `train_tokens` (a corpus held in memory; batch
@@ -214,7 +215,9 @@ def train(cfg: model_lib.ModelConfig, train_cfg: TrainConfig, *,
   compares the model, the TrainConfig, `meta` and the data (fingerprint of
   the token arrays, or `data_fingerprint` for a stream) with the run recorded
   in the checkpoint, and refuses any change but `EXTENDABLE_KEYS` unless
-  `allow_config_change`. A non-finite state or a train CE above
+  `allow_config_change`. `resume_step` resumes from that checkpoint instead
+  (newer ones are moved to WORKDIR/checkpoints_set_aside/, never deleted).
+  A non-finite state or a train CE above
   `divergence_factor` x ln V stops the run (errors.TrainingStopped) before
   anything bad is saved.
 
@@ -259,7 +262,7 @@ def train(cfg: model_lib.ModelConfig, train_cfg: TrainConfig, *,
           params, f'Checkpoint step {step} of {workdir}')
       return store.restore_state(step, {'params': params, 'step': jnp.int32(0)}), saved
 
-    restored = store.restore_latest(load)
+    restored = store.restore_latest(load, step=resume_step)
     start, stream_state = 0, None
     if restored is not None:
       state, saved_meta = restored[1]
@@ -267,7 +270,7 @@ def train(cfg: model_lib.ModelConfig, train_cfg: TrainConfig, *,
       stream_state = saved_meta.get('stream_state')
       logging.info('Resumed from step %d of %s.', start, workdir)
     for step in store.steps():
-      if step > start:  # Unusable (restore_latest said why): keep it out of the way.
+      if step > start:  # Unusable (restore_latest said why) or past resume_step.
         store.set_aside(step)
     if start >= train_cfg.num_steps:
       logging.info('%s already holds this run trained to step %d (num_steps %d): nothing '

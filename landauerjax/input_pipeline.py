@@ -14,6 +14,7 @@ import jax
 import numpy as np
 
 from landauerjax import datasets
+from landauerjax.core import errors
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,8 +72,15 @@ def load_corpus(data_config: Any, vocab: CharVocab | None = None) -> CharCorpus:
       data_dir=data_config.data_dir)
   if vocab is None:
     vocab = CharVocab.from_texts(splits['train'], splits['validation'])
-  return CharCorpus(train=vocab.encode(splits['train']),
-                    validation=vocab.encode(splits['validation']), vocab=vocab)
+  try:
+    return CharCorpus(train=vocab.encode(splits['train']),
+                      validation=vocab.encode(splits['validation']), vocab=vocab)
+  except ValueError as e:  # Only with a given vocabulary: another corpus than the model's.
+    unknown = sorted(set(splits['train'] + splits['validation']) - set(vocab.chars))
+    raise errors.DataError(
+        f'The corpus {data_config.local_path or data_config.dataset!r} has characters '
+        f'the checkpoint\'s vocabulary lacks ({"".join(unknown[:20])!r}): it is not the '
+        'corpus the model was trained on; evaluate on that one.') from e
 
 
 def sample_windows(tokens_N: jax.Array, key: jax.Array, batch_size: int,

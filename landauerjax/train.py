@@ -253,14 +253,16 @@ def _last_evaluation(workdir: str) -> dict[str, Any]:
   return {k: v for k, v in evals[-1].items() if k.startswith('val_')} if evals else {}
 
 
-def train_and_evaluate(config: Any, workdir: str, *, allow_config_change: bool = False
-                       ) -> dict[str, Any]:
+def train_and_evaluate(config: Any, workdir: str, *, allow_config_change: bool = False,
+                       resume_step: int | None = None) -> dict[str, Any]:
   """Trains `config` in `workdir`, resuming from its newest checkpoint that verifies.
 
   Holds the workdir's lock for the whole run (a second writer is refused).
   Resuming checks the config and the data against the run recorded in the
   checkpoint and refuses any change but `EXTENDABLE_KEYS` unless
-  `allow_config_change`. Writes WORKDIR/config.json (after that check),
+  `allow_config_change`. `resume_step` resumes from that checkpoint instead
+  (newer ones are moved to WORKDIR/checkpoints_set_aside/, never deleted).
+  Writes WORKDIR/config.json (after that check),
   WORKDIR/metrics.jsonl and checkpoints; a non-finite state or a diverging
   loss (`config.train.divergence_factor`) stops the run with TrainingStopped
   before anything bad is saved. Returns the last evaluation's metrics (of the
@@ -293,13 +295,13 @@ def train_and_evaluate(config: Any, workdir: str, *, allow_config_change: bool =
           state['params'], f'Checkpoint step {step} of {workdir}')
       return store.restore_state(step, state)
 
-    restored = store.restore_latest(load)
+    restored = store.restore_latest(load, step=resume_step)
     start = 0
     if restored is not None:
       start, state = restored
       logging.info('Resumed from step %d of %s.', start, workdir)
     for step in store.steps():
-      if step > start:  # Unusable (restore_latest said why): keep it out of the way.
+      if step > start:  # Unusable (restore_latest said why) or past resume_step.
         store.set_aside(step)
     if start >= config.train.num_steps:
       logging.info('%s already holds this run trained to step %d (num_steps %d): nothing '

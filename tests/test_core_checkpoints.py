@@ -196,7 +196,7 @@ def test_a_step_left_by_a_dead_run_is_set_aside_not_overwritten(tmp_path):
   open(os.path.join(store.step_dir(2), 'junk'), 'w').write('x')
   store.save(2, _state(2.0), {})
   store.verify(2)
-  rejected = os.path.join(store.workdir, 'checkpoints_rejected')
+  rejected = os.path.join(store.workdir, 'checkpoints_set_aside')
   (moved,) = os.listdir(rejected)
   assert moved.startswith('2-') and os.listdir(os.path.join(rejected, moved)) == ['junk']
 

@@ -153,7 +153,7 @@ def test_landauer_resumes_from_an_older_checkpoint_when_the_newest_is_corrupt(
   messages = [r.getMessage() for r in caplog.records]
   assert any('step 6 is unusable' in m and 'falling back to step 3' in m for m in messages)
   assert any('Resumed from step 3' in m for m in messages)
-  assert os.listdir(os.path.join(workdir, 'checkpoints_rejected'))[0].startswith('6-')
+  assert os.listdir(os.path.join(workdir, 'checkpoints_set_aside'))[0].startswith('6-')
   assert [r['step'] for r in _lines(workdir) if 'train_loss' in r] == list(range(1, 10))
 
 
@@ -329,6 +329,7 @@ def _field_train(field_data, workdir, **overrides):
   cfg, train_tokens, val_tokens = field_data
   cfg = overrides.pop('cfg', cfg)
   allow = overrides.pop('allow_config_change', False)
+  resume_step = overrides.pop('resume_step', None)
   settings = dict(num_steps=6, batch_size=4, seq_len=8, log_every=1, eval_every=3,
                   checkpoint_every=3, eval_stride=8, eval_max_tokens=64, eval_batch_size=16,
                   perturbation_schedule='{"0": "levy", "4": "beta"}')
@@ -336,7 +337,8 @@ def _field_train(field_data, workdir, **overrides):
   return field_train.train(cfg, field_train.TrainConfig(**settings),
                            train_tokens=train_tokens, validation_tokens=val_tokens,
                            workdir=str(workdir), meta={'dataset': 'test'},
-                           allow_config_change=allow, run_info={'note': 'test'})
+                           allow_config_change=allow, run_info={'note': 'test'},
+                           resume_step=resume_step)
 
 
 @pytest.fixture(scope='module')
@@ -436,3 +438,23 @@ def test_field_refuses_a_landauer_workdir(landauer_reference, field_data, tmp_pa
     _field_train(field_data, workdir)
   with pytest.raises(errors.CheckpointError, match='Landauer LM checkpoint'):
     field_checkpoints.load(workdir)
+
+
+def test_landauer_resume_step_rolls_back_keeping_the_newer_steps(
+    landauer_reference, tiny_config, tmp_path):
+  workdir = str(tmp_path / 'run')
+  shutil.copytree(landauer_reference[0], workdir)
+  assert train.train_and_evaluate(tiny_config('seed'), workdir, resume_step=3) == \
+      landauer_reference[1]
+  assert _lines(workdir) == _lines(landauer_reference[0])  # Steps 4-6 once each.
+  (moved,) = os.listdir(os.path.join(workdir, 'checkpoints_set_aside'))
+  assert moved.startswith('6-')
+  with pytest.raises(errors.CheckpointError, match='No checkpoint of step 4'):
+    train.train_and_evaluate(tiny_config('seed'), workdir, resume_step=4)
+
+
+def test_field_resume_step_rolls_back(field_reference, field_data, tmp_path):
+  workdir = str(tmp_path / 'run')
+  shutil.copytree(field_reference[0], workdir)
+  assert _field_train(field_data, workdir, resume_step=3) == field_reference[1]
+  assert _lines(workdir) == _lines(field_reference[0])

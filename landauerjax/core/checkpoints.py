@@ -303,14 +303,14 @@ class CheckpointStore:
         shutil.rmtree(os.path.join(self.directory, name), ignore_errors=True)
 
   def set_aside(self, step: int) -> str:
-    """Moves an unusable step to WORKDIR/checkpoints_rejected/ (kept, never deleted)."""
-    target_dir = os.path.join(self.workdir, 'checkpoints_rejected')
+    """Moves a step out of the way into WORKDIR/checkpoints_set_aside/ (kept, never deleted)."""
+    target_dir = os.path.join(self.workdir, 'checkpoints_set_aside')
     os.makedirs(target_dir, exist_ok=True)
     target = os.path.join(target_dir, f'{step}-{time.strftime("%Y%m%d-%H%M%S")}')
     while os.path.exists(target):
       target += '-1'
     os.replace(self.step_dir(step), target)
-    logging.warning('Moved unusable checkpoint step %d to %s.', step, target)
+    logging.warning('Moved checkpoint step %d out of the way, to %s.', step, target)
     return target
 
   def save(self, step: int, state: Any, meta: dict[str, Any]) -> None:
