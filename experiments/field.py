@@ -242,7 +242,6 @@ def _local_fingerprint(path: str) -> str:
   return landauer_datasets.local_sha256(path) if path and os.path.isfile(path) else ''
 
 
-
 def cmd_train(args: list[str]) -> None:
   if args:
     _fail(f'train takes no positional arguments, got {args}.')

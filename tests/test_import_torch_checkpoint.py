@@ -22,6 +22,10 @@ import torch_reference as ref  # pylint: disable=g-import-not-at-top
 V, E, H, L, C = 11, 5, 7, 2, 1.618
 B, T = 3, 9
 ITOS = list('zab cdefgh!')  # Deliberately unsorted: ids keep the original order.
+# float32 logits of a few units after a 9-16 step tanh/cos recurrence, which amplifies
+# rounding: float32 vs float64 differs by up to ~2e-5 over random models, and the
+# kernels (torch's, XLA's) differ per CPU. A wrong conversion is off by far more.
+LOGIT_ATOL = 5e-5
 CONFIG = {'vocab_size': V, 'embedding_dim': E, 'hidden_size': H, 'n_layers': L,
           'scaling': C, 'seq_len': 32}
 
@@ -78,7 +82,7 @@ def test_torch_reference_matches_numpy_loop():
   model = _random_model()
   tokens = _tokens()
   np.testing.assert_allclose(_torch_logits(model, tokens), _numpy_loop(model, tokens),
-                             atol=1e-5, rtol=0)
+                             atol=LOGIT_ATOL, rtol=0)
   assert [n for n, _ in model.named_parameters()] == [
       'token_embedding.weight', 'rnn.hidden_scale', 'rnn.input_linears.0.weight',
       'rnn.input_linears.0.bias', 'rnn.input_linears.1.weight',
@@ -99,8 +103,8 @@ def test_nested_checkpoint_round_trip(tmp_path):
   params = itc.convert_params(state, cfg)
   tokens = _tokens()
   np.testing.assert_allclose(_flax_logits(params, cfg, tokens),
-                             _torch_logits(model, tokens), atol=1e-5, rtol=0)
-  assert itc.max_logit_difference(state, params, cfg) < 1e-5
+                             _torch_logits(model, tokens), atol=LOGIT_ATOL, rtol=0)
+  assert itc.max_logit_difference(state, params, cfg) < LOGIT_ATOL
 
 
 def _flat_state(model: ref.OriginalLandauerLM, parameter_list: bool) -> dict:
@@ -127,7 +131,7 @@ def test_flat_layout_and_parameter_list(tmp_path, parameter_list, prefix):
   params = itc.convert_params(state, cfg)
   tokens = _tokens(seed=3)
   np.testing.assert_allclose(_flax_logits(params, cfg, tokens),
-                             _torch_logits(model, tokens), atol=1e-5, rtol=0)
+                             _torch_logits(model, tokens), atol=LOGIT_ATOL, rtol=0)
 
 
 def test_shared_hidden_scale():
@@ -140,7 +144,7 @@ def test_shared_hidden_scale():
   params = itc.convert_params(sd, cfg)
   tokens = _tokens()
   np.testing.assert_allclose(_flax_logits(params, cfg, tokens),
-                             _torch_logits(model, tokens), atol=1e-5, rtol=0)
+                             _torch_logits(model, tokens), atol=LOGIT_ATOL, rtol=0)
 
 
 def test_missing_tensor_names_key(tmp_path):
@@ -202,4 +206,4 @@ def test_written_checkpoint_loads_for_inference(tmp_path):
   assert loaded.vocab.chars == ''.join(ITOS)
   tokens = _tokens()
   np.testing.assert_allclose(_flax_logits(loaded.params, loaded.model_config, tokens),
-                             _torch_logits(model, tokens), atol=1e-5, rtol=0)
+                             _torch_logits(model, tokens), atol=LOGIT_ATOL, rtol=0)
