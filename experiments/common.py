@@ -160,8 +160,15 @@ def _run_main(main: Callable[[list[str]], Any], argv: list[str]) -> Any:
     if _debug_requested():
       raise
     workdir = flags.FLAGS['workdir'].value if 'workdir' in flags.FLAGS else ''
-    _fail('interrupted' + (f'; the checkpoints in {workdir} are kept (run the same '
-                           'command again to resume)' if workdir else ''), 130)
+    sys.stderr.write('error: interrupted' + (
+        f'; the checkpoints in {workdir} are kept (run the same command again to resume)'
+        if workdir else '') + '\n')
+    sys.stderr.flush()
+    sys.stdout.flush()
+    # Saves are never interrupted (core.checkpoints.deferred_interrupts) and the run's
+    # files are closed by now; skip the interpreter's teardown, where library threads
+    # (orbax, TFDS) stopped in mid-work can fail noisily.
+    os._exit(130)
   except BrokenPipeError:
     # The reader of stdout (e.g. `| head`) has gone: stop quietly. Point stdout
     # at /dev/null so that the interpreter's final flush does not fail again.

@@ -55,6 +55,7 @@ def plot_field_evolution(trajectory: dict[str, np.ndarray], labels: list[str],
   """Three panels: particle paths (PCA), coherence per step, gravity matrix."""
   # A Figure of its own: no global matplotlib backend is changed.
   from matplotlib import cm  # pylint: disable=g-import-not-at-top
+  from matplotlib import ticker  # pylint: disable=g-import-not-at-top
   from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
 
   pos = trajectory['positions']

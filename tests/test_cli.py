@@ -212,6 +212,9 @@ def test_field_mistakes(field_workdir, landauer_workdir, small_corpus_path, data
       (['generate', 'the', f'--checkpoint={tmp_path / "empty"}'], 'No checkpoint in'),
       (['analyze', 'the', f'--checkpoint={landauer_workdir}'], 'Landauer LM checkpoint'),
       (['profile', '--batch_sizes=a'], 'must be integers'),
+      (['generate', '', f'--checkpoint={field_workdir}'], 'prompt is empty'),
+      (['ablation', 'embedding_comparison', f'--workdir={fresh}',
+        '--embeddings=golden,sparkly'], "Unknown embedding 'sparkly'"),
   ]
   results = _drive('field', [argv for argv, _ in cases])
   for result, (argv, message) in zip(results, cases):

@@ -207,3 +207,18 @@ def test_remove_unfinished_saves(tmp_path):
   os.makedirs(os.path.join(tmp, 'state'))
   store.remove_unfinished_saves()
   assert os.listdir(store.directory) == ['1']
+
+
+def test_ctrl_c_during_a_save_is_held_until_the_step_is_complete(tmp_path, monkeypatch):
+  import signal  # pylint: disable=g-import-not-at-top
+  store = _store(tmp_path)
+  original = checkpoints.write_manifest
+
+  def interrupted_write(step_dir):
+    signal.raise_signal(signal.SIGINT)  # Ctrl-C in the middle of the save...
+    original(step_dir)
+  monkeypatch.setattr(checkpoints, 'write_manifest', interrupted_write)
+  with pytest.raises(KeyboardInterrupt):
+    store.save(1, _state(1.0), {})
+  store.verify(1)  # ... lands after it: the step is whole.
+  assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -86,34 +86,20 @@ def test_profile_prints_table_with_matmul_rate(tmp_path):
                 '--seq_lengths=16', f'--output={out}', '--profile_vocab_size=50')
   assert result.returncode == 0, result.stderr[-3000:]
   payload = json.loads((tmp_path / 'profile.json').read_text())
-  assert payload['matmul_flops_per_sec'] > 0
   assert [(r['batch_size'], r['seq_len']) for r in payload['rows']] == [(1, 16), (2, 16)]
-  assert all(r['tokens_per_sec'] > 0 and r['flops_per_step'] > 0 for r in payload['rows'])
-  assert 'GFLOP/s' in out.read_text()
-
-
-@pytest.mark.parametrize('args, message', [
-    (('train', '--workdir=W', '--dataset=imagenet'), "'imagenet'"),
-    (('train', '--workdir=W', '--model_size=huge'), "'huge'"),
-    (('train', '--workdir=W', '--perturbation_schedule={"0": "levy", "5": "warp"}'), "'warp'"),
-    (('train', '--workdir=W', '--perturbation_schedule={"0": "levy"'), 'JSON'),
-    (('generate', '', '--checkpoint=W'), 'prompt is empty'),
-    (('generate', 'hi', '--checkpoint=W', '--perturbation=teleport'), "'teleport'"),
-    (('ablation', 'embedding_comparison', '--workdir=W', '--embeddings=golden,sparkly'),
-     "'sparkly'"),
-    (('fly',), 'command'),
-])
-def test_bad_input_names_it(args, message, tmp_path):
-  args = tuple(a.replace('=W', f'={tmp_path}') for a in args)
-  result = _run(*args)
-  assert result.returncode != 0
-  assert message in result.stderr, result.stderr[-2000:]
+  for r in payload['rows']:
+    assert r['tokens_per_sec'] > 0 and r['flops_per_step'] > 0
+    # The matmul reference is timed in the same rounds as the step it is compared with.
+    assert r['matmul_flops_per_sec'] > 0
+    assert r['fraction_of_matmul'] == r['flops_per_sec'] / r['matmul_flops_per_sec']
+  assert 'matmul GFLOP/s (same rounds)' in out.read_text()
 
 
 def test_checkpoint_of_another_size_is_refused(trained, small_corpus_path, data_dir):
   bigger = json.dumps({'embed_dim': 8, 'lags': 3, 'lattice_dim': 128})
   result = _run('train', f'--workdir={trained}', *_data(small_corpus_path, data_dir),
                 *TINY, f'--model_overrides={bigger}', '--num_steps=9')
-  assert result.returncode != 0
-  assert 'another model size' in result.stderr and 'lattice_dim' in result.stderr
+  assert result.returncode == 2
+  assert 'other settings' in result.stderr
+  assert 'model.lattice_dim: 64 -> 128' in result.stderr
   assert sorted(os.listdir(os.path.join(trained, 'checkpoints'))) == ['3', '6']

@@ -27,6 +27,7 @@ from fieldjax import model
 from fieldjax import perturbations
 from fieldjax import train
 from landauerjax import input_pipeline
+from landauerjax.core import errors
 
 TINY_FIELD = field.FieldConfig(chunk=4, window=8)
 
@@ -626,7 +627,7 @@ def test_train_resume_equals_uninterrupted_run(corpus, tmp_path):
     np.testing.assert_array_equal(np.asarray(params_a[k]), np.asarray(params_b[k]))
 
   other = dataclasses.replace(cfg, lattice_dim=64)
-  with pytest.raises(ValueError, match='another model size'):
+  with pytest.raises(errors.WorkdirError, match='model.lattice_dim: 128 -> 64'):
     train.train(other, make(2 * n + 1), train_tokens=train_tokens,
                 validation_tokens=val_tokens, workdir=str(split))
 

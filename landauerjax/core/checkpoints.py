@@ -19,10 +19,13 @@ and the reading; this module owns which step directories exist.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
+import signal
+import threading
 import time
 from typing import Any, Callable, TypeVar
 
@@ -164,6 +167,27 @@ def verify(step_dir: str, step: int) -> None:
   if extra:
     raise UnusableCheckpoint(step, f'{os.path.join(step_dir, extra[0])} was not in the '
                              'checkpoint when it was saved')
+
+
+@contextlib.contextmanager
+def deferred_interrupts():
+  """Holds Ctrl-C (SIGINT) back until the block ends, then raises KeyboardInterrupt.
+
+  A save interrupted half-way would leave orbax's background threads mid-write;
+  deferring the signal lets the step finish (seconds at most) and be verified.
+  Only the main thread receives signals; elsewhere this does nothing.
+  """
+  if threading.current_thread() is not threading.main_thread():
+    yield
+    return
+  received = []
+  previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+  try:
+    yield
+  finally:
+    signal.signal(signal.SIGINT, previous)
+  if received:
+    raise KeyboardInterrupt
 
 
 # ---------------------------------------------------------------------------
@@ -326,11 +350,12 @@ class CheckpointStore:
     os.makedirs(self.directory, exist_ok=True)
     if os.path.exists(self.step_dir(step)):  # Left by a run that died after it.
       self.set_aside(step)
-    ocp.Checkpointer(ocp.CompositeCheckpointHandler()).save(
-        self.step_dir(step), args=ocp.args.Composite(
-            state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)))
-    write_manifest(self.step_dir(step))
-    self._prune()
+    with deferred_interrupts():
+      ocp.Checkpointer(ocp.CompositeCheckpointHandler()).save(
+          self.step_dir(step), args=ocp.args.Composite(
+              state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)))
+      write_manifest(self.step_dir(step))
+      self._prune()
 
   def _prune(self) -> None:
     if self.keep is None:
