@@ -146,7 +146,8 @@ def verify(step_dir: str, step: int) -> None:
   if not os.path.isdir(step_dir):
     raise UnusableCheckpoint(step, f'{step_dir} is not a directory')
   if not os.path.exists(path):
-    raise UnusableCheckpoint(step, f'no {MANIFEST} in {step_dir} (its save did not finish)')
+    raise UnusableCheckpoint(step, f'no {MANIFEST} in {step_dir} (its save did not finish, '
+                             'or a version without checksums wrote it)')
   try:
     with open(path) as f:
       files = json.load(f)['files']
