@@ -45,19 +45,28 @@ def quiet_libraries() -> None:
 # ---------------------------------------------------------------------------
 
 
-def run(main: Callable[[list[str]], Any]) -> None:
+def run(main: Callable[[list[str]], Any], *, trains: bool | Callable[[], bool] = False,
+        default_config: str | None = None) -> None:
   """`app.run(main)` where every mistake of the user's is one line and an exit code.
 
   * Flag and config mistakes (an unknown flag or config key, a bad value, a
     missing config file) print `error: ...` and exit 2, before anything runs.
   * `errors.UserError` (and `app.UsageError`) raised by `main` print
     `error: <message>` and exit with the error's code (2; 1 for a stopped run).
-  * Ctrl-C prints one line and exits 130; a closed stdout (`... | head`) exits
-    quietly.
+  * Ctrl-C prints one line and exits 130 (`trains`: the command trains in
+    --workdir, so the line says which checkpoints are kept); a closed stdout
+    (`... | head`) exits quietly.
   `--debug` shows the traceback instead. Anything else is a bug of ours and
-  keeps its traceback.
+  keeps its traceback. `default_config`: the file `--config` names when the
+  command line does not (a config file flag with a default would apply its
+  overrides at import, before any error can be caught).
   """
-  app.run(functools.partial(_run_main, main), flags_parser=_parse_flags)
+  def parse(argv: list[str]) -> list[str]:
+    if default_config and not any(a == '--config' or a.startswith('--config=')
+                                  for a in argv[1:]):
+      argv = argv[:1] + [f'--config={default_config}'] + argv[1:]
+    return _parse_flags(argv)
+  app.run(functools.partial(_run_main, main, trains), flags_parser=parse)
 
 
 def _debug_requested(argv: list[str] | None = None) -> bool:
@@ -86,7 +95,7 @@ def _parse_flags(argv: list[str]) -> list[str]:
     if 'Unknown command line flag' in message and "'config." in message:
       message = config_error_message(argv, e)  # Config dict flags: list the known keys.
     error = e
-  except (AttributeError, KeyError, OSError, TypeError, ValueError) as e:
+  except Exception as e:  # pylint: disable=broad-except  # A config file can raise anything.
     message = config_error_message(argv, e)
     error = e
   if _debug_requested(argv):
@@ -146,10 +155,27 @@ def config_error_message(argv: list[str], error: Exception) -> str:
               f'{"keys of " + section if in_section else "top-level keys"}: '
               f'{", ".join(listed)}.')
   first = str(error).splitlines()[0] if str(error) else type(error).__name__
+  if 'Failed loading config file' in str(error) or isinstance(error, SyntaxError):
+    cause = error.__cause__ or error
+    return (f'the config file failed to load ({type(cause).__name__}: '
+            f'{str(cause).splitlines()[0] if str(cause) else ""}).')
   return f'bad --config ({type(error).__name__}: {first}).'
 
 
-def _run_main(main: Callable[[list[str]], Any], argv: list[str]) -> Any:
+def _kept_checkpoints_note(trains: bool | Callable[[], bool]) -> str:
+  """'; the checkpoints in DIR are kept ...' for an interrupted training run that saved any."""
+  if not (trains() if callable(trains) else trains) or 'workdir' not in flags.FLAGS:
+    return ''
+  workdir = flags.FLAGS['workdir'].value or ''
+  directory = os.path.join(workdir, 'checkpoints')
+  if not workdir or not os.path.isdir(directory) or not any(
+      n.isdigit() for n in os.listdir(directory)):
+    return '; no checkpoint had been saved yet'
+  return f'; the checkpoints in {directory} are kept (run the same command again to resume)'
+
+
+def _run_main(main: Callable[[list[str]], Any], trains: bool | Callable[[], bool],
+              argv: list[str]) -> Any:
   try:
     return main(argv)
   except (errors.UserError, app.UsageError) as e:
@@ -159,10 +185,7 @@ def _run_main(main: Callable[[list[str]], Any], argv: list[str]) -> Any:
   except KeyboardInterrupt:
     if _debug_requested():
       raise
-    workdir = flags.FLAGS['workdir'].value if 'workdir' in flags.FLAGS else ''
-    sys.stderr.write('error: interrupted' + (
-        f'; the checkpoints in {workdir} are kept (run the same command again to resume)'
-        if workdir else '') + '\n')
+    sys.stderr.write('error: interrupted' + _kept_checkpoints_note(trains) + '\n')
     sys.stderr.flush()
     sys.stdout.flush()
     # Saves are never interrupted (core.checkpoints.deferred_interrupts) and the run's

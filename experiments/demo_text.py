@@ -41,5 +41,10 @@ def main(argv):
   print(FLAGS.prompt + ''.join(loaded.vocab.decode(c) for c in chunks))
 
 
+def cli() -> None:
+  """The command line: `main` with one-line errors (experiments.common.run)."""
+  common.run(main, trains=True)
+
+
 if __name__ == '__main__':
-  common.run(main)
+  cli()

@@ -49,7 +49,7 @@ flags.DEFINE_integer('seed', 0, 'PRNG seed.')
 flags.DEFINE_float('temperature', 1.0, 'Softmax temperature; 0 is greedy.', lower_bound=0.0)
 flags.DEFINE_integer('top_k', 0, 'Sample among the k most likely characters; 0 = all.',
                      lower_bound=0)
-flags.DEFINE_string('output', 'trajectory.png', 'Output PNG path.')
+flags.DEFINE_string('output', '', 'Output PNG path (default: trajectory.png in --workdir).')
 flags.DEFINE_integer('max_lag', 500, 'Largest autocorrelation lag (characters).',
                      lower_bound=1)
 flags.DEFINE_integer('min_loop_lag', 50, 'Smallest lag (characters) searched for a loop.',
@@ -174,11 +174,17 @@ def main(argv):
            f"{FLAGS.temperature:g}, seed {FLAGS.seed} — "
            f"{'LOOP' if verdict['loop'] else 'no loop'} (max autocorr beyond lag "
            f"{FLAGS.min_loop_lag}: {max_beyond}; text period match {match:.2f} at p={period})")
-  plot(FLAGS.output, projection, variance, autocorr, FLAGS.min_loop_lag, rec, rec_index,
+  output = FLAGS.output or os.path.join(FLAGS.workdir, 'trajectory.png')
+  plot(output, projection, variance, autocorr, FLAGS.min_loop_lag, rec, rec_index,
        eps, rate, title)
-  logging.info('Wrote %s.', FLAGS.output)
+  logging.info('Wrote %s.', output)
   print(json.dumps(verdict, allow_nan=False))
 
 
-if __name__ == '__main__':
+def cli() -> None:
+  """The command line: `main` with one-line errors (experiments.common.run)."""
   common.run(main)
+
+
+if __name__ == '__main__':
+  cli()

@@ -10,9 +10,12 @@ energy of one random 32x64 validation batch, seed --config.seed).
 """
 
 import json
+import math
+import os
 
 from absl import app
 from absl import flags
+from absl import logging
 import jax
 import ml_collections
 from ml_collections import config_flags
@@ -22,19 +25,17 @@ from landauerjax import checkpoints
 from landauerjax import input_pipeline
 from landauerjax import models
 from landauerjax import train
-
-
-def _default_config() -> ml_collections.ConfigDict:
-  """Empty strings mean: take the value saved with the checkpoint."""
-  return ml_collections.ConfigDict({
-      'seed': 0,
-      'data': {'dataset': '', 'local_path': '', 'data_dir': ''},
-      'eval': {'num_streams': 32, 'window': 256},
-  })
+from landauerjax.core import errors
+from landauerjax.core import workdir as workdir_lib
 
 
 FLAGS = flags.FLAGS
-config_flags.DEFINE_config_dict('config', _default_config(), 'Evaluation overrides.')
+DEFAULT_CONFIG = os.path.join(os.path.dirname(__file__), 'configs', 'eval_landauer.py')
+# A config file given by common.run when --config is absent, not a config dict or a
+# default: then its --config.KEY overrides are checked with the flags, not at import.
+config_flags.DEFINE_config_file(
+    'config', None, 'Evaluation overrides (--config.KEY=VALUE; default: '
+    'experiments/configs/eval_landauer.py).', lock_config=True)
 flags.DEFINE_string('workdir', None, 'Training workdir holding checkpoints/.')
 flags.DEFINE_integer('step', None, 'Checkpoint step (default: latest).')
 flags.DEFINE_bool('all_protocols', False, 'Also report the reset and one-batch protocols.')
@@ -57,9 +58,19 @@ def main(argv):
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   common.quiet_libraries()
   cfg = FLAGS.config
+  for name in ('num_streams', 'window'):
+    if cfg.eval[name] < 1:
+      raise errors.ConfigError(f'--config.eval.{name} must be >= 1, got {cfg.eval[name]}.')
   loaded = checkpoints.load_for_inference(FLAGS.workdir, FLAGS.step)
   corpus = input_pipeline.load_corpus(data_config_for(loaded.config, cfg.data),
                                       vocab=loaded.vocab)
+  saved_run = loaded.run or {}
+  fingerprint = workdir_lib.data_fingerprint(corpus.train, corpus.validation,
+                                             extra=corpus.vocab.to_json())
+  if saved_run.get('data_fingerprint') not in (None, fingerprint):
+    logging.warning('The data differs from the corpus this checkpoint was trained on '
+                    '(sha256 %s, trained on %s): evaluating on it anyway.', fingerprint[:12],
+                    saved_run['data_fingerprint'][:12])
   model = models.LandauerLM(loaded.model_config)
   result = train.evaluate(loaded.params, model, corpus.validation,
                           num_streams=cfg.eval.num_streams, window=cfg.eval.window)
@@ -75,5 +86,10 @@ def main(argv):
   print(json.dumps(record), flush=True)
 
 
+def cli() -> None:
+  """The command line: `main` with one-line errors (experiments.common.run)."""
+  common.run(main, default_config=DEFAULT_CONFIG)
+
+
 if __name__ == '__main__':
-  common.run(main)
+  cli()

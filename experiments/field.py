@@ -8,7 +8,7 @@ r"""The field-theoretic LM's five commands: train, generate, ablation, analyze, 
   python -m experiments.field ablation embedding_comparison --embeddings=golden,log_phase \
       --perturbations=levy,beta,adaptive --datasets=tiny_shakespeare \
       --local_path=../shared/data/tiny_shakespeare.txt --num_steps=500 --workdir=/tmp/ablation
-  python -m experiments.field analyze "Hello world" --visualize --save_path=field_evolution.png
+  python -m experiments.field analyze "Hello world" --visualize --save_path=/tmp/field_evolution.png
   python -m experiments.field profile --model_size=small --batch_sizes=1,4,8,16 \
       --seq_lengths=128,256,512
 
@@ -54,7 +54,8 @@ _LOCAL = flags.DEFINE_string('local_path', '', 'Offline copy of the dataset (see
 _DATA_DIR = flags.DEFINE_string('data_dir', '', 'TFDS data directory ("" = default).')
 _TOKENIZER = flags.DEFINE_string('tokenizer', '', f'One of {tokenizers.KINDS}; "" picks '
                                  'char for tiny_shakespeare/local_text, else sentencepiece.')
-_VOCAB = flags.DEFINE_integer('vocab_size', 8192, 'SentencePiece vocabulary size.')
+_VOCAB = flags.DEFINE_integer('vocab_size', 8192, 'SentencePiece vocabulary size.',
+                              lower_bound=2)
 _WORKDIR = flags.DEFINE_string('workdir', '', 'Run directory (checkpoints, metrics.jsonl).')
 _SIZE = flags.DEFINE_string('model_size', 'tiny', f'One of {sorted(model_lib.SIZES)}.')
 _OVERRIDES = flags.DEFINE_string('model_overrides', '{}',
@@ -214,8 +215,7 @@ def run_train(workdir: str, dataset: str, local_path: str, *,
     _fail(f'Unknown model size {_SIZE.value!r}; expected one of {sorted(model_lib.SIZES)}.')
   if dataset not in datasets.DATASETS:
     _fail(f'Unknown dataset {dataset!r}; expected one of {datasets.DATASETS}.')
-  os.makedirs(workdir, exist_ok=True)
-  cache_dir = os.path.join(workdir, 'tokenizer')
+  cache_dir = os.path.join(workdir, 'tokenizer')  # Made by the tokenizer when it caches.
   if dataset in datasets.IN_MEMORY_DATASETS:
     tokenizer, splits = _load_data(dataset, local_path, cache_dir)
     data = {'train_tokens': splits['train'], 'validation_tokens': splits['validation']}
@@ -265,8 +265,8 @@ def cmd_generate(args: list[str]) -> None:
     _fail('The prompt is empty: generate needs at least one character of prompt.')
   if _PERTURBATION.value not in perturbations.KINDS:
     _fail(f'Unknown perturbation {_PERTURBATION.value!r}; expected one of {perturbations.KINDS}.')
-  if not _TEMPERATURE.value > 0:
-    _fail(f'--temperature must be > 0, got {_TEMPERATURE.value}.')
+  if not 0 < _TEMPERATURE.value < float('inf'):
+    _fail(f'--temperature must be a finite number > 0, got {_TEMPERATURE.value}.')
   step, params, cfg, tokenizer = _load_checkpoint()
   try:
     prompt_tokens = tokenizer.encode(prompt)
@@ -289,10 +289,30 @@ def cmd_generate(args: list[str]) -> None:
                stats['mean_coherence'], cfg.collapse.threshold)
 
 
+PICTURE_FORMATS = ('png', 'pdf', 'svg', 'jpg', 'jpeg')
+
+
+def _picture_path() -> str:
+  """--save_path checked before any work: a file name with a picture extension (a
+  directory gets field_evolution.png inside), its folder created."""
+  path = _SAVE_PATH.value or os.path.join(
+      _WORKDIR.value or _CHECKPOINT.value or tempfile.gettempdir(), 'field_evolution.png')
+  if os.path.isdir(path):
+    path = os.path.join(path, 'field_evolution.png')
+  if os.path.splitext(path)[1].lower().lstrip('.') not in PICTURE_FORMATS:
+    _fail(f'--save_path={path!r} must name a .png, .pdf, .svg or .jpg file.')
+  try:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  except OSError as e:
+    _fail(f'--save_path={path!r}: cannot create its folder ({e.strerror}).')
+  return path
+
+
 def cmd_analyze(args: list[str]) -> None:
   if len(args) != 1 or not args[0]:
     _fail('analyze takes one non-empty positional argument, the text: analyze "Hello world"')
   text = args[0]
+  save_path = _picture_path() if _VISUALIZE.value else ''
   if _CHECKPOINT.value or _WORKDIR.value:
     step, params, cfg, tokenizer = _load_checkpoint()
     source = f'checkpoint step {step}'
@@ -308,8 +328,6 @@ def cmd_analyze(args: list[str]) -> None:
              'coherence': [round(float(c), 4) for c in trajectory['coherence']],
              'mean_gravity': float(trajectory['gravity'].sum() / max(1, len(tokens)))}
   if _VISUALIZE.value:
-    save_path = _SAVE_PATH.value or os.path.join(
-        _WORKDIR.value or _CHECKPOINT.value or tempfile.gettempdir(), 'field_evolution.png')
     analysis.plot_field_evolution(trajectory, labels, save_path,
                                   title=f'{text!r} ({source})', threshold=cfg.collapse.threshold)
     summary['picture'] = save_path
@@ -338,6 +356,11 @@ def cmd_ablation(args: list[str]) -> None:
     if d not in datasets.DATASETS:
       _fail(f'Unknown dataset {d!r}; expected one of {datasets.DATASETS}.')
   paths = _local_paths(_DATASETS.value)
+  for name, path in paths.items():  # Given, so meant: a wrong path is a mistake, not a skip.
+    if name in datasets.TEXT_FILE_DATASETS:
+      landauer_datasets.check_data_file(path)
+    elif not os.path.exists(path):
+      _fail(f'--local_path for {name}: {path!r} does not exist.')
   rows = []
   for dataset in _DATASETS.value:
     for emb in _EMBEDDINGS.value:
@@ -382,6 +405,9 @@ def cmd_profile(args: list[str]) -> None:
     seqs = [int(s) for s in _SEQS.value]
   except ValueError:
     _fail(f'--batch_sizes and --seq_lengths must be integers: {_BATCHES.value}, {_SEQS.value}')
+  if min(batches + seqs, default=0) < 1:
+    _fail(f'--batch_sizes and --seq_lengths must be integers >= 1: {_BATCHES.value}, '
+          f'{_SEQS.value}')
   cfg = _model_config(_PROFILE_VOCAB.value)
   rows = []
   for b in batches:
@@ -414,5 +440,10 @@ def main(argv: list[str]) -> None:
    'analyze': cmd_analyze, 'profile': cmd_profile}[argv[1]](argv[2:])
 
 
+def cli() -> None:
+  """The command line: `main` with one-line errors (experiments.common.run)."""
+  common.run(main, trains=lambda: sys.argv[1:2] == ['train'])
+
+
 if __name__ == '__main__':
-  common.run(main)
+  cli()

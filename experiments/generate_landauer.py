@@ -7,6 +7,7 @@ Generation is one compiled lax.scan per --chunk characters; memory does not
 grow with --max_new_tokens.
 """
 
+import math
 import sys
 
 from absl import app
@@ -16,6 +17,7 @@ import jax
 from experiments import common
 from landauerjax import sampling
 from landauerjax import xla_cpu
+from landauerjax.core import errors
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'Training workdir holding checkpoints/.')
@@ -36,6 +38,8 @@ def main(argv):
   # Before any JAX computation: sampling scans compiled whole (up to ~1.9x faster on CPU).
   xla_cpu.set_small_loop_threshold()
   common.quiet_libraries()
+  if not math.isfinite(FLAGS.temperature):
+    raise errors.ConfigError(f'--temperature must be a finite number >= 0, got {FLAGS.temperature}.')
   loaded, model, prompt_ids = common.load_checkpoint_and_prompt(
       FLAGS.workdir, FLAGS.step, FLAGS.prompt)
   sys.stdout.write(FLAGS.prompt)
@@ -48,5 +52,10 @@ def main(argv):
   sys.stdout.write('\n')
 
 
-if __name__ == '__main__':
+def cli() -> None:
+  """The command line: `main` with one-line errors (experiments.common.run)."""
   common.run(main)
+
+
+if __name__ == '__main__':
+  cli()

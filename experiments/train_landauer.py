@@ -40,5 +40,10 @@ def main(argv):
   logging.info('Final evaluation: %s', metrics)
 
 
+def cli() -> None:
+  """The command line: `main` with one-line errors (experiments.common.run)."""
+  common.run(main, trains=True)
+
+
 if __name__ == '__main__':
-  common.run(main)
+  cli()

@@ -51,13 +51,16 @@ class TrainConfig:
   log_every: int = 100
   # Stop (keeping the last good checkpoint) when the train CE exceeds this
   # multiple of ln V, the CE of a uniform guess; 0 turns the guard off.
-  divergence_factor: float = 3.0
+  divergence_factor: float = 10.0
 
   def __post_init__(self):
     for name in ('num_steps', 'batch_size', 'seq_len', 'eval_every', 'eval_stride',
                  'eval_batch_size', 'checkpoint_every', 'checkpoint_keep', 'log_every'):
       if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
         raise errors.ConfigError(f'{name} must be an integer >= 1, got {getattr(self, name)!r}.')
+    if not isinstance(self.eval_max_tokens, int) or self.eval_max_tokens < 0:
+      raise errors.ConfigError(f'eval_max_tokens must be an integer >= 0 (0: the whole '
+                               f'split), got {self.eval_max_tokens!r}.')
     if self.eval_stride > self.seq_len:
       raise errors.ConfigError(
           f'eval_stride ({self.eval_stride}) must be <= seq_len ({self.seq_len}).')
@@ -154,7 +157,8 @@ def evaluate(params: dict[str, jax.Array], tokens_N: np.ndarray,
     total = total + _window_ce_sum(params, windows_BxT1, mask_BxT, cfg=cfg)
   count = float(mask.sum())
   ce = float(total) / count
-  return {'ce': ce, 'bits': ce / math.log(2), 'perplexity': math.exp(ce),
+  perplexity = math.exp(ce) if ce < 700 else math.inf  # exp(710) overflows a float.
+  return {'ce': ce, 'bits': ce / math.log(2), 'perplexity': perplexity,
           'tokens': int(count)}
 
 
@@ -178,20 +182,27 @@ EXTENDABLE_KEYS = tuple(f'train.{k}' for k in (
 RUN_FILE = 'run.json'
 
 
-def _recorded_run(workdir: str) -> dict[str, Any]:
-  """WORKDIR/run.json of a finished run, or the last evaluation in metrics.jsonl."""
+def _recorded_run(workdir: str, step: int, run_info: dict[str, Any] | None
+                  ) -> dict[str, Any]:
+  """WORKDIR/run.json of a run finished at `step`; rebuilt from metrics.jsonl when a
+  kill came between the last checkpoint and run.json (missing, garbled or stale)."""
   path = os.path.join(workdir, RUN_FILE)
-  if os.path.exists(path):
-    try:
-      with open(path) as f:
-        return json.load(f)
-    except ValueError:
-      logging.warning('%s is garbled; reading the last evaluation from metrics.jsonl.', path)
+  try:
+    with open(path) as f:
+      recorded = json.load(f)
+    if isinstance(recorded, dict) and recorded.get('step') == step:
+      return recorded
+  except (OSError, ValueError):
+    pass
   evals = [r for r in core_metrics.read_metrics(core_metrics.metrics_path(workdir))
-           if 'val_ce' in r]
+           if 'val_ce' in r and r['step'] == step]
   final = ({k: evals[-1][k] for k in ('val_ce', 'val_perplexity', 'val_tokens')
             if k in evals[-1]} if evals else {})
-  return {'final': final}
+  recorded = {'final': final, 'step': step, 'wall_seconds': None, **(run_info or {})}
+  logging.warning('%s was missing or stale: rebuilt from metrics.jsonl for step %d.', path,
+                  step)
+  workdir_lib.write_json(path, recorded)
+  return recorded
 
 
 def train(cfg: model_lib.ModelConfig, train_cfg: TrainConfig, *,
@@ -224,7 +235,7 @@ def train(cfg: model_lib.ModelConfig, train_cfg: TrainConfig, *,
   Writes WORKDIR/metrics.jsonl (train lines: step, train_loss, coherence,
   tokens_per_sec; evaluation lines also val_ce, val_perplexity), orbax
   checkpoints whose meta holds `cfg` and `meta` (e.g. the tokenizer), and at
-  the end WORKDIR/run.json: {'final': the last evaluation, 'wall_seconds',
+  the end WORKDIR/run.json: {'final': the last evaluation, 'step', 'wall_seconds',
   **run_info}. Returns the last evaluation's metrics; for a run that had
   already finished, the recorded ones, leaving the workdir as it was.
   """
@@ -236,7 +247,10 @@ def train(cfg: model_lib.ModelConfig, train_cfg: TrainConfig, *,
         f'The training split has {len(train_tokens)} tokens, fewer than one window of '
         f'seq_len + 1 = {train_cfg.seq_len + 1}: use a longer text or a smaller seq_len.')
   meta = dict(meta or {})
-  config_record = {'model': cfg.to_json(), 'train': dataclasses.asdict(train_cfg),
+  train_record = dataclasses.asdict(train_cfg)
+  # The schedule as parsed, so that '{"0":"none"}' and '{"0": "none"}' are one setting.
+  train_record['perturbation_schedule'] = [list(entry) for entry in schedule]
+  config_record = {'model': cfg.to_json(), 'train': train_record,
                    **{k: v for k, v in meta.items() if k != 'tokenizer'}}
   if data_fingerprint is None:
     data_fingerprint = workdir_lib.data_fingerprint(
@@ -254,12 +268,18 @@ def train(cfg: model_lib.ModelConfig, train_cfg: TrainConfig, *,
     def load(step: int) -> tuple[dict[str, Any], dict[str, Any]]:
       saved = store.read_meta(step)
       checkpoints.check_family(saved, workdir)
+      try:
+        core_checkpoints.check_same_shapes(
+            checkpoints.abstract_state(checkpoints.model_config_of(saved, step))['params'],
+            params, f'Checkpoint step {step} of {workdir}')
+        shape_error = None
+      except errors.CheckpointError as e:
+        shape_error = e
       workdir_lib.check_resume(saved.get('run'), run, extendable=EXTENDABLE_KEYS,
                                allow_changes=allow_config_change, workdir=workdir,
-                               step=step)
-      core_checkpoints.check_same_shapes(
-          checkpoints.abstract_state(checkpoints.model_config_of(saved, step))['params'],
-          params, f'Checkpoint step {step} of {workdir}')
+                               step=step, shapes_differ=shape_error is not None)
+      if shape_error is not None:  # A checkpoint without a run record to name the keys.
+        raise shape_error
       return store.restore_state(step, {'params': params, 'step': jnp.int32(0)}), saved
 
     restored = store.restore_latest(load, step=resume_step)
@@ -276,7 +296,7 @@ def train(cfg: model_lib.ModelConfig, train_cfg: TrainConfig, *,
       logging.info('%s already holds this run trained to step %d (num_steps %d): nothing '
                    'to do; raise num_steps to train further.', workdir, start,
                    train_cfg.num_steps)
-      return _recorded_run(workdir)['final']
+      return _recorded_run(workdir, start, run_info)['final']
     logging.info('Field LM: %d parameters, vocabulary %d.', model_lib.param_count(cfg),
                  cfg.vocab_size)
     with core_metrics.MetricsWriter(workdir, start) as writer:
@@ -284,7 +304,8 @@ def train(cfg: model_lib.ModelConfig, train_cfg: TrainConfig, *,
                               train_tokens, train_stream, validation_tokens, store,
                               writer, full_meta, on_eval)
     workdir_lib.write_json(os.path.join(workdir, RUN_FILE), {
-        'final': last_eval, 'wall_seconds': time.perf_counter() - t0, **(run_info or {})})
+        'final': last_eval, 'step': train_cfg.num_steps,
+        'wall_seconds': time.perf_counter() - t0, **(run_info or {})})
   return last_eval
 
 
@@ -313,6 +334,27 @@ def _train_loop(cfg: model_lib.ModelConfig, train_cfg: TrainConfig,
             if good is not None else 'no checkpoint had been saved yet')
     return errors.TrainingStopped(f'Training stopped at step {step}: {reason}; {kept}.')
 
+  def check_ce(step: int, what: str, ce: float) -> None:
+    if not math.isfinite(ce):
+      raise stopped(step, f'non-finite {what} ({ce})')
+    if ce > max_ce:
+      raise stopped(step, f'the {what} diverged ({ce:.4g} > divergence_factor '
+                    f'{train_cfg.divergence_factor} x ln V = {max_ce:.4g})')
+
+  def updated_ce(step: int, windows: np.ndarray | None) -> float:
+    """CE of the updated parameters on the batch that produced them (the step's
+    reported CE is that of the parameters before the update)."""
+    kind = perturbations.kind_index_at(schedule, step - 1)
+    if windows is None:
+      _, probe = _train_step(params, tokens_N, landauer_input.batch_key(train_cfg.seed, step),
+                             perturbation_key(train_cfg.seed, step), kind, cfg=cfg,
+                             batch_size=train_cfg.batch_size, seq_len=train_cfg.seq_len)
+    else:
+      _, probe = _jit_hebbian_step(params, jnp.asarray(windows, jnp.int32),
+                                   perturbation_key(train_cfg.seed, step), kind, cfg=cfg)
+    return float(probe['ce'])
+
+  windows = None
   for step in range(start + 1, train_cfg.num_steps + 1):
     if train_tokens is not None:
       params, metrics = train_step(params, tokens_N, step, cfg, train_cfg, schedule)
@@ -332,13 +374,12 @@ def _train_loop(cfg: model_lib.ModelConfig, train_cfg: TrainConfig,
     metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
     if not all(math.isfinite(v) for v in metrics.values()):
       raise stopped(step, f'non-finite metrics ({metrics})')
-    if metrics['ce'] > max_ce:
-      raise stopped(step, f'the train CE diverged ({metrics["ce"]:.4g} > divergence_factor '
-                    f'{train_cfg.divergence_factor} x ln V = {max_ce:.4g})')
-    if is_eval or is_save:
+    check_ce(step, 'train CE', metrics['ce'])
+    if is_eval or is_save:  # Never evaluate or save a non-finite or diverged state.
       bad = core_checkpoints.nonfinite_leaves(params)
-      if bad:  # Never evaluate or save a non-finite state.
+      if bad:
         raise stopped(step, f'the update made {", ".join(bad[:3])} non-finite')
+      check_ce(step, 'CE of the updated parameters', updated_ce(step, windows))
     elapsed = time.perf_counter() - timer
     rate = (step - timer_step) * tokens_per_step / max(elapsed, 1e-9)
     record = {'step': step, 'train_loss': metrics['ce'],
@@ -355,6 +396,8 @@ def _train_loop(cfg: model_lib.ModelConfig, train_cfg: TrainConfig,
                         stride=train_cfg.eval_stride,
                         batch_size=train_cfg.eval_batch_size,
                         max_tokens=train_cfg.eval_max_tokens)
+      if not math.isfinite(result['ce']):  # A high one is overfitting, not divergence.
+        raise stopped(step, f'non-finite validation CE ({result["ce"]})')
       last_eval = {'val_ce': result['ce'], 'val_perplexity': result['perplexity'],
                    'val_tokens': result['tokens']}
       record.update(last_eval)

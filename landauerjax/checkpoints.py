@@ -67,6 +67,7 @@ class Inference:
   vocab: input_pipeline.CharVocab
   config: dict[str, Any]
   step: int
+  run: dict[str, Any] | None = None  # The run record (config and data fingerprint).
 
 
 def load_for_inference(workdir: str, step: int | None = None) -> Inference:
@@ -97,7 +98,7 @@ def load_for_inference(workdir: str, step: int | None = None) -> Inference:
     state = store.restore_state(candidate, {'params': abstract_params}, partial=True)
     return Inference(state['params'], model_config,
                      input_pipeline.CharVocab.from_json(meta['vocab']),
-                     meta.get('config', {}), candidate)
+                     meta.get('config', {}), candidate, meta.get('run'))
 
   return store.restore_latest(load, step=step)[1]
 

@@ -178,7 +178,13 @@ class TinyShakespeareChars(_CharCorpusBuilder):
 
   def _read_corpus(self, dl_manager) -> str:
     if self._local_path is None:
-      path = dl_manager.download(TINY_SHAKESPEARE_URL)  # Checked against checksums.tsv.
+      try:
+        path = dl_manager.download(TINY_SHAKESPEARE_URL)  # Checked against checksums.tsv.
+      except Exception as e:  # pylint: disable=broad-except  # Network errors of any kind.
+        raise DataNotFoundError(
+            f'Could not download Tiny Shakespeare from {TINY_SHAKESPEARE_URL} '
+            f'({type(e).__name__}; no network?): pass a local copy, '
+            'config.data.local_path=FILE (field LM: --local_path=FILE).') from e
     else:
       path = check_tiny_shakespeare(self._local_path)
     return read_text_file(path)

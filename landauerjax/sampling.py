@@ -9,6 +9,7 @@ tokens requested and there is no length limit.
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any, Iterator
 
 import jax
@@ -16,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from landauerjax import models
+from landauerjax.core import errors
 
 
 def sample_logits(key: jax.Array, logits_BxV: jax.Array, temperature: float,
@@ -79,6 +81,9 @@ def generate(params: Any, model: models.LandauerLM, prompt_ids: np.ndarray,
     raise ValueError('The prompt is empty: give at least one character.')
   if max_new_tokens < 0:
     raise ValueError(f'max_new_tokens must be >= 0, got {max_new_tokens}.')
+  if not (math.isfinite(temperature) and temperature >= 0):
+    raise errors.ConfigError(f'temperature must be a finite number >= 0 (0: greedy), got '
+                             f'{temperature}.')
   carry, logits = prefill(params, model, jnp.asarray(prompt_ids))
   done, index = 0, 0
   while done < max_new_tokens:

@@ -161,6 +161,19 @@ def make_train_step(config: Any, model: models.LandauerLM,
   return jax.jit(step, donate_argnums=0)
 
 
+def updated_loss(state: TrainState, tokens_N: jax.Array, *, model: models.LandauerLM,
+                 seed: int, batch_size: int, seq_len: int, coefficient: float) -> jax.Array:
+  """The loss of the state's parameters on the batch of the step that produced them.
+
+  A step's reported loss is that of the parameters BEFORE its update; this is
+  the loss AFTER it, so an update that blew up is seen before its state is
+  evaluated or saved. Pure; no dropout.
+  """
+  key = input_pipeline.batch_key(seed, state['step'] - 1)
+  windows = input_pipeline.sample_windows(tokens_N, key, batch_size, seq_len)
+  return loss_fn(state['params'], model, windows, coefficient)[0]
+
+
 # ---------------------------------------------------------------------------
 # Evaluation.
 # ---------------------------------------------------------------------------
@@ -221,17 +234,33 @@ EXTENDABLE_KEYS = ('train.num_steps', 'log_every', 'eval.every', 'checkpoint.eve
                    'data.data_dir')
 
 
+def extendable_keys(config: Any) -> tuple[str, ...]:
+  """EXTENDABLE_KEYS, less train.num_steps when the learning rate depends on it
+  (a cosine schedule: a longer run has another rate at every step after warmup)."""
+  if config.train.schedule == 'constant':
+    return EXTENDABLE_KEYS
+  return tuple(k for k in EXTENDABLE_KEYS if k != 'train.num_steps')
+
+
 def check_train_config(config: Any) -> None:
   """Raises ConfigError for counts and cadences that cannot run."""
   for name, value in (('train.num_steps', config.train.num_steps),
                       ('train.batch_size', config.train.batch_size),
                       ('train.seq_len', config.train.seq_len),
                       ('log_every', config.log_every), ('eval.every', config.eval.every),
+                      ('eval.window', config.eval.window),
+                      ('eval.num_streams', config.eval.num_streams),
                       ('checkpoint.every', config.checkpoint.every),
                       ('checkpoint.keep', config.checkpoint.keep)):
     if not isinstance(value, int) or value < 1:
       raise errors.ConfigError(f'config.{name} must be an integer >= 1, got {value!r} '
                                f'(e.g. --config.{name}=100).')
+  for name, value in (('train.warmup_steps', config.train.warmup_steps),
+                      ('train.learning_rate', config.train.learning_rate),
+                      ('train.grad_clip', config.train.grad_clip),
+                      ('train.weight_decay', config.train.weight_decay)):
+    if not math.isfinite(value) or value < 0:
+      raise errors.ConfigError(f'config.{name} must be a finite number >= 0, got {value!r}.')
   if config.train.get('divergence_factor', 0.0) < 0:
     raise errors.ConfigError('config.train.divergence_factor must be >= 0 (0 turns the '
                              f'guard off), got {config.train.divergence_factor}.')
@@ -270,6 +299,11 @@ def train_and_evaluate(config: Any, workdir: str, *, allow_config_change: bool =
   """
   check_train_config(config)
   corpus = input_pipeline.load_corpus(config.data)
+  if len(corpus.train) < config.train.seq_len + 1:
+    raise errors.DataError(
+        f'The training split has {len(corpus.train)} characters, fewer than one window of '
+        f'config.train.seq_len + 1 = {config.train.seq_len + 1}: use a longer text or a '
+        'smaller seq_len.')
   model_config = model_config_from(config, corpus.vocab.size)
   model = models.LandauerLM(model_config)
   optimizer = make_optimizer(config.train)
@@ -285,14 +319,22 @@ def train_and_evaluate(config: Any, workdir: str, *, allow_config_change: bool =
     def load(step: int) -> TrainState:
       saved = store.read_meta(step)
       checkpoints.check_family(saved, workdir)
-      workdir_lib.check_resume(saved.get('run'), run, extendable=EXTENDABLE_KEYS,
-                               allow_changes=allow_config_change, workdir=workdir,
-                               step=step)
       saved_config = checkpoints.model_config_of(saved, step)
-      core_checkpoints.check_same_shapes(
-          jax.eval_shape(functools.partial(models.init_params, saved_config),
-                         jax.random.PRNGKey(0)),
-          state['params'], f'Checkpoint step {step} of {workdir}')
+      try:
+        core_checkpoints.check_same_shapes(
+            jax.eval_shape(functools.partial(models.init_params, saved_config),
+                           jax.random.PRNGKey(0)),
+            state['params'], f'Checkpoint step {step} of {workdir}')
+        shape_error = None
+      except errors.CheckpointError as e:
+        shape_error = e
+      workdir_lib.check_resume(
+          saved.get('run'), run, extendable=extendable_keys(config),
+          allow_changes=allow_config_change, workdir=workdir, step=step,
+          hints={'train.num_steps': f'the {config.train.schedule} learning-rate schedule '
+                                    'depends on it'}, shapes_differ=shape_error is not None)
+      if shape_error is not None:  # A checkpoint without a run record to name the keys.
+        raise shape_error
       return store.restore_state(step, state)
 
     restored = store.restore_latest(load, step=resume_step)
@@ -340,10 +382,24 @@ def _train_loop(config: Any, model: models.LandauerLM,
         '--config.train.learning_rate in a new --workdir (or in this one with '
         '--allow_config_change).')
 
+  probe = jax.jit(functools.partial(
+      updated_loss, model=model, seed=config.seed, batch_size=config.train.batch_size,
+      seq_len=config.train.seq_len,
+      coefficient=inertia_coefficient(config.train.energy_weight, config.train.temperature)))
+
+  def check_loss(step: int, what: str, loss: float) -> None:
+    if not math.isfinite(loss):
+      raise stopped(step, f'non-finite {what} ({loss})')
+    if loss > max_loss:
+      raise stopped(step, f'the {what} diverged ({loss:.4g} > divergence_factor '
+                    f'{config.train.divergence_factor} x ln V = {max_loss:.4g})')
+
   def check_state(step: int) -> None:
+    """The state about to be evaluated or saved: finite, and its own loss in bounds."""
     bad = core_checkpoints.nonfinite_leaves(state)
     if bad:
       raise stopped(step, f'the update made {", ".join(bad[:3])} non-finite')
+    check_loss(step, 'loss of the updated parameters', float(probe(state, tokens_N)))
 
   def evaluate_now(step: int) -> dict[str, Any]:
     t0 = time.perf_counter()
@@ -388,11 +444,13 @@ def _train_loop(config: Any, model: models.LandauerLM,
       continue
     flush(pending)
     pending = None
-    check_state(step)  # Never evaluate or save a non-finite state.
+    check_state(step)  # Never evaluate or save a non-finite or diverged state.
     chars_per_sec = ((step - span_step) * chars_per_step
                      / max(time.perf_counter() - span_start, 1e-9))
     if is_eval:
       eval_metrics = evaluate_now(step)
+      if not math.isfinite(eval_metrics['val_ce']):  # A high one is overfitting, not divergence.
+        raise stopped(step, f'non-finite validation CE ({eval_metrics["val_ce"]})')
       writer.write({'step': step, **eval_metrics, 'chars_per_sec': chars_per_sec})
     if is_save:
       writer.commit()  # The step's lines reach the disk before its checkpoint.

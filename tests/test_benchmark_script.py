@@ -6,7 +6,12 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO_ROOT
+
+# A real benchmark run in a subprocess: the slow CI step (pytest -m slow).
+pytestmark = pytest.mark.slow
 
 
 def test_quick_benchmark_writes_its_section_and_json(tmp_path):

@@ -35,7 +35,6 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 _DRIVER = r'''
 import contextlib, io, json, sys, traceback
 from absl import flags
-from experiments import common
 module = __import__('experiments.' + sys.argv[1], fromlist=['main'])
 defined = set(flags.FLAGS)  # Config files define their override flags when parsed.
 results = []
@@ -44,7 +43,7 @@ for argv in json.loads(sys.stdin.read()):
   sys.argv = ['prog'] + argv
   with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
     try:
-      common.run(module.main)
+      module.cli()
     except SystemExit as e:
       code = e.code
     except BaseException:
@@ -137,13 +136,25 @@ def test_train_landauer_mistakes(tiny_config, landauer_workdir, field_workdir, t
       (['--config.data.local_path=/no/such/file.txt'], 'Data file not found'),
       ([f'--config.data.local_path={tmp_path}'], 'is a directory'),
       (['--config.train.schedule=linear'], "Unknown config.train.schedule 'linear'"),
+      (['--config.eval.window=0'], 'config.eval.window must be an integer >= 1'),
+      (['--config.train.warmup_steps=-5'], 'config.train.warmup_steps must be'),
+      (['--config.train.seq_len=100000'], 'fewer than one window'),
   ]
   argvs = [_landauer_train_args(tiny_config, fresh, *extra) for extra, _ in cases]
+  a_file = tmp_path / 'a_file'
+  a_file.write_text('not a directory')
+  broken = tmp_path / 'broken_config.py'
+  broken.write_text('def get_config(:\n')
+  cases.append(([f'--workdir={a_file}'], 'as a workdir'))
+  argvs.append(_landauer_train_args(tiny_config, str(a_file)))
+  cases.append(([f'--config={broken}'], 'the config file failed to load (SyntaxError'))
+  argvs.append([f'--config={broken}', f'--workdir={fresh}'])
   argvs.append(_landauer_train_args(tiny_config, landauer_workdir, '--config.seed=7'))
   argvs.append(_landauer_train_args(tiny_config, field_workdir))
   argvs.append(['--config=experiments/configs/nope.py', f'--workdir={fresh}'])
   expected = [e for _, e in cases] + ['seed: 0 -> 7', 'field LM checkpoint',
                                       "config file 'experiments/configs/nope.py' not found"]
+  assert len(argvs) == len(expected)
   for result, message in zip(_drive('train_landauer', argvs), expected):
     _assert_one_line_error(result, message)
   assert _snapshot(landauer_workdir, field_workdir) == before
@@ -158,10 +169,14 @@ def test_eval_and_generate_landauer_mistakes(landauer_workdir, field_workdir, tm
       [f'--workdir={field_workdir}'],
       [f'--workdir={landauer_workdir}', '--step=4'],
       [f'--workdir={landauer_workdir}', '--config.eval.nope=1'],
+      [f'--workdir={landauer_workdir}', '--config.eval.window=0'],
+      [f'--workdir={landauer_workdir}', '--config.eval.num_streams=-1'],
   ])
   for result, message in zip(eval_results, ['No checkpoint in', 'field LM checkpoint',
                                             'No checkpoint of step 4',
-                                            "unknown config key 'eval.nope'"]):
+                                            "unknown config key 'eval.nope'",
+                                            'config.eval.window must be >= 1',
+                                            'config.eval.num_streams must be >= 1']):
     _assert_one_line_error(result, message)
   generate = _drive('generate_landauer', [
       [f'--workdir={landauer_workdir}', '--prompt=the~'],
@@ -170,9 +185,11 @@ def test_eval_and_generate_landauer_mistakes(landauer_workdir, field_workdir, tm
       [f'--workdir={landauer_workdir}', '--temperature=-1'],
       [f'--workdir={field_workdir}', '--prompt=the'],
       [f'--workdir={landauer_workdir}', '--prompt=the', '--max_new_tokens=5', '--top_k=1000'],
+      [f'--workdir={landauer_workdir}', '--prompt=the', '--temperature=nan'],
   ])
-  for result, message in zip(generate[:5], ["'~'", 'empty', 'max_new_tokens', 'temperature',
-                                            'field LM checkpoint']):
+  for result, message in zip(generate[:5] + generate[6:], [
+      "'~'", 'empty', 'max_new_tokens', 'temperature', 'field LM checkpoint',
+      '--temperature must be a finite number']):
     _assert_one_line_error(result, message)
     assert result['stdout'] == ''  # Nothing printed before the error.
   assert generate[5]['code'] in (0, None) and len(generate[5]['stdout']) == len('the') + 5 + 1
@@ -215,6 +232,15 @@ def test_field_mistakes(field_workdir, landauer_workdir, small_corpus_path, data
       (['generate', '', f'--checkpoint={field_workdir}'], 'prompt is empty'),
       (['ablation', 'embedding_comparison', f'--workdir={fresh}',
         '--embeddings=golden,sparkly'], "Unknown embedding 'sparkly'"),
+      (['ablation', 'embedding_comparison', f'--workdir={fresh}', '--datasets=local_text',
+        '--local_path=/no/such/file.txt'], 'Data file not found'),
+      (['generate', 'the', f'--checkpoint={field_workdir}', '--temperature=inf'],
+       'finite number > 0'),
+      (['train', f'--workdir={fresh}', *data, '--eval_max_tokens=-5'], 'eval_max_tokens'),
+      (['train', f'--workdir={fresh}', *data, '--vocab_size=0'], 'vocab_size'),
+      (['analyze', 'the', '--visualize', f'--save_path={tmp_path / "x.foo"}'],
+       'must name a .png'),
+      (['profile', '--batch_sizes=0'], 'integers >= 1'),
   ]
   results = _drive('field', [argv for argv, _ in cases])
   for result, (argv, message) in zip(results, cases):
@@ -222,6 +248,18 @@ def test_field_mistakes(field_workdir, landauer_workdir, small_corpus_path, data
     if argv[0] == 'generate':
       assert result['stdout'] == ''
   assert _snapshot(landauer_workdir, field_workdir) == before
+  assert not os.path.exists(fresh)  # Refused commands make no workdir.
+
+
+def test_eval_config_key_mistake_in_a_real_process(landauer_workdir):
+  """Unknown --config.KEY of eval_landauer, whose overrides once failed at import."""
+  result = subprocess.run(
+      [sys.executable, '-m', 'experiments.eval_landauer', f'--workdir={landauer_workdir}',
+       '--config.eval.nope=1'], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+      env=dict(os.environ, JAX_PLATFORMS='cpu'), check=False)
+  assert result.returncode == 2, result.stderr[-2000:]
+  assert result.stderr.splitlines() == [
+      result.stderr.splitlines()[0]] and "unknown config key 'eval.nope'" in result.stderr
 
 
 def _popen(module, *args, **kwargs):
@@ -238,6 +276,7 @@ def _wait_for(predicate, process, timeout=240):
     time.sleep(0.05)
 
 
+@pytest.mark.slow
 def test_ctrl_c_is_one_line_and_kill_9_resumes_exactly(tiny_config, tmp_path):
   """Ctrl-C and kill -9 in the middle of a real run, then the run resumed in-process."""
   reference = str(tmp_path / 'reference')
@@ -273,6 +312,7 @@ def test_ctrl_c_is_one_line_and_kill_9_resumes_exactly(tiny_config, tmp_path):
                checkpoints.load_for_inference(reference).params)
 
 
+@pytest.mark.slow
 def test_generate_into_a_closed_pipe_exits_quietly(landauer_workdir):
   process = _popen('generate_landauer', f'--workdir={landauer_workdir}', '--prompt=the',
                    '--max_new_tokens=100000', '--chunk=8', stdout=subprocess.PIPE,

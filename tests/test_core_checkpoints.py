@@ -222,3 +222,59 @@ def test_ctrl_c_during_a_save_is_held_until_the_step_is_complete(tmp_path, monke
     store.save(1, _state(1.0), {})
   store.verify(1)  # ... lands after it: the step is whole.
   assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_adopt_writes_the_manifest_of_intact_legacy_steps_only(tmp_path):
+  store = _saved(tmp_path, steps=(1, 2, 3))
+  for step in (1, 2, 3):
+    os.remove(os.path.join(store.step_dir(step), checkpoints.MANIFEST))
+  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
+  import shutil  # pylint: disable=g-import-not-at-top
+  shutil.rmtree(store.step_dir(3))  # Step 3 gets a NaN: written by other code.
+  bad = _state(3.0)
+  bad['params']['w'] = bad['params']['w'].at[0, 0].set(jnp.nan)
+  ocp.Checkpointer(ocp.CompositeCheckpointHandler()).save(
+      store.step_dir(3), args=ocp.args.Composite(
+          state=ocp.args.StandardSave(bad), meta=ocp.args.JsonSave({})))
+  for path in _data_files(store.step_dir(2)):  # Step 2's arrays are cut short.
+    with open(path, 'r+b') as f:
+      f.truncate(3)
+  report = store.adopt()
+  assert report[1] == 'adopted'
+  assert report[2].startswith('not adopted: orbax cannot read it')
+  assert report[3] == 'not adopted: non-finite values in params/w'
+  assert store.latest_verified_step() == 1
+  assert store.adopt() == {2: report[2], 3: report[3]}  # Idempotent.
+
+
+def test_restore_of_another_structure_is_refused_not_fallen_back_from(tmp_path):
+  store = _saved(tmp_path)
+  other = {'params': {'w': jnp.zeros((64, 64))}, 'step': jnp.int32(0), 'extra': jnp.zeros(3)}
+  with pytest.raises(errors.CheckpointError, match='another state structure') as info:
+    store.restore_latest(lambda step: store.restore_state(step, other))
+  assert not isinstance(info.value, checkpoints.UnusableCheckpoint)
+
+
+def test_restore_latest_looks_again_when_a_trainer_prunes_meanwhile(tmp_path):
+  store = _saved(tmp_path, steps=(1, 2))
+  calls = []
+
+  def load(step):
+    calls.append(step)
+    if step == 2 and len(calls) == 1:  # A trainer saves step 3 and prunes 1 and 2.
+      store.keep = 1
+      store.save(3, _state(3.0), {})
+    return _load(store)(step)
+  step, state = store.restore_latest(load)
+  assert step == 3 and calls[:2] == [2, 3]
+  np.testing.assert_array_equal(state['params']['w'], np.full((64, 64), 3.0))
+
+
+def test_a_kill_during_pruning_leaves_no_half_deleted_step(tmp_path, monkeypatch):
+  store = _saved(tmp_path, steps=(1,), keep=1)
+  monkeypatch.setattr(checkpoints.shutil, 'rmtree', lambda *a, **k: None)  # Killed there.
+  store.save(2, _state(2.0), {})
+  assert store.steps() == [2]  # Step 1 is out of the steps already.
+  monkeypatch.undo()
+  store.remove_unfinished_saves()
+  assert os.listdir(store.directory) == ['2']

@@ -14,6 +14,9 @@ import pytest
 from landauerjax import checkpoints
 from landauerjax.core import errors
 
+# The entry points end to end in subprocesses: the slow CI step (pytest -m slow).
+pytestmark = pytest.mark.slow
+
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 PROMPT = 'First Citizen:\n'
 TINY_FLAGS = (

@@ -16,6 +16,9 @@ TINY_MODEL = json.dumps({'embed_dim': 8, 'lags': 3, 'lattice_dim': 64,
 TINY = ('--model_size=tiny', f'--model_overrides={TINY_MODEL}', '--batch_size=4',
         '--seq_len=16', '--eval_max_tokens=300')
 
+# The five commands end to end in subprocesses: the slow CI step (pytest -m slow).
+pytestmark = pytest.mark.slow
+
 
 def _run(*args):
   env = dict(os.environ, JAX_PLATFORMS='cpu')

@@ -21,6 +21,7 @@ import time
 from jupyter_client import kernelspec
 import nbclient
 import nbformat
+import pytest
 
 from scripts import make_field_notebook
 
@@ -102,6 +103,7 @@ def test_python3_kernel_is_this_interpreter():
   assert spec.argv[1:3] == ['-m', 'ipykernel_launcher']
 
 
+@pytest.mark.slow
 def test_notebook_falls_back_to_builtin_text():
   """With no data file, the data cell uses the built-in text (only the first cells run)."""
   nb = _read()
@@ -115,6 +117,7 @@ def test_notebook_falls_back_to_builtin_text():
   assert 20 <= vocab < 65
 
 
+@pytest.mark.slow
 def test_notebook_executes_within_budget():
   nb = _read()
   t0 = time.perf_counter()

@@ -7,6 +7,7 @@ import os
 
 import jax
 import numpy as np
+import pytest
 
 from conftest import small_corpus
 from fieldjax import checkpoints
@@ -70,6 +71,7 @@ def test_train_needs_exactly_one_data_source(tmp_path):
       raise AssertionError('no error')
 
 
+@pytest.mark.slow
 def test_train_command_streams_wikitext103_with_sentencepiece(tmp_path, data_dir):
   root = tmp_path / 'wikitext-103-raw'
   root.mkdir()

@@ -255,8 +255,10 @@ def test_landauer_resume_with_other_settings_is_refused_and_harms_nothing(
   for key in keys:
     assert key in str(info.value)
   assert _snapshot(workdir) == before
-  if 'model.hidden_dim' in keys:  # Other shapes: nothing can resume them.
-    with pytest.raises(errors.CheckpointError, match='other shapes'):
+  if 'model.hidden_dim' in keys:  # Other shapes: refused without offering the flag...
+    assert 'no setting resumes it' in str(info.value)
+    assert '--allow_config_change' not in str(info.value)
+    with pytest.raises(errors.WorkdirError, match='no setting resumes it'):  # ... or with it.
       train.train_and_evaluate(config, workdir, allow_config_change=True)
     assert _snapshot(workdir) == before
     return
@@ -458,3 +460,74 @@ def test_field_resume_step_rolls_back(field_reference, field_data, tmp_path):
   shutil.copytree(field_reference[0], workdir)
   assert _field_train(field_data, workdir, resume_step=3) == field_reference[1]
   assert _lines(workdir) == _lines(field_reference[0])
+
+
+def test_landauer_checks_the_loss_of_the_state_it_saves(tiny_config, tmp_path,
+                                                        landauer_reference):
+  """A blow-up on a save step gives finite but useless parameters: caught before saving."""
+  config = tiny_config('seed')
+  config.train.learning_rate = 1e30
+  config.train.num_steps = 1
+  config.checkpoint.every = config.eval.every = 1
+  workdir = str(tmp_path / 'run')
+  with pytest.raises(errors.TrainingStopped, match='loss of the updated parameters') as info:
+    train.train_and_evaluate(config, workdir)
+  assert 'step 1' in str(info.value) and 'no checkpoint had been saved yet' in str(info.value)
+  assert core_checkpoints.CheckpointStore(workdir).steps() == []
+  # Resumed with that learning rate and keep=1, the good checkpoints stay.
+  resumed = str(tmp_path / 'resumed')
+  shutil.copytree(landauer_reference[0], resumed)
+  config = tiny_config('seed')
+  config.train.learning_rate = 1e30
+  config.train.num_steps = 9
+  config.checkpoint.every, config.checkpoint.keep = 1, 1
+  with pytest.raises(errors.TrainingStopped, match='step 6, is kept'):
+    train.train_and_evaluate(config, resumed, allow_config_change=True)
+  assert core_checkpoints.CheckpointStore(resumed).steps() == [3, 6]  # Nothing pruned.
+
+
+def test_landauer_cosine_runs_cannot_be_extended_silently(landauer_reference, tiny_config,
+                                                          tmp_path):
+  config = tiny_config('seed')
+  config.train.schedule = 'cosine'
+  workdir = str(tmp_path / 'run')
+  train.train_and_evaluate(config, workdir)
+  config.train.num_steps = 9
+  with pytest.raises(errors.WorkdirError, match='the cosine learning-rate schedule depends'):
+    train.train_and_evaluate(config, workdir)
+
+
+def test_field_checks_the_ce_of_the_state_it_saves(field_data, tmp_path):
+  cfg = dataclasses.replace(field_data[0], eta=1e6)
+  workdir = str(tmp_path / 'run')
+  with pytest.raises(errors.TrainingStopped) as info:
+    _field_train(field_data, workdir, cfg=cfg, checkpoint_every=1, eval_every=100)
+  assert 'step 1' in str(info.value) and 'no checkpoint had been saved yet' in str(info.value)
+  assert core_checkpoints.CheckpointStore(workdir).steps() == []
+
+
+def test_field_run_json_is_rebuilt_when_a_kill_left_it_missing_or_stale(
+    field_reference, field_data, tmp_path):
+  workdir = str(tmp_path / 'run')
+  shutil.copytree(field_reference[0], workdir)
+  os.remove(os.path.join(workdir, 'run.json'))  # Killed between the last save and run.json.
+  assert _field_train(field_data, workdir) == field_reference[1]
+  rebuilt = json.load(open(os.path.join(workdir, 'run.json')))
+  assert rebuilt['final'] == field_reference[1] and rebuilt['step'] == 6
+  stale = str(tmp_path / 'stale')
+  _field_train(field_data, stale, num_steps=3)
+  run_3 = json.load(open(os.path.join(stale, 'run.json')))
+  with pytest.MonkeyPatch.context() as patch:  # Extended to 6, killed before run.json.
+    _kill_on_call(patch, field_train.workdir_lib, 'write_json', 1)
+    with pytest.raises(Killed):
+      _field_train(field_data, stale)
+  assert json.load(open(os.path.join(stale, 'run.json'))) == run_3  # Stale: step 3.
+  assert _field_train(field_data, stale) == field_reference[1]
+  assert json.load(open(os.path.join(stale, 'run.json')))['step'] == 6
+
+
+def test_field_schedule_spellings_are_one_setting(field_reference, field_data, tmp_path):
+  workdir = str(tmp_path / 'run')
+  shutil.copytree(field_reference[0], workdir)
+  _field_train(field_data, workdir, num_steps=7,
+               perturbation_schedule='{"4":"beta","0":"levy"}')  # Same schedule, respelled.

@@ -9,6 +9,7 @@ import sys
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from landauerjax import models
 from scripts import seed_step_breakdown as breakdown
@@ -57,6 +58,7 @@ def test_ablated_scans_drop_the_time_dependence_they_claim_to():
   assert np.abs(free[-1]).min() > 0
 
 
+@pytest.mark.slow
 def test_quick_run_writes_its_section_and_json(tmp_path):
   md, out = tmp_path / 'BENCH.md', tmp_path / 'breakdown.json'
   md.write_text('# Benchmarks\n\nProse kept as is.\n')
@@ -79,6 +81,7 @@ def test_quick_run_writes_its_section_and_json(tmp_path):
   assert 'Prose kept as is.' in text and 'smoke run: not a benchmark' in text
 
 
+@pytest.mark.slow
 def test_unknown_configs_and_other_variants_are_refused(tmp_path):
   for configs, message in (('landauer_lstm', "landauer_lstm has variant 'lstm', not seed"),
                            ('no_such_config', 'no experiments/configs/no_such_config.py')):

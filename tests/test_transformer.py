@@ -96,6 +96,7 @@ def test_bad_lengths_are_rejected(tiny_params):
     transformer.sliding_window_ce(tiny_params, model, np.zeros(1, np.int32))
 
 
+@pytest.mark.slow
 def test_baseline_script_end_to_end(small_corpus_path, tmp_path):
   out = tmp_path / 'r.json'
   result = subprocess.run(

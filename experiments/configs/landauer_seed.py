@@ -57,7 +57,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.temperature = 0.05
   # Stop (keeping the last good checkpoint) when the train loss exceeds this
   # multiple of ln V, the loss of a uniform guess; 0 turns the guard off.
-  config.train.divergence_factor = 3.0
+  config.train.divergence_factor = 10.0
 
   config.eval = ml_collections.ConfigDict()
   config.eval.every = 500

@@ -39,6 +39,7 @@ from landauerjax.core import errors
 
 MANIFEST = 'sha256.json'
 _ORBAX_TMP = '.orbax-checkpoint-tmp'
+_DELETING = '.deleting-'
 T = TypeVar('T')
 
 
@@ -147,7 +148,9 @@ def verify(step_dir: str, step: int) -> None:
     raise UnusableCheckpoint(step, f'{step_dir} is not a directory')
   if not os.path.exists(path):
     raise UnusableCheckpoint(step, f'no {MANIFEST} in {step_dir} (its save did not finish, '
-                             'or a version without checksums wrote it)')
+                             'or a version without checksums wrote it: `python -m '
+                             'scripts.adopt_checkpoints --workdir=...` checks and adopts such '
+                             'steps)')
   try:
     with open(path) as f:
       files = json.load(f)['files']
@@ -159,10 +162,14 @@ def verify(step_dir: str, step: int) -> None:
     full = os.path.join(step_dir, rel)
     if rel not in present:
       raise UnusableCheckpoint(step, f'{full} is missing')
-    if os.path.getsize(full) != size:
-      raise UnusableCheckpoint(
-          step, f'{full} has {os.path.getsize(full)} bytes, {size} when saved')
-    if _sha256(full) != digest:
+    try:
+      actual_size = os.path.getsize(full)
+      actual_digest = _sha256(full) if actual_size == size else None
+    except OSError as e:  # E.g. deleted by a trainer's pruning while we read it.
+      raise UnusableCheckpoint(step, f'{full} cannot be read ({e.strerror})') from None
+    if actual_size != size:
+      raise UnusableCheckpoint(step, f'{full} has {actual_size} bytes, {size} when saved')
+    if actual_digest != digest:
       raise UnusableCheckpoint(step, f'{full} does not match its sha256 (corrupt)')
   extra = sorted(present - expected.keys())
   if extra:
@@ -255,9 +262,14 @@ class CheckpointStore:
       state = ocp.Checkpointer(ocp.CompositeCheckpointHandler()).restore(
           self.step_dir(step), args=ocp.args.Composite(state=args))['state']
     except Exception as e:  # pylint: disable=broad-except  # Orbax raises many types.
-      raise UnusableCheckpoint(
-          step, f'orbax cannot read its state ({type(e).__name__}: '
-          f'{str(e).splitlines()[0][:200] if str(e) else ""})') from e
+      if not os.path.isdir(self.step_dir(step)):
+        raise UnusableCheckpoint(step, 'it was deleted while being read') from e
+      # Its files verified: what is stored is intact but not what was asked for.
+      detail = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+      raise errors.CheckpointError(
+          f'Checkpoint step {step} of {self.workdir} holds another state structure than '
+          f'this run expects ({detail}): it was written with other settings (e.g. another '
+          'optimizer or model); use those, or another --workdir.') from e
     bad = nonfinite_leaves(state)
     if bad:
       raise UnusableCheckpoint(step, f'non-finite values in {", ".join(bad[:3])}')
@@ -289,22 +301,31 @@ class CheckpointStore:
         raise errors.CheckpointError(
             f'{e}. Leave out --step to fall back to the newest checkpoint that verifies.'
         ) from e
-    failures = []
-    for candidate in reversed(steps):
-      try:
-        result = load(candidate)
-      except UnusableCheckpoint as e:
-        failures.append(e)
-        older = [s for s in steps if s < candidate]
-        logging.warning('%s; %s.', e, f'falling back to step {older[-1]}' if older
-                        else 'no older checkpoint')
-        continue
-      return candidate, result
-    if not failures:
+    failures: dict[int, UnusableCheckpoint] = {}
+    for _ in range(5):  # A trainer may delete steps while we read: then look again.
+      vanished = False
+      for candidate in reversed(steps):
+        if candidate in failures:
+          continue
+        try:
+          return candidate, load(candidate)
+        except UnusableCheckpoint as e:
+          if not os.path.isdir(self.step_dir(candidate)):
+            vanished = True  # Pruned by a running trainer, not corrupt.
+            break
+          failures[candidate] = e
+          older = [s for s in steps if s < candidate and s not in failures]
+          logging.warning('%s; %s.', e, f'falling back to step {older[-1]}' if older
+                          else 'no older checkpoint')
+      if not vanished:
+        break
+      steps = self.steps()
+    if not failures and not steps:
       return None
     raise errors.CheckpointError(
-        f'No checkpoint in {self.directory} verifies ({"; ".join(map(str, failures))}). '
-        'Move the checkpoints away to start over, or use another --workdir.')
+        f'No checkpoint in {self.directory} verifies '
+        f'({"; ".join(str(failures[s]) for s in sorted(failures, reverse=True))}). Move the '
+        'checkpoints away to start over, or use another --workdir.')
 
   def latest_verified_step(self) -> int | None:
     """The newest step whose files match its manifest (hashes them), or None."""
@@ -319,13 +340,40 @@ class CheckpointStore:
   # Writing (hold the workdir's lock: `landauerjax.core.workdir.WorkdirLock`).
 
   def remove_unfinished_saves(self) -> None:
-    """Deletes orbax's temporary directories of saves that a kill interrupted."""
+    """Deletes orbax's temporary directories of saves, and steps being deleted, that a
+    kill interrupted."""
     if not os.path.isdir(self.directory):
       return
     for name in sorted(os.listdir(self.directory)):
-      if _ORBAX_TMP in name:
-        logging.warning('Removing %s, an unfinished save of a killed run.', name)
+      if _ORBAX_TMP in name or name.startswith(_DELETING):
+        logging.warning('Removing %s, left by a killed run.', name)
         shutil.rmtree(os.path.join(self.directory, name), ignore_errors=True)
+
+  def adopt(self) -> dict[int, str]:
+    """Writes the manifest of every step that has none (e.g. written before checksums).
+
+    Each such step must restore whole through orbax and hold only finite
+    values; the manifest then records its files as they are now. Hold the
+    workdir's lock. Returns {step: 'adopted' or the reason it was not}.
+    """
+    report = {}
+    for step in self.steps():
+      if os.path.exists(os.path.join(self.step_dir(step), MANIFEST)):
+        continue
+      try:
+        state = ocp.Checkpointer(ocp.CompositeCheckpointHandler()).restore(
+            self.step_dir(step), args=ocp.args.Composite(
+                state=ocp.args.StandardRestore(), meta=ocp.args.JsonRestore()))['state']
+      except Exception as e:  # pylint: disable=broad-except  # Orbax raises many types.
+        report[step] = f'not adopted: orbax cannot read it ({type(e).__name__})'
+        continue
+      bad = nonfinite_leaves(state)
+      if bad:
+        report[step] = f'not adopted: non-finite values in {", ".join(bad[:3])}'
+        continue
+      write_manifest(self.step_dir(step))
+      report[step] = 'adopted'
+    return report
 
   def set_aside(self, step: int) -> str:
     """Moves a step out of the way into WORKDIR/checkpoints_set_aside/ (kept, never deleted)."""
@@ -364,5 +412,8 @@ class CheckpointStore:
     with_manifest = [s for s in self.steps()
                      if os.path.exists(os.path.join(self.step_dir(s), MANIFEST))]
     for step in with_manifest[:-self.keep] if self.keep > 0 else with_manifest:
-      shutil.rmtree(self.step_dir(step), ignore_errors=True)
+      # Renamed first: a kill during the deletion leaves no half-deleted step behind.
+      doomed = os.path.join(self.directory, f'{_DELETING}{step}-{os.getpid()}')
+      os.replace(self.step_dir(step), doomed)
+      shutil.rmtree(doomed, ignore_errors=True)
 

@@ -41,8 +41,13 @@ class WorkdirLock:
     self._fd: int | None = None
 
   def acquire(self) -> None:
-    os.makedirs(self.workdir, exist_ok=True)
-    fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+      os.makedirs(self.workdir, exist_ok=True)
+      fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+      raise errors.WorkdirError(
+          f'Cannot use {self.workdir} as a workdir ({e.strerror}): give a directory you can '
+          'write to.') from None
     try:
       fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
@@ -138,7 +143,8 @@ def changed_keys(saved: Mapping[str, Any], wanted: Mapping[str, Any],
 
 def check_resume(saved: Mapping[str, Any] | None, wanted: Mapping[str, Any], *,
                  extendable: Iterable[str], allow_changes: bool, workdir: str,
-                 step: int) -> list[str]:
+                 step: int, hints: Mapping[str, str] | None = None,
+                 shapes_differ: bool = False) -> list[str]:
   """Refuses to resume a run recorded as `saved` with the request `wanted`.
 
   Args:
@@ -148,6 +154,10 @@ def check_resume(saved: Mapping[str, Any] | None, wanted: Mapping[str, Any], *,
     extendable: flat config keys that may change (e.g. 'train.num_steps').
     allow_changes: accept every other change too, with a warning.
     workdir, step: for the message.
+    hints: why a key may not change, said when it did (e.g. {'train.num_steps':
+      'the cosine learning-rate schedule depends on it'}).
+    shapes_differ: the changes alter the model's shapes: refused even with
+      allow_changes, since nothing can resume them.
 
   Returns:
     The changed keys that were accepted.
@@ -165,8 +175,16 @@ def check_resume(saved: Mapping[str, Any] | None, wanted: Mapping[str, Any], *,
                     wanted['data_fingerprint'][:12]))
   if not changes:
     return []
-  detail = '; '.join(f'data: sha256 {old} -> {new}' if k == 'data' else f'{k}: {old!r} -> {new!r}'
-                     for k, old, new in changes)
+  hints = hints or {}
+  detail = '; '.join(
+      f'data: sha256 {old} -> {new}' if k == 'data' else
+      f'{k}: {old!r} -> {new!r}' + (f' ({hints[k]})' if k in hints else '')
+      for k, old, new in changes)
+  if shapes_differ:
+    raise errors.WorkdirError(
+        f'Workdir {workdir} holds a run with other settings (resuming from step {step}): '
+        f'{detail}. They change the model\'s shapes, so no setting resumes it: use another '
+        '--workdir.')
   if not allow_changes:
     raise errors.WorkdirError(
         f'Workdir {workdir} holds a run with other settings (resuming from step {step}): '
