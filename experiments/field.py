@@ -55,7 +55,7 @@ _DATA_DIR = flags.DEFINE_string('data_dir', '', 'TFDS data directory ("" = defau
 _TOKENIZER = flags.DEFINE_string('tokenizer', '', f'One of {tokenizers.KINDS}; "" picks '
                                  'char for tiny_shakespeare/local_text, else sentencepiece.')
 _VOCAB = flags.DEFINE_integer('vocab_size', 8192, 'SentencePiece vocabulary size.',
-                              lower_bound=2)
+                              lower_bound=8)
 _WORKDIR = flags.DEFINE_string('workdir', '', 'Run directory (checkpoints, metrics.jsonl).')
 _SIZE = flags.DEFINE_string('model_size', 'tiny', f'One of {sorted(model_lib.SIZES)}.')
 _OVERRIDES = flags.DEFINE_string('model_overrides', '{}',

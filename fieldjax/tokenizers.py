@@ -38,7 +38,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from landauerjax.core.errors import DataError
+from landauerjax.core.errors import ConfigError, DataError
 from landauerjax.input_pipeline import CharVocab
 
 KINDS = ('char', 'byte', 'sentencepiece')
@@ -304,9 +304,9 @@ def _train_sentencepiece_proto(lines: Iterable[str], options: dict[str, Any],
         sentence_iterator=counted(), model_writer=model, minloglevel=2, **kwargs)
   except RuntimeError as e:
     if fed == 0:
-      raise ValueError(
+      raise DataError(
           f'No training text for the SentencePiece tokenizer (data {data_key!r}).') from e
-    raise ValueError(
+    raise ConfigError(
         f'SentencePiece training failed on data {data_key!r} ({fed} lines) with '
         f'vocab_size={options["vocab_size"]}, model_type={options["model_type"]!r}: '
         f'{e} (a small corpus supports only a small vocabulary).') from e
@@ -334,10 +334,10 @@ def train_sentencepiece(train_texts: TrainTexts, *, vocab_size: int = DEFAULT_VO
     max_train_chars: cap on the characters the trainer sees.
   """
   if model_type not in MODEL_TYPES:
-    raise ValueError(f'Unknown SentencePiece model_type {model_type!r}; expected one of '
+    raise ConfigError(f'Unknown SentencePiece model_type {model_type!r}; expected one of '
                      f'{list(MODEL_TYPES)}.')
   if vocab_size < 8:
-    raise ValueError(f'vocab_size={vocab_size} is too small for SentencePiece (>= 8).')
+    raise ConfigError(f'vocab_size={vocab_size} is too small for SentencePiece (>= 8).')
   if byte_fallback is None:
     byte_fallback = vocab_size >= BYTE_FALLBACK_MIN_VOCAB
   options = _trainer_options(vocab_size, model_type, bool(byte_fallback), max_train_chars)
