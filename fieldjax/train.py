@@ -31,6 +31,7 @@ from fieldjax import perturbations
 from landauerjax import input_pipeline as landauer_input
 from landauerjax.core import checkpoints as core_checkpoints
 from landauerjax.core import errors
+from landauerjax.core import guards
 from landauerjax.core import metrics as core_metrics
 from landauerjax.core import workdir as workdir_lib
 
@@ -323,23 +324,9 @@ def _train_loop(cfg: model_lib.ModelConfig, train_cfg: TrainConfig,
   else:
     stream = iter(train_stream(stream_state))
   tokens_per_step = train_cfg.batch_size * train_cfg.seq_len
-  max_ce = (train_cfg.divergence_factor * math.log(cfg.vocab_size)
-            if train_cfg.divergence_factor > 0 else math.inf)
+  guard = guards.Guard(store, cfg.vocab_size, train_cfg.divergence_factor)
   last_eval: dict[str, Any] = {}
   timer_step, timer = start, time.perf_counter()
-
-  def stopped(step: int, reason: str) -> errors.TrainingStopped:
-    good = store.latest_verified_step()
-    kept = (f'the last good checkpoint, step {good}, is kept in {store.directory}'
-            if good is not None else 'no checkpoint had been saved yet')
-    return errors.TrainingStopped(f'Training stopped at step {step}: {reason}; {kept}.')
-
-  def check_ce(step: int, what: str, ce: float) -> None:
-    if not math.isfinite(ce):
-      raise stopped(step, f'non-finite {what} ({ce})')
-    if ce > max_ce:
-      raise stopped(step, f'the {what} diverged ({ce:.4g} > divergence_factor '
-                    f'{train_cfg.divergence_factor} x ln V = {max_ce:.4g})')
 
   def updated_ce(step: int, windows: np.ndarray | None) -> float:
     """CE of the updated parameters on the batch that produced them (the step's
@@ -372,14 +359,11 @@ def _train_loop(cfg: model_lib.ModelConfig, train_cfg: TrainConfig,
     if not (is_log or is_eval or is_save):
       continue
     metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
-    if not all(math.isfinite(v) for v in metrics.values()):
-      raise stopped(step, f'non-finite metrics ({metrics})')
-    check_ce(step, 'train CE', metrics['ce'])
+    guard.check_finite(step, 'metrics', metrics)
+    guard.check_loss(step, 'train CE', metrics['ce'])
     if is_eval or is_save:  # Never evaluate or save a non-finite or diverged state.
-      bad = core_checkpoints.nonfinite_leaves(params)
-      if bad:
-        raise stopped(step, f'the update made {", ".join(bad[:3])} non-finite')
-      check_ce(step, 'CE of the updated parameters', updated_ce(step, windows))
+      guard.check_state(step, params)
+      guard.check_loss(step, 'CE of the updated parameters', updated_ce(step, windows))
     elapsed = time.perf_counter() - timer
     rate = (step - timer_step) * tokens_per_step / max(elapsed, 1e-9)
     record = {'step': step, 'train_loss': metrics['ce'],
@@ -397,7 +381,7 @@ def _train_loop(cfg: model_lib.ModelConfig, train_cfg: TrainConfig,
                         batch_size=train_cfg.eval_batch_size,
                         max_tokens=train_cfg.eval_max_tokens)
       if not math.isfinite(result['ce']):  # A high one is overfitting, not divergence.
-        raise stopped(step, f'non-finite validation CE ({result["ce"]})')
+        raise guard.stop(step, f'non-finite validation CE ({result["ce"]})')
       last_eval = {'val_ce': result['ce'], 'val_perplexity': result['perplexity'],
                    'val_tokens': result['tokens']}
       record.update(last_eval)

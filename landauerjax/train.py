@@ -27,6 +27,7 @@ from landauerjax import input_pipeline
 from landauerjax import models
 from landauerjax.core import checkpoints as core_checkpoints
 from landauerjax.core import errors
+from landauerjax.core import guards
 from landauerjax.core import metrics as core_metrics
 from landauerjax.core import workdir as workdir_lib
 
@@ -266,16 +267,6 @@ def check_train_config(config: Any) -> None:
                              f'guard off), got {config.train.divergence_factor}.')
 
 
-def divergence_threshold(config: Any, vocab_size: int) -> float:
-  """The train loss above which a run counts as diverged: divergence_factor * ln V.
-
-  ln V is the loss of a uniform prediction, which any run starts near; a loss
-  several times larger only comes from an update that blew up. 0 turns it off.
-  """
-  factor = float(config.train.get('divergence_factor', 0.0))
-  return factor * math.log(vocab_size) if factor > 0 else math.inf
-
-
 def _last_evaluation(workdir: str) -> dict[str, Any]:
   evals = [r for r in core_metrics.read_metrics(core_metrics.metrics_path(workdir))
            if 'val_ce' in r]
@@ -367,39 +358,24 @@ def _train_loop(config: Any, model: models.LandauerLM,
   step_fn = make_train_step(config, model, optimizer)
   chars_per_step = config.train.batch_size * config.train.seq_len
   num_steps = config.train.num_steps
-  max_loss = divergence_threshold(config, corpus.vocab.size)
+  guard = guards.Guard(
+      store, corpus.vocab.size, config.train.get('divergence_factor', 0.0),
+      advice='Try a lower --config.train.learning_rate in a new --workdir (or in this one '
+             'with --allow_config_change).')
   eval_metrics: dict[str, Any] = {}
   pending = None  # (step, metrics) not yet read back: the device runs ahead.
   timer_step, timer = start, time.perf_counter()  # For the log's steps/s.
   span_step, span_start = start, time.perf_counter()  # For eval lines' chars/s.
-
-  def stopped(step: int, reason: str) -> errors.TrainingStopped:
-    good = store.latest_verified_step()
-    kept = (f'the last good checkpoint, step {good}, is kept in {store.directory}'
-            if good is not None else 'no checkpoint had been saved yet')
-    return errors.TrainingStopped(
-        f'Training stopped at step {step}: {reason}; {kept}. Try a lower '
-        '--config.train.learning_rate in a new --workdir (or in this one with '
-        '--allow_config_change).')
 
   probe = jax.jit(functools.partial(
       updated_loss, model=model, seed=config.seed, batch_size=config.train.batch_size,
       seq_len=config.train.seq_len,
       coefficient=inertia_coefficient(config.train.energy_weight, config.train.temperature)))
 
-  def check_loss(step: int, what: str, loss: float) -> None:
-    if not math.isfinite(loss):
-      raise stopped(step, f'non-finite {what} ({loss})')
-    if loss > max_loss:
-      raise stopped(step, f'the {what} diverged ({loss:.4g} > divergence_factor '
-                    f'{config.train.divergence_factor} x ln V = {max_loss:.4g})')
-
   def check_state(step: int) -> None:
     """The state about to be evaluated or saved: finite, and its own loss in bounds."""
-    bad = core_checkpoints.nonfinite_leaves(state)
-    if bad:
-      raise stopped(step, f'the update made {", ".join(bad[:3])} non-finite')
-    check_loss(step, 'loss of the updated parameters', float(probe(state, tokens_N)))
+    guard.check_state(step, state)
+    guard.check_loss(step, 'loss of the updated parameters', float(probe(state, tokens_N)))
 
   def evaluate_now(step: int) -> dict[str, Any]:
     t0 = time.perf_counter()
@@ -414,12 +390,8 @@ def _train_loop(config: Any, model: models.LandauerLM,
     nonlocal timer_step, timer
     step, metrics = pending
     metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
-    if not all(math.isfinite(v) for v in metrics.values()):
-      raise stopped(step, f'non-finite loss ({metrics})')
-    if metrics['loss'] > max_loss:
-      raise stopped(step, f'the loss diverged ({metrics["loss"]:.4g} > '
-                    f'divergence_factor {config.train.divergence_factor} x ln V = '
-                    f'{max_loss:.4g})')
+    guard.check_finite(step, 'loss', metrics)
+    guard.check_loss(step, 'loss', metrics['loss'])
     if step % config.log_every == 0 or step == num_steps:
       elapsed = time.perf_counter() - timer
       steps_per_sec = (step - timer_step) / max(elapsed, 1e-9)
@@ -450,7 +422,7 @@ def _train_loop(config: Any, model: models.LandauerLM,
     if is_eval:
       eval_metrics = evaluate_now(step)
       if not math.isfinite(eval_metrics['val_ce']):  # A high one is overfitting, not divergence.
-        raise stopped(step, f'non-finite validation CE ({eval_metrics["val_ce"]})')
+        raise guard.stop(step, f'non-finite validation CE ({eval_metrics["val_ce"]})')
       writer.write({'step': step, **eval_metrics, 'chars_per_sec': chars_per_sec})
     if is_save:
       writer.commit()  # The step's lines reach the disk before its checkpoint.
