@@ -67,3 +67,46 @@ def test_lines_of_a_run_that_never_saved_are_dropped(tmp_path):
 
 def test_read_metrics_of_a_missing_file_is_empty(tmp_path):
   assert metrics.read_metrics(str(tmp_path / 'none.jsonl')) == []
+
+
+def _events(workdir) -> list:
+  """Every Event proto of WORKDIR/tensorboard (TFRecord framing: length, crc, data, crc)."""
+  import glob  # pylint: disable=g-import-not-at-top
+  import struct  # pylint: disable=g-import-not-at-top
+  from tensorboardX.proto import event_pb2  # pylint: disable=g-import-not-at-top
+  events = []
+  for path in sorted(glob.glob(os.path.join(str(workdir), 'tensorboard', 'events.*'))):
+    data = open(path, 'rb').read()
+    offset = 0
+    while offset < len(data):
+      (length,) = struct.unpack('<Q', data[offset:offset + 8])
+      event = event_pb2.Event()
+      event.ParseFromString(data[offset + 12:offset + 12 + length])
+      events.append(event)
+      offset += 12 + length + 4
+  return events
+
+
+def _scalars(workdir) -> list[tuple[int, str, float]]:
+  return [(e.step, v.tag, v.simple_value) for e in _events(workdir) for v in e.summary.value]
+
+
+def test_tensorboard_gets_every_numeric_field(tmp_path):
+  with metrics.MetricsWriter(str(tmp_path), 0) as writer:
+    writer.write({'step': 1, 'loss': 2.5, 'kind': 'levy', 'tokens': 7})
+    writer.write({'step': 2, 'loss': 2.0})
+  assert sorted(_scalars(tmp_path)) == [(1, 'loss', 2.5), (1, 'tokens', 7.0), (2, 'loss', 2.0)]
+
+
+def test_a_resumed_run_purges_the_later_tensorboard_steps(tmp_path):
+  _write(tmp_path, 0, [1, 2, 3, 4])
+  _write(tmp_path, 2, [3, 4])
+  # TensorBoard hides events at steps >= a SessionLog START's step written before them.
+  starts = [e.step for e in _events(tmp_path) if e.session_log.status == 1]
+  assert starts == [1, 3]
+
+
+def test_writer_without_tensorboard(tmp_path):
+  with metrics.MetricsWriter(str(tmp_path), 0, tensorboard=False) as writer:
+    writer.write({'step': 1, 'loss': 1.0})
+  assert not os.path.exists(os.path.join(str(tmp_path), 'tensorboard'))

@@ -1,4 +1,5 @@
-"""WORKDIR/metrics.jsonl: one JSON object per line, append-only and crash-safe.
+"""WORKDIR/metrics.jsonl: one JSON object per line, append-only and crash-safe;
+the same numbers as TensorBoard scalars in WORKDIR/tensorboard/.
 
 Each line carries a `step`. A training run appends lines and, at every
 checkpoint, flushes them to disk (`commit`) BEFORE the checkpoint is saved: so
@@ -11,6 +12,12 @@ kill can empty the file): those later lines were written by the run that died
 after its last checkpoint, and the resumed run writes them again, with the same
 values (batches are a pure function of the step). A torn last line (a kill in
 the middle of a write) is cut off the same way, with a warning.
+
+TensorBoard: every numeric field of a record is also written as a scalar (tag
+= field name) to event files in WORKDIR/tensorboard/, through tensorboardX (no
+TensorFlow needed). A resumed run opens its writer with purge_step = S + 1, so
+TensorBoard hides the events of later steps that the dead run left, exactly as
+metrics.jsonl drops their lines.
 """
 
 from __future__ import annotations
@@ -18,11 +25,13 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 from typing import Any
 
 from absl import logging
 
 FILENAME = 'metrics.jsonl'
+TENSORBOARD_DIR = 'tensorboard'
 
 
 def metrics_path(workdir: str) -> str:
@@ -88,10 +97,20 @@ class MetricsWriter:
     workdir: the run's directory.
     resume_step: the step of the checkpoint the run starts from (0 for a new
       run): lines of later steps, and a torn last line, are cut off.
+    tensorboard: also write TensorBoard event files to WORKDIR/tensorboard/.
   """
 
-  def __init__(self, workdir: str, resume_step: int):
+  def __init__(self, workdir: str, resume_step: int, *, tensorboard: bool = True):
     self.path = metrics_path(workdir)
+    self._tensorboard = None
+    if tensorboard:
+      import tensorboardX  # pylint: disable=g-import-not-at-top  # Only writers need it.
+      self._tensorboard = tensorboardX.SummaryWriter(
+          logdir=os.path.join(workdir, TENSORBOARD_DIR), purge_step=resume_step + 1,
+          flush_secs=30,
+          # Event files are named by the second: a unique suffix keeps a run resumed
+          # within the same second from overwriting the last one's file.
+          filename_suffix=f'.{os.getpid()}.{time.time_ns()}')
     if os.path.exists(self.path):
       size = os.path.getsize(self.path)
       keep, lines, torn = _committed_prefix(self.path, resume_step)
@@ -110,16 +129,25 @@ class MetricsWriter:
     """Appends one record (must have an int 'step'); non-finite floats become null."""
     line = json.dumps({k: _finite(v) for k, v in record.items()}, allow_nan=False)
     self._file.write(line + '\n')
+    if self._tensorboard is not None:
+      for key, value in record.items():
+        if key != 'step' and isinstance(value, (int, float)) and not isinstance(value, bool):
+          self._tensorboard.add_scalar(key, value, global_step=record['step'])
 
   def commit(self) -> None:
-    """Puts every record written so far on disk (flush + fsync)."""
+    """Puts every record written so far on disk (flush + fsync; TensorBoard: flush)."""
     self._file.flush()
     os.fsync(self._file.fileno())
+    if self._tensorboard is not None:
+      self._tensorboard.flush()
 
   def close(self) -> None:
     if not self._file.closed:
       self.commit()
       self._file.close()
+    if self._tensorboard is not None:
+      self._tensorboard.close()
+      self._tensorboard = None
 
   def __enter__(self) -> 'MetricsWriter':
     return self
