@@ -1,8 +1,8 @@
 r"""The field-theoretic LM's five commands: train, generate, ablation, analyze, profile.
 
-  python -m experiments.field train --model_size=tiny --dataset=tiny_shakespeare \
-      --local_path=../shared/data/tiny_shakespeare.txt --num_steps=2000 \
-      --perturbation_schedule='{"0": "beta", "1000": "adaptive"}' --workdir=/tmp/field
+  python -m experiments.field train --config=experiments/configs/field_tiny.py \
+      --workdir=/tmp/field --config.data.local_path=../shared/data/tiny_shakespeare.txt \
+      --config.train.perturbation_schedule="{0: 'beta', 1000: 'adaptive'}"
   python -m experiments.field generate "To be" --checkpoint=/tmp/field --perturbation=levy \
       --temperature=0.9 --max_new_tokens=200
   python -m experiments.field ablation embedding_comparison --embeddings=golden,log_phase \
@@ -10,15 +10,23 @@ r"""The field-theoretic LM's five commands: train, generate, ablation, analyze, 
       --local_path=../shared/data/tiny_shakespeare.txt --num_steps=500 --workdir=/tmp/ablation
   python -m experiments.field analyze "Hello world" --visualize --save_path=/tmp/field_evolution.png
   python -m experiments.field profile --model_size=small --batch_sizes=1,4,8,16 \
-      --seq_lengths=128,256,512
+      --seq_lengths=128,256,512 --output=/tmp/profile_small.md
 
-Every command that reads data takes a local copy offline with --local_path=FILE
-(for `ablation` over several datasets: --local_path=NAME=FILE,NAME=FILE).
-Re-running `train` with the same --workdir resumes from its latest checkpoint.
+`train` and `ablation` read a config file (--config, default
+experiments/configs/field_tiny.py) with --config.KEY=VALUE overrides; the
+original's spellings work as shorthands for its keys: --dataset, --local_path,
+--data_dir, --tokenizer, --vocab_size (config.data.*), --model_size (the
+dimensions of a named size), --model_overrides (JSON of config.model keys),
+--embedding, --hebbian_rule, --dtype (config.model.*), --num_steps,
+--batch_size, --seq_len (also sets eval.stride to seq_len / 2), --seed,
+--perturbation_schedule (JSON), --eval_every, --eval_max_tokens,
+--checkpoint_every. A shorthand wins over the config. Re-running `train` with
+the same --workdir resumes from its newest checkpoint that verifies.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import sys
@@ -29,6 +37,8 @@ from absl import app
 from absl import flags
 from absl import logging
 import jax
+import ml_collections
+from ml_collections import config_flags
 import numpy as np
 
 from experiments import common
@@ -36,7 +46,6 @@ from fieldjax import analysis
 from fieldjax import checkpoints
 from fieldjax import datasets
 from fieldjax import embeddings
-from fieldjax import field as field_lib
 from fieldjax import generation
 from fieldjax import model as model_lib
 from fieldjax import perturbations
@@ -44,36 +53,46 @@ from fieldjax import profiling
 from fieldjax import tokenizers
 from fieldjax import train as train_lib
 from landauerjax import datasets as landauer_datasets
-from landauerjax.core import workdir as workdir_lib
 
 COMMANDS = ('train', 'generate', 'ablation', 'analyze', 'profile')
 ABLATIONS = ('embedding_comparison',)
+DEFAULT_CONFIG = os.path.join(os.path.dirname(__file__), 'configs', 'field_tiny.py')
 
-_DATA = flags.DEFINE_string('dataset', 'tiny_shakespeare', f'One of {datasets.DATASETS}.')
-_LOCAL = flags.DEFINE_string('local_path', '', 'Offline copy of the dataset (see above).')
-_DATA_DIR = flags.DEFINE_string('data_dir', '', 'TFDS data directory ("" = default).')
-_TOKENIZER = flags.DEFINE_string('tokenizer', '', f'One of {tokenizers.KINDS}; "" picks '
-                                 'char for tiny_shakespeare/local_text, else sentencepiece.')
-_VOCAB = flags.DEFINE_integer('vocab_size', 8192, 'SentencePiece vocabulary size.',
+config_flags.DEFINE_config_file(
+    'config', None, 'train / ablation: a field LM config file (default: '
+    'experiments/configs/field_tiny.py); --config.KEY=VALUE overrides.', lock_config=True)
+# Shorthands for config keys (None: as the config says).
+_DATA = flags.DEFINE_string('dataset', None, f'config.data.dataset: one of {datasets.DATASETS}.')
+_LOCAL = flags.DEFINE_string('local_path', None, 'config.data.local_path: an offline copy of '
+                             'the dataset (ablation: NAME=FILE,NAME=FILE).')
+_DATA_DIR = flags.DEFINE_string('data_dir', None, 'config.data.data_dir: TFDS data directory.')
+_TOKENIZER = flags.DEFINE_string('tokenizer', None, f'config.data.tokenizer: one of '
+                                 f'{tokenizers.KINDS}.')
+_VOCAB = flags.DEFINE_integer('vocab_size', None, 'config.data.vocab_size (SentencePiece).',
                               lower_bound=8)
-_WORKDIR = flags.DEFINE_string('workdir', '', 'Run directory (checkpoints, metrics.jsonl).')
-_SIZE = flags.DEFINE_string('model_size', 'tiny', f'One of {sorted(model_lib.SIZES)}.')
-_OVERRIDES = flags.DEFINE_string('model_overrides', '{}',
-                                 'JSON of ModelConfig fields, e.g. \'{"feature_norm": 16, '
+_SIZE = flags.DEFINE_string('model_size', None, f'The dimensions of a size: one of '
+                            f'{sorted(model_lib.SIZES)}.')
+_OVERRIDES = flags.DEFINE_string('model_overrides', None,
+                                 'JSON of config.model keys, e.g. \'{"feature_norm": 16, '
                                  '"field": {"num_steps": 0}}\'.')
-_EMBEDDING = flags.DEFINE_string('embedding', 'golden', f'One of {embeddings.EMBEDDINGS}.')
-_RULE = flags.DEFINE_string('hebbian_rule', 'contrastive', 'contrastive or plain.')
-_DTYPE = flags.DEFINE_string('dtype', 'float32', f'One of {sorted(model_lib.DTYPES)}.')
-_STEPS = flags.DEFINE_integer('num_steps', 2000, 'Hebbian steps.')
-_BATCH = flags.DEFINE_integer('batch_size', 32, 'Sequences per step.')
-_SEQ = flags.DEFINE_integer('seq_len', 128, 'Tokens per sequence.')
-_SEED = flags.DEFINE_integer('seed', 0, 'Seed of params, batches and perturbations.')
-_SCHEDULE = flags.DEFINE_string('perturbation_schedule', '{"0": "none"}',
-                                'JSON {step: kind}, kinds ' + ', '.join(perturbations.KINDS))
-_EVAL_EVERY = flags.DEFINE_integer('eval_every', 500, 'Steps between evaluations.')
-_EVAL_MAX = flags.DEFINE_integer('eval_max_tokens', 0, 'Validation tokens (0 = all).')
-_CKPT_EVERY = flags.DEFINE_integer('checkpoint_every', 500, 'Steps between checkpoints.')
-# generate / analyze
+_EMBEDDING = flags.DEFINE_string('embedding', None, f'config.model.embedding: one of '
+                                 f'{embeddings.EMBEDDINGS}.')
+_RULE = flags.DEFINE_string('hebbian_rule', None, 'config.model.hebbian_rule.')
+_DTYPE = flags.DEFINE_string('dtype', None, f'config.model.dtype: one of '
+                             f'{sorted(model_lib.DTYPES)}.')
+_STEPS = flags.DEFINE_integer('num_steps', None, 'config.train.num_steps.')
+_BATCH = flags.DEFINE_integer('batch_size', None, 'config.train.batch_size.')
+_SEQ = flags.DEFINE_integer('seq_len', None, 'config.train.seq_len (eval.stride: half of it).')
+_SEED = flags.DEFINE_integer('seed', None, 'config.seed; generate / analyze: the PRNG seed '
+                             '(default 0).')
+_SCHEDULE = flags.DEFINE_string('perturbation_schedule', None,
+                                'config.train.perturbation_schedule as JSON {step: kind}, '
+                                'kinds ' + ', '.join(perturbations.KINDS))
+_EVAL_EVERY = flags.DEFINE_integer('eval_every', None, 'config.eval.every.')
+_EVAL_MAX = flags.DEFINE_integer('eval_max_tokens', None, 'config.eval.max_tokens.')
+_CKPT_EVERY = flags.DEFINE_integer('checkpoint_every', None, 'config.checkpoint.every.')
+# Commands.
+_WORKDIR = flags.DEFINE_string('workdir', '', 'Run directory (checkpoints, metrics.jsonl).')
 _CHECKPOINT = flags.DEFINE_string('checkpoint', '', 'Run directory to load (default --workdir).')
 _STEP = flags.DEFINE_integer('step', None, 'Checkpoint step to load (default: the newest that '
                              'verifies); train resumes from it, moving newer ones to '
@@ -105,12 +124,6 @@ def _fail(message: str) -> None:
   raise app.UsageError(message)
 
 
-def _tokenizer_kind(dataset: str) -> str:
-  if _TOKENIZER.value:
-    return _TOKENIZER.value
-  return 'char' if dataset in ('tiny_shakespeare', 'local_text') else 'sentencepiece'
-
-
 def _local_paths(names: list[str]) -> dict[str, str]:
   """--local_path as FILE (one dataset) or NAME=FILE,NAME=FILE."""
   value = _LOCAL.value
@@ -130,73 +143,59 @@ def _local_paths(names: list[str]) -> dict[str, str]:
   return out
 
 
-def _model_config(vocab_size: int, **extra: Any) -> model_lib.ModelConfig:
-  try:
-    overrides = json.loads(_OVERRIDES.value)
-  except json.JSONDecodeError as e:
-    _fail(f'--model_overrides is not JSON ({e}): {_OVERRIDES.value!r}')
-  if not isinstance(overrides, dict):
-    _fail(f'--model_overrides must be a JSON object, got {_OVERRIDES.value!r}')
-  nested = {'field': field_lib.FieldConfig, 'perturbation': perturbations.PerturbationConfig,
-            'collapse': model_lib.collapse_lib.CollapseConfig}
-  kwargs = {'embedding': _EMBEDDING.value, 'hebbian_rule': _RULE.value,
-            'dtype': _DTYPE.value, **overrides, **extra}
-  try:
-    for name, cls in nested.items():
-      if isinstance(kwargs.get(name), dict):
-        kwargs[name] = cls(**kwargs[name])
-    return model_lib.config_for_size(_SIZE.value, vocab_size, **kwargs)
-  except (TypeError, ValueError) as e:
-    _fail(f'Bad model setting: {e}')
+def _set_nested(section: ml_collections.ConfigDict, values: dict[str, Any], where: str) -> None:
+  for key, value in values.items():
+    if key not in section:
+      _fail(f'Unknown key {where}.{key}; known: {sorted(section.keys())}.')
+    if isinstance(section[key], ml_collections.ConfigDict):
+      if not isinstance(value, dict):
+        _fail(f'{where}.{key} takes a JSON object, got {value!r}.')
+      _set_nested(section[key], value, f'{where}.{key}')
+    else:
+      section[key] = value
 
 
-def _train_config(**extra: Any) -> train_lib.TrainConfig:
-  kwargs = dict(num_steps=_STEPS.value, batch_size=_BATCH.value, seq_len=_SEQ.value,
-                seed=_SEED.value, perturbation_schedule=_SCHEDULE.value,
-                eval_every=_EVAL_EVERY.value, eval_max_tokens=_EVAL_MAX.value,
-                eval_stride=max(1, _SEQ.value // 2), checkpoint_every=_CKPT_EVERY.value)
-  kwargs.update(extra)
-  try:
-    return train_lib.TrainConfig(**kwargs)
-  except ValueError as e:
-    _fail(f'Bad training setting: {e}')
+def config_with_shorthands() -> ml_collections.ConfigDict:
+  """--config with the shorthand flags applied (a copy; the flag's value is untouched)."""
+  config = copy.deepcopy(flags.FLAGS.config)
+  for flag, (section, key) in (
+      (_DATA, ('data', 'dataset')), (_LOCAL, ('data', 'local_path')),
+      (_DATA_DIR, ('data', 'data_dir')), (_TOKENIZER, ('data', 'tokenizer')),
+      (_VOCAB, ('data', 'vocab_size')), (_EMBEDDING, ('model', 'embedding')),
+      (_RULE, ('model', 'hebbian_rule')), (_DTYPE, ('model', 'dtype')),
+      (_STEPS, ('train', 'num_steps')), (_BATCH, ('train', 'batch_size')),
+      (_SEQ, ('train', 'seq_len')), (_EVAL_EVERY, ('eval', 'every')),
+      (_EVAL_MAX, ('eval', 'max_tokens')), (_CKPT_EVERY, ('checkpoint', 'every'))):
+    if flag.value is not None:
+      config[section][key] = flag.value
+  if _SEED.value is not None:
+    config.seed = _SEED.value
+  if _SEQ.value is not None:  # The original's evaluation stride.
+    config.eval.stride = max(1, _SEQ.value // 2)
+  if _SIZE.value is not None:
+    if _SIZE.value not in model_lib.SIZES:
+      _fail(f'Unknown model size {_SIZE.value!r}; expected one of {sorted(model_lib.SIZES)}.')
+    for key, value in model_lib.SIZES[_SIZE.value].items():
+      config.model[key] = value
+  if _OVERRIDES.value is not None:
+    try:
+      overrides = json.loads(_OVERRIDES.value)
+    except json.JSONDecodeError as e:
+      _fail(f'--model_overrides is not JSON ({e}): {_OVERRIDES.value!r}')
+    if not isinstance(overrides, dict):
+      _fail(f'--model_overrides must be a JSON object, got {_OVERRIDES.value!r}')
+    _set_nested(config.model, overrides, 'config.model')
+  if _SCHEDULE.value is not None:
+    try:
+      schedule = perturbations.parse_schedule(_SCHEDULE.value)
+    except ValueError as e:
+      _fail(f'--perturbation_schedule: {e}')
+    config.train.perturbation_schedule = dict(schedule)
+  return config
 
 
-def _load_data(dataset: str, local_path: str, cache_dir: str):
-  return datasets.load_token_splits(
-      dataset, _tokenizer_kind(dataset), local_path=local_path,
-      data_dir=_DATA_DIR.value, vocab_size=_VOCAB.value, cache_dir=cache_dir)
-
-
-STREAM_EVAL_TOKENS = 1_000_000  # Validation tokens of a streamed dataset, unless --eval_max_tokens.
-
-
-def _streamed_data(dataset: str, local_path: str, cache_dir: str,
-                   train_cfg: train_lib.TrainConfig):
-  """(train() data kwargs, tokenizer) for a dataset streamed from TFDS."""
-  kind = _tokenizer_kind(dataset)
-  tokenizer = datasets.dataset_tokenizer(dataset, kind, local_path=local_path,
-                                         data_dir=_DATA_DIR.value, vocab_size=_VOCAB.value,
-                                         cache_dir=cache_dir)
-  source = datasets.text_source(dataset, 'train', local_path=local_path,
-                                data_dir=_DATA_DIR.value)
-
-  def train_stream(state_json):
-    state = datasets.PackerState.from_json(state_json) if state_json else None
-    for windows, state in datasets.token_batches(source, tokenizer, train_cfg.batch_size,
-                                                 train_cfg.seq_len, state=state, repeat=True):
-      yield windows, state.to_json()
-
-  limit = train_cfg.eval_max_tokens or STREAM_EVAL_TOKENS
-  pieces, count = [], 0
-  for doc in datasets.text_stream(dataset, 'validation', local_path=local_path,
-                                  data_dir=_DATA_DIR.value):
-    pieces.append(datasets.document_tokens(doc, tokenizer))
-    count += len(pieces[-1])
-    if count > limit:
-      break
-  validation = np.concatenate(pieces)[:limit + 1].astype(np.int32)
-  return {'train_stream': train_stream, 'validation_tokens': validation}, tokenizer
+def _model_config(vocab_size: int) -> model_lib.ModelConfig:
+  return train_lib.model_config_from(config_with_shorthands().model, vocab_size)
 
 
 def _require_workdir(command: str) -> str:
@@ -205,47 +204,12 @@ def _require_workdir(command: str) -> str:
   return _WORKDIR.value
 
 
-def run_train(workdir: str, dataset: str, local_path: str, *,
-              train_overrides: dict[str, Any] | None = None, **model_extra: Any
-              ) -> dict[str, Any]:
-  """Trains one run (also the body of each ablation cell); returns its run.json."""
-  # Validates the schedule before any data is read.
-  train_cfg = _train_config(**(train_overrides or {}))
-  if _SIZE.value not in model_lib.SIZES:
-    _fail(f'Unknown model size {_SIZE.value!r}; expected one of {sorted(model_lib.SIZES)}.')
-  if dataset not in datasets.DATASETS:
-    _fail(f'Unknown dataset {dataset!r}; expected one of {datasets.DATASETS}.')
-  cache_dir = os.path.join(workdir, 'tokenizer')  # Made by the tokenizer when it caches.
-  if dataset in datasets.IN_MEMORY_DATASETS:
-    tokenizer, splits = _load_data(dataset, local_path, cache_dir)
-    data = {'train_tokens': splits['train'], 'validation_tokens': splits['validation']}
-    tokens_train = len(splits['train'])
-  else:  # Too large to hold: stream the training split, evaluate on its first tokens.
-    data, tokenizer = _streamed_data(dataset, local_path, cache_dir, train_cfg)
-    tokens_train = None
-  cfg = _model_config(tokenizer.vocab_size, **model_extra)
-  meta = {'tokenizer': tokenizer.to_json(), 'dataset': dataset}
-  if 'train_stream' in data:  # A stream is not hashed whole: its source and tokenizer are.
-    data['data_fingerprint'] = workdir_lib.data_fingerprint(
-        data['validation_tokens'], extra={'dataset': dataset, 'tokenizer': meta['tokenizer'],
-                                          'local': _local_fingerprint(local_path)})
-  info = {'params': model_lib.param_count(cfg), 'tokens_train': tokens_train,
-          'tokenizer': tokenizer.kind, 'vocab_size': tokenizer.vocab_size, 'argv': sys.argv}
-  train_lib.train(cfg, train_cfg, workdir=workdir, meta=meta, run_info=info,
-                  allow_config_change=_ALLOW_CHANGE.value, resume_step=_STEP.value, **data)
-  with open(os.path.join(workdir, train_lib.RUN_FILE)) as f:
-    return json.load(f)
-
-
-def _local_fingerprint(path: str) -> str:
-  """sha256 of a local data file (or '' for none / a directory, hashed by its dataset)."""
-  return landauer_datasets.local_sha256(path) if path and os.path.isfile(path) else ''
-
-
 def cmd_train(args: list[str]) -> None:
   if args:
     _fail(f'train takes no positional arguments, got {args}.')
-  run = run_train(_require_workdir('train'), _DATA.value, _LOCAL.value)
+  run = train_lib.train_and_evaluate(config_with_shorthands(), _require_workdir('train'),
+                                     allow_config_change=_ALLOW_CHANGE.value,
+                                     resume_step=_STEP.value)
   print(json.dumps(run['final']))
 
 
@@ -281,7 +245,7 @@ def cmd_generate(args: list[str]) -> None:
     sys.stdout.flush()
   stats = generation.stream(
       params, cfg, prompt_tokens, write, num_tokens=_MAX_NEW.value,
-      key=jax.random.PRNGKey(_SEED.value), kind=_PERTURBATION.value,
+      key=jax.random.PRNGKey(_SEED.value or 0), kind=_PERTURBATION.value,
       temperature=_TEMPERATURE.value, top_k=_TOP_K.value)
   sys.stdout.write('\n')
   logging.info('checkpoint step %d; collapse: %.1f steps on average, coherence at '
@@ -319,7 +283,7 @@ def cmd_analyze(args: list[str]) -> None:
   else:  # The field itself has no learned parameters except the masses.
     tokenizer = tokenizers.ByteTokenizer()
     cfg = _model_config(tokenizer.vocab_size)
-    params = model_lib.init_params(cfg, jax.random.PRNGKey(_SEED.value))
+    params = model_lib.init_params(cfg, jax.random.PRNGKey(_SEED.value or 0))
     source = 'untrained (byte tokens, uniform masses)'
   tokens = tokenizer.encode(text)
   trajectory = analysis.field_trajectory(params, tokens, cfg)
@@ -361,15 +325,20 @@ def cmd_ablation(args: list[str]) -> None:
       landauer_datasets.check_data_file(path)
     elif not os.path.exists(path):
       _fail(f'--local_path for {name}: {path!r} does not exist.')
+  base = config_with_shorthands()
   rows = []
   for dataset in _DATASETS.value:
     for emb in _EMBEDDINGS.value:
       for kind in _PERTURBATIONS.value:
         cell = os.path.join(workdir, f'{dataset}-{emb}-{kind}')
         row = {'dataset': dataset, 'embedding': emb, 'perturbation': kind}
+        config = copy.deepcopy(base)
+        config.data.dataset = dataset
+        config.data.local_path = paths.get(dataset, '')
+        config.model.embedding = emb
+        config.train.perturbation_schedule = {0: kind}
         try:
-          run = run_train(cell, dataset, paths.get(dataset, ''), embedding=emb,
-                          train_overrides={'perturbation_schedule': json.dumps({'0': kind})})
+          run = train_lib.train_and_evaluate(config, cell)
           row.update(val_ce=run['final']['val_ce'],
                      val_perplexity=run['final']['val_perplexity'],
                      wall_seconds=run['wall_seconds'], status='ok')
@@ -377,15 +346,17 @@ def cmd_ablation(args: list[str]) -> None:
           row.update(status=f'skipped: {e}')
           logging.warning('Cell %s skipped: %s', cell, e)
         rows.append(row)
-  lines = [f'Ablation `{args[0]}`: {_STEPS.value} Hebbian steps of batch {_BATCH.value} x '
-           f'{_SEQ.value}, model size {_SIZE.value}, seed {_SEED.value}; validation CE in '
-           'nats/token (canonical split).', '',
+  lines = [f'Ablation `{args[0]}`: {base.train.num_steps} Hebbian steps of batch '
+           f'{base.train.batch_size} x {base.train.seq_len}, model d={base.model.embed_dim} '
+           f'K={base.model.lags} D={base.model.lattice_dim}, seed {base.seed}; validation CE '
+           'in nats/token (canonical split).', '',
            '| dataset | embedding | perturbation | val CE | perplexity | wall (s) |',
            '|---|---|---|---:|---:|---:|']
   for r in rows:
     if r['status'] == 'ok':
+      wall = f"{r['wall_seconds']:.0f}" if r['wall_seconds'] is not None else ''
       lines.append(f"| {r['dataset']} | {r['embedding']} | {r['perturbation']} | "
-                   f"{r['val_ce']:.4f} | {r['val_perplexity']:.2f} | {r['wall_seconds']:.0f} |")
+                   f"{r['val_ce']:.4f} | {r['val_perplexity']:.2f} | {wall} |")
     else:
       lines.append(f"| {r['dataset']} | {r['embedding']} | {r['perturbation']} | "
                    f"{r['status']} | | |")
@@ -398,8 +369,6 @@ def cmd_ablation(args: list[str]) -> None:
 def cmd_profile(args: list[str]) -> None:
   if args:
     _fail(f'profile takes no positional arguments, got {args}.')
-  if _SIZE.value not in model_lib.SIZES:
-    _fail(f'Unknown model size {_SIZE.value!r}; expected one of {sorted(model_lib.SIZES)}.')
   try:
     batches = [int(b) for b in _BATCHES.value]
     seqs = [int(s) for s in _SEQS.value]
@@ -412,20 +381,21 @@ def cmd_profile(args: list[str]) -> None:
   rows = []
   for b in batches:
     for t in seqs:
-      row = profiling.profile_cell(cfg, b, t, matmul_dtype=_DTYPE.value)
+      row = profiling.profile_cell(cfg, b, t, matmul_dtype=cfg.dtype)
       logging.info('batch %d seq %d: %.0f tokens/s', b, t, row['tokens_per_sec'])
       rows.append(row)
   params = model_lib.param_count(cfg)
-  header = (f'Field LM `{_SIZE.value}` ({params:,} parameters, vocabulary '
+  size = _SIZE.value or f'd={cfg.embed_dim} K={cfg.lags} D={cfg.lattice_dim}'
+  header = (f'Field LM `{size}` ({params:,} parameters, vocabulary '
             f'{cfg.vocab_size}, {cfg.dtype}) on {jax.devices()[0].device_kind} '
             f'({jax.device_count()} device, {os.cpu_count()} CPUs): warm jitted Hebbian '
-            f'step. "% of matmul" compares its FLOP rate with a dense {_DTYPE.value} '
+            f'step. "% of matmul" compares its FLOP rate with a dense {cfg.dtype} '
             '2048^3 matmul timed in alternation with it (same rounds, same load).')
   markdown = header + '\n\n' + profiling.markdown_table(rows)
   print(markdown)
   # Never into the repository: the workdir, else the temp dir.
   output = _OUTPUT.value or os.path.join(_WORKDIR.value or tempfile.gettempdir(),
-                                         f'profile_field_{_SIZE.value}.md')
+                                         f'profile_field_{_SIZE.value or "config"}.md')
   _markdown_and_json(output, markdown, {'argv': sys.argv, 'params': params, 'rows': rows,
                                         'model': cfg.to_json()})
   logging.info('Wrote %s and its .json.', output)
@@ -442,7 +412,7 @@ def main(argv: list[str]) -> None:
 
 def cli() -> None:
   """The command line: `main` with one-line errors (experiments.common.run)."""
-  common.run(main, trains=lambda: sys.argv[1:2] == ['train'])
+  common.run(main, trains=lambda: sys.argv[1:2] == ['train'], default_config=DEFAULT_CONFIG)
 
 
 if __name__ == '__main__':

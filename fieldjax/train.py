@@ -25,7 +25,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from fieldjax import checkpoints
+from fieldjax import collapse as collapse_lib
 from fieldjax import crystal
+from fieldjax import field as field_lib
+from fieldjax import input_pipeline
 from fieldjax import model as model_lib
 from fieldjax import perturbations
 from landauerjax import input_pipeline as landauer_input
@@ -397,3 +400,88 @@ def _train_loop(cfg: model_lib.ModelConfig, train_cfg: TrainConfig,
                  {**full_meta, 'stream_state': stream_state})
     timer_step, timer = step, time.perf_counter()
   return last_eval
+
+
+# ---------------------------------------------------------------------------
+# From a config file: data, tokenizer, model and the loop.
+# ---------------------------------------------------------------------------
+
+_NESTED = {'field': field_lib.FieldConfig, 'perturbation': perturbations.PerturbationConfig,
+           'collapse': collapse_lib.CollapseConfig}
+
+
+def _as_dict(config: Any) -> dict[str, Any]:
+  return config.to_dict() if hasattr(config, 'to_dict') else dict(config)
+
+
+def model_config_from(model_config: Any, vocab_size: int) -> model_lib.ModelConfig:
+  """`config.model` (a ConfigDict or dict) -> ModelConfig; unknown keys are named with
+  the known ones."""
+  fields = _as_dict(model_config)
+  known = {f.name for f in dataclasses.fields(model_lib.ModelConfig)} - {'vocab_size'}
+  unknown = sorted(set(fields) - known)
+  if unknown:
+    raise errors.ConfigError(f'Unknown config.model keys {unknown}; known: {sorted(known)}.')
+  for name, cls in _NESTED.items():
+    if name in fields:
+      sub = _as_dict(fields[name])
+      sub_known = {f.name for f in dataclasses.fields(cls)}
+      sub_unknown = sorted(set(sub) - sub_known)
+      if sub_unknown:
+        raise errors.ConfigError(f'Unknown config.model.{name} keys {sub_unknown}; known: '
+                                 f'{sorted(sub_known)}.')
+      try:
+        fields[name] = cls(**sub)
+      except (TypeError, ValueError) as e:
+        raise errors.ConfigError(f'Bad config.model.{name}: {e}') from e
+  try:
+    return model_lib.ModelConfig(vocab_size=vocab_size, **fields)
+  except (TypeError, ValueError) as e:
+    raise errors.ConfigError(f'Bad config.model: {e}') from e
+
+
+def train_config_from(config: Any) -> TrainConfig:
+  """The TrainConfig of a config file's seed, train, eval, checkpoint and log_every keys."""
+  schedule = config.train.perturbation_schedule
+  if not isinstance(schedule, str):  # A dict {step: kind}, as config files write it.
+    schedule = json.dumps({str(k): v for k, v in _as_dict(schedule).items()})
+  try:
+    return TrainConfig(
+        num_steps=config.train.num_steps, batch_size=config.train.batch_size,
+        seq_len=config.train.seq_len, seed=config.seed, perturbation_schedule=schedule,
+        eval_every=config.eval.every, eval_stride=config.eval.stride,
+        eval_max_tokens=config.eval.max_tokens, eval_batch_size=config.eval.batch_size,
+        checkpoint_every=config.checkpoint.every, checkpoint_keep=config.checkpoint.keep,
+        log_every=config.log_every, divergence_factor=config.train.divergence_factor)
+  except errors.ConfigError:
+    raise
+  except (TypeError, ValueError) as e:  # E.g. a malformed schedule.
+    raise errors.ConfigError(f'Bad config: {e}') from e
+
+
+def train_and_evaluate(config: Any, workdir: str, *, allow_config_change: bool = False,
+                       resume_step: int | None = None) -> dict[str, Any]:
+  """Trains the field LM of a config file (experiments/configs/field_*.py) in `workdir`.
+
+  Reads `config.data` (tokenizer trained on the training split and cached in
+  WORKDIR/tokenizer, corpus held in memory or streamed), builds the model of
+  `config.model` and runs `train` (lock, resume checks, guards: see there).
+  Returns WORKDIR/run.json: {'final': the last evaluation, 'step',
+  'wall_seconds', 'params', 'tokens_train', 'tokenizer', 'vocab_size'}.
+  """
+  train_cfg = train_config_from(config)  # Checks the settings before reading any data.
+  model_config_from(config.model, 2)  # Checks the model keys likewise.
+  data = input_pipeline.load(config.data, batch_size=train_cfg.batch_size,
+                             seq_len=train_cfg.seq_len,
+                             eval_max_tokens=train_cfg.eval_max_tokens,
+                             cache_dir=os.path.join(workdir, 'tokenizer'))
+  cfg = model_config_from(config.model, data.tokenizer.vocab_size)
+  info = {'params': model_lib.param_count(cfg),
+          'tokens_train': None if data.train_tokens is None else len(data.train_tokens),
+          'tokenizer': data.tokenizer.kind, 'vocab_size': data.tokenizer.vocab_size}
+  train(cfg, train_cfg, workdir=workdir,
+        meta={'tokenizer': data.tokenizer.to_json(), 'dataset': config.data.dataset},
+        run_info=info, allow_config_change=allow_config_change, resume_step=resume_step,
+        **data.train_kwargs())
+  with open(os.path.join(workdir, RUN_FILE)) as f:
+    return json.load(f)

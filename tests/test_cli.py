@@ -205,7 +205,7 @@ def test_field_mistakes(field_workdir, landauer_workdir, small_corpus_path, data
   cases = [
       (['bogus'], 'command one of'),
       (['train', f'--workdir={fresh}', '--model_size=huge', *data], "Unknown model size 'huge'"),
-      (['train', f'--workdir={fresh}', '--dataset=nope'], "Unknown dataset 'nope'"),
+      (['train', f'--workdir={fresh}', '--dataset=nope'], "Unknown config.data.dataset 'nope'"),
       (['train', f'--workdir={fresh}', *data, '--perturbation_schedule={"0": "gauss"}'],
        "'gauss'"),
       (['train', f'--workdir={fresh}', *data, '--perturbation_schedule={"0": "levy"'],

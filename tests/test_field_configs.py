@@ -1,0 +1,79 @@
+"""The field LM's config files and fieldjax.train.train_and_evaluate, in-process."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from experiments.configs import field_base
+from experiments.configs import field_large
+from experiments.configs import field_small
+from experiments.configs import field_tiny
+from fieldjax import model
+from fieldjax import train
+from landauerjax.core import errors
+
+
+@pytest.mark.parametrize('module,size', [(field_tiny, 'tiny'), (field_small, 'small'),
+                                         (field_base, 'base'), (field_large, 'large')])
+def test_each_config_is_its_named_size(module, size):
+  config = module.get_config()
+  cfg = train.model_config_from(config.model, 8192)
+  assert cfg == model.config_for_size(size, 8192)  # Same dims, every other field default.
+  train.train_config_from(config)  # Valid settings.
+
+
+def test_unknown_and_bad_model_keys_are_named_with_the_known_ones():
+  config = field_tiny.get_config().to_dict()
+  with pytest.raises(errors.ConfigError, match=r"Unknown config.model keys \['sparkle'\]"):
+    train.model_config_from({**config['model'], 'sparkle': 1}, 10)
+  with pytest.raises(errors.ConfigError, match=r"config.model.field keys \['warp'\].*gravity"):
+    train.model_config_from({**config['model'], 'field': {'warp': 1}}, 10)
+  with pytest.raises(errors.ConfigError, match="Unknown embedding 'spiral'"):
+    train.model_config_from({**config['model'], 'embedding': 'spiral'}, 10)
+
+
+def test_the_schedule_is_a_dict_of_steps():
+  config = field_tiny.get_config()
+  config.train.perturbation_schedule = {0: 'beta', 1000: 'adaptive'}
+  assert json.loads(train.train_config_from(config).perturbation_schedule) == {
+      '0': 'beta', '1000': 'adaptive'}
+  config.train.perturbation_schedule = {0: 'gauss'}
+  with pytest.raises(errors.ConfigError, match="'gauss'"):
+    train.train_config_from(config)
+
+
+def _tiny(small_corpus_path, data_dir, num_steps=4):
+  config = field_tiny.get_config()
+  config.data.dataset = 'local_text'
+  config.data.local_path = small_corpus_path
+  config.data.data_dir = data_dir
+  config.model.embed_dim, config.model.lags, config.model.lattice_dim = 8, 3, 32
+  config.model.field.chunk = config.model.field.window = 8
+  config.train.num_steps, config.train.batch_size, config.train.seq_len = num_steps, 2, 8
+  config.train.perturbation_schedule = {0: 'beta', 2: 'levy'}
+  config.eval.every = config.checkpoint.every = 2
+  config.eval.stride, config.eval.max_tokens = 8, 64
+  config.log_every = 1
+  return config
+
+
+def test_train_and_evaluate_trains_resumes_and_records(small_corpus_path, data_dir, tmp_path):
+  whole = train.train_and_evaluate(_tiny(small_corpus_path, data_dir), str(tmp_path / 'a'))
+  assert whole['step'] == 4 and whole['tokenizer'] == 'char' and whole['tokens_train'] > 0
+  assert whole['final']['val_ce'] > 0
+  split = str(tmp_path / 'b')
+  train.train_and_evaluate(_tiny(small_corpus_path, data_dir, num_steps=2), split)
+  resumed = train.train_and_evaluate(_tiny(small_corpus_path, data_dir), split)
+  assert resumed['final'] == whole['final']  # Batches are a pure function of the step.
+
+  def lines(workdir):
+    with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+      return [{k: v for k, v in json.loads(l).items() if k != 'tokens_per_sec'} for l in f]
+  assert lines(split) == lines(str(tmp_path / 'a'))
+  other = _tiny(small_corpus_path, data_dir, num_steps=6)
+  other.model.hebbian_rule = 'plain'
+  with pytest.raises(errors.WorkdirError, match='model.hebbian_rule'):
+    train.train_and_evaluate(other, split)
