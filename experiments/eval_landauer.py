@@ -10,7 +10,6 @@ energy of one random 32x64 validation batch, seed --config.seed).
 """
 
 import json
-import math
 import os
 
 from absl import app

@@ -11,6 +11,9 @@ Each layer splits into
 with the same parameters, for O(1)-memory generation. Tests check that the two
 agree.
 
+The cells' equations are in `landauerjax.recurrences`, their scans and custom
+VJPs in `landauerjax.kernels`; this module holds the config, layers and LM.
+
 Variants (`ModelConfig.variant`):
   seed    The original cell, exactly:  h_l <- tanh(W_l u + b_l + s_l * h_l *
           cos(phi_l * k + h_l)), phi_l = phi_0 / c**l, k the unit index.
@@ -26,7 +29,6 @@ Shapes: B batch, T time, V vocabulary, E embedding, H hidden (state) size.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 from typing import Any, Callable
 
@@ -36,6 +38,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from landauerjax import constants
+from landauerjax import kernels
+from landauerjax import recurrences
 
 VARIANTS = ('seed', 'phasor', 'lstm', 'gru')
 Carry = tuple[Any, ...]  # One state pytree per layer.
@@ -73,8 +77,8 @@ class ModelConfig:
           f'Unknown model variant {self.variant!r}; expected one of {VARIANTS}.')
     if self.scan not in ('sequential', 'associative'):
       raise ValueError(f"scan must be 'sequential' or 'associative', got {self.scan!r}.")
-    if self.matmul_dtype not in MATMUL_DTYPES:
-      raise ValueError(f'matmul_dtype must be one of {sorted(MATMUL_DTYPES)}, '
+    if self.matmul_dtype not in kernels.MATMUL_DTYPES:
+      raise ValueError(f'matmul_dtype must be one of {sorted(kernels.MATMUL_DTYPES)}, '
                        f'got {self.matmul_dtype!r}.')
     for name in ('vocab_size', 'embed_dim', 'hidden_dim', 'num_layers', 'model_dim'):
       if getattr(self, name) < 1:
@@ -88,256 +92,12 @@ def torch_uniform(fan_in: int) -> Callable[..., jax.Array]:
       key, shape, dtype, -bound, bound)
 
 
-MATMUL_DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
-_DW_CHUNK = 256  # Rows per block of the bfloat16 weight gradient's contraction.
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
-def matmul(x_NxK: jax.Array, w_KxM: jax.Array, dtype: str = 'float32') -> jax.Array:
-  """x @ w over the last axis of x ([..., K] @ [K, M] -> [..., M], float32).
-
-  `dtype` is the operands' type: 'bfloat16' rounds x and w (and, in the
-  backward pass, the incoming gradient) to bfloat16 and accumulates in
-  float32, the usual mixed precision; parameters stay float32. On CPUs with
-  AVX512-BF16 such matmuls run ~2x faster than float32 ones.
-
-  The backward pass is written out because of how XLA's CPU backend treats
-  the weight gradient x^T g, a contraction over the N = B*T rows. In
-  bfloat16, one dot with a transposed operand ran ~3x slower than the forward
-  matmul (XLA computed it in float32), while summed over blocks of 256 rows
-  it is as fast; in float32 (jax 0.10, XLA's YNNPACK matmuls) the single dot
-  measured 3-11% faster a train step than the blocks (seed defaults: 2048
-  rows, 256 x 256).
-  """
-  dt = MATMUL_DTYPES[dtype]
-  return jnp.matmul(x_NxK.astype(dt), w_KxM.astype(dt),
-                    preferred_element_type=jnp.float32)
-
-
-def _matmul_fwd(x, w, dtype):
-  dt = MATMUL_DTYPES[dtype]
-  return matmul(x, w, dtype), (x.astype(dt), w.astype(dt))
-
-
-def _matmul_bwd(dtype, residuals, g):
-  x, w = residuals
-  g = g.astype(MATMUL_DTYPES[dtype])
-  g_x = jnp.matmul(g, w.T, preferred_element_type=jnp.float32)
-  x_NxK = x.reshape(-1, x.shape[-1])
-  g_NxM = g.reshape(-1, g.shape[-1])
-  n = x_NxK.shape[0]
-  if dtype == 'float32':
-    return g_x, jnp.einsum('nk,nm->km', x_NxK, g_NxM)
-  chunk = _DW_CHUNK if n % _DW_CHUNK == 0 else n
-  g_w = jnp.einsum('cnk,cnm->km', x_NxK.reshape(n // chunk, chunk, -1),
-                   g_NxM.reshape(n // chunk, chunk, -1),
-                   preferred_element_type=jnp.float32)
-  return g_x, g_w
-
-
-matmul.defvjp(_matmul_fwd, _matmul_bwd)
-
-
-def dot_general_for(dtype: str) -> Callable[..., jax.Array]:
-  """A `dot_general` for nn.Dense that runs `matmul` with operands of `dtype`."""
-  def dot_general(lhs, rhs, dimension_numbers, precision=None,
-                  preferred_element_type=None):
-    del precision, preferred_element_type  # Always float32 accumulation.
-    if tuple(map(tuple, dimension_numbers[0])) != ((lhs.ndim - 1,), (0,)) or any(
-        dimension_numbers[1]):
-      raise ValueError(f'matmul handles x @ w only, got {dimension_numbers}.')
-    return matmul(lhs, rhs, dtype)
-  return dot_general
-
-
 def dense(features: int, fan_in: int, name: str | None = None,
           matmul_dtype: str = 'float32') -> nn.Dense:
   """nn.Dense with PyTorch's init, computed by `matmul`."""
   return nn.Dense(features, kernel_init=torch_uniform(fan_in),
                   bias_init=torch_uniform(fan_in), name=name,
-                  dot_general=dot_general_for(matmul_dtype))
-
-
-# ---------------------------------------------------------------------------
-# Pure recurrences: (h, z_t) -> h_new. Everything time-independent is in z_t.
-# ---------------------------------------------------------------------------
-
-
-def _sin_cos_unit(x: jax.Array) -> tuple[jax.Array, jax.Array]:
-  """sin(x), cos(x) for |x| <= 1 by Taylor polynomials (error < 1e-12).
-
-  XLA's CPU cos/sin are ~10x slower than tanh; these are plain multiply-adds.
-  """
-  x2 = x * x
-  sin, cos = 0.0, 0.0
-  for n in range(13, 0, -2):  # Horner in x^2 up to x^13 and x^14.
-    sin = 1.0 / math.factorial(n) - x2 * sin
-    cos = 1.0 / math.factorial(n + 1) - x2 * cos
-  return x * sin, 1.0 - x2 * cos
-
-
-def _rotation(h_BxH: jax.Array, cos_phase_H: jax.Array, sin_phase_H: jax.Array
-              ) -> tuple[jax.Array, jax.Array]:
-  """cos(phase + h) and its derivative in h, -sin(phase + h), for |h| <= 1."""
-  sin_h, cos_h = _sin_cos_unit(h_BxH)
-  return (cos_phase_H * cos_h - sin_phase_H * sin_h,
-          -(sin_phase_H * cos_h + cos_phase_H * sin_h))
-
-
-def seed_recurrence(h_BxH: jax.Array, z_BxH: jax.Array, scale_H: jax.Array,
-                    cos_phase_H: jax.Array, sin_phase_H: jax.Array) -> jax.Array:
-  """The original cell: tanh(z + s * h * cos(phase + h)), phase_k = phi_l * k.
-
-  cos(phase + h) = cos(phase) cos(h) - sin(phase) sin(h), with the phase terms
-  precomputed per unit and |h| <= 1 (h is a tanh output or the zero state).
-  """
-  rotation = _rotation(h_BxH, cos_phase_H, sin_phase_H)[0]
-  return jnp.tanh(z_BxH + scale_H * h_BxH * rotation)
-
-
-@jax.custom_vjp
-def seed_scan(h0_BxH: jax.Array, z_TxBxH: jax.Array, scale_H: jax.Array,
-              cos_phase_H: jax.Array, sin_phase_H: jax.Array) -> jax.Array:
-  """All states [T, B, H] of `seed_recurrence` over time, from h0.
-
-  Equal to `scan_time` over `seed_recurrence`, computed so that XLA's CPU
-  backend wastes nothing (each choice measured; docs/BENCHMARKS.md):
-  - the states overwrite the drive z in place, one step at a time (a scan's
-    stacked outputs would each cost a zero-filled [T, B, H] buffer per call);
-  - a hand-written backward pass: autodiff of the scan stores every
-    intermediate of every step, which made training ~20x slower. The
-    backward pass computes every step's da_t/dh_{t-1} (diagonal) from the
-    stored states at once, then runs one reverse loop of a multiply-add per element
-    (a linear recurrence), writing the gradient on z over the incoming
-    gradient, again in place (3-5% faster a train step than recomputing the
-    Jacobian inside the loop).
-  """
-  return _seed_states_in_place(h0_BxH, z_TxBxH, scale_H, cos_phase_H, sin_phase_H)
-
-
-def _time_slice(buffer_TxBxH: jax.Array, t: jax.Array) -> jax.Array:
-  """buffer[t] for 0 <= t < T (no negative-index wrap-around to compute)."""
-  return jax.lax.dynamic_slice_in_dim(buffer_TxBxH, t, 1, 0, allow_negative_indices=False)[0]
-
-
-def _time_update(buffer_TxBxH: jax.Array, row_BxH: jax.Array, t: jax.Array) -> jax.Array:
-  """buffer with buffer[t] = row, for 0 <= t < T (in place inside XLA)."""
-  return jax.lax.dynamic_update_slice_in_dim(buffer_TxBxH, row_BxH[None], t, 0,
-                                             allow_negative_indices=False)
-
-
-def _seed_states_in_place(h0_BxH, z_TxBxH, scale_H, cos_phase_H, sin_phase_H):
-  """h_t for t = 0..T-1, written over z_t (z_t is read before it is replaced)."""
-  def step(t, carry):
-    h_BxH, buffer_TxBxH = carry
-    h_BxH = seed_recurrence(h_BxH, _time_slice(buffer_TxBxH, t), scale_H, cos_phase_H,
-                            sin_phase_H)
-    return h_BxH, _time_update(buffer_TxBxH, h_BxH, t)
-  return jax.lax.fori_loop(0, z_TxBxH.shape[0], step, (h0_BxH, z_TxBxH))[1]
-
-
-def _seed_scan_fwd(h0, z, scale, cos_phase, sin_phase):
-  hs = _seed_states_in_place(h0, z, scale, cos_phase, sin_phase)
-  return hs, (h0, hs, scale, cos_phase, sin_phase)
-
-
-def seed_backward_terms(h0_BxH: jax.Array, hs_TxBxH: jax.Array, scale_H: jax.Array,
-                        cos_phase_H: jax.Array, sin_phase_H: jax.Array
-                        ) -> tuple[jax.Array, jax.Array, jax.Array]:
-  """What seed_scan's backward pass needs from the states, for all t at once.
-
-  Returns [T, B, H] arrays: h_{t-1} (h0 at t = 0), cos(phase + h_{t-1}) and
-  J_t = da_t/dh_{t-1} = s (cos(phase + h_{t-1}) - h_{t-1} sin(phase + h_{t-1})),
-  with a_t the pre-activation of h_t = tanh(a_t).
-  """
-  h_prev_TxBxH = jnp.concatenate([h0_BxH[None], hs_TxBxH[:-1]], axis=0)
-  rotation, d_rotation = _rotation(h_prev_TxBxH, cos_phase_H, sin_phase_H)
-  return h_prev_TxBxH, rotation, scale_H * (rotation + h_prev_TxBxH * d_rotation)
-
-
-def _seed_scan_bwd(residuals, g_TxBxH):
-  """Reverse pass as a linear recurrence over the pre-activation gradients.
-
-  With a_t = z_t + s h_{t-1} cos(phase + h_{t-1}) and h_t = tanh(a_t):
-    dh_t/dh_{t-1} = (1 - h_t^2) J_t,  J_t = s (cos(phase + h_{t-1})
-                                              - h_{t-1} sin(phase + h_{t-1})),
-    dL/da_t = (1 - h_t^2) (g_t + J_{t+1} dL/da_{t+1}),
-  which is also the gradient on z_t; dL/ds = sum_t,b dL/da_t h_{t-1} cos(phase + h_{t-1}).
-  J depends on the forward states only, so it is computed for all t at once
-  (one parallel pass, which XLA may overlap with other work); the sequential
-  loop is then one multiply-add per element and step, written over g in place.
-  """
-  h0, hs, scale, cos_phase, sin_phase = residuals
-  num_steps = hs.shape[0]
-  h_prev_TxBxH, rotation, jacobian_TxBxH = seed_backward_terms(h0, hs, scale, cos_phase,
-                                                               sin_phase)
-  next_jacobian_TxBxH = jnp.concatenate(
-      [jacobian_TxBxH[1:], jnp.zeros_like(jacobian_TxBxH[:1])], axis=0)
-
-  def step(i, loop_carry):  # t = T-1 .. 0.
-    t = num_steps - 1 - i
-    g_a_BxH, buffer_TxBxH = loop_carry  # g_a_BxH: dL/da_{t+1} on entry.
-    h_t = _time_slice(hs, t)
-    g_a_BxH = (1.0 - h_t * h_t) * (_time_slice(buffer_TxBxH, t)
-                                   + _time_slice(next_jacobian_TxBxH, t) * g_a_BxH)
-    return g_a_BxH, _time_update(buffer_TxBxH, g_a_BxH, t)
-  _, g_a_TxBxH = jax.lax.fori_loop(0, num_steps, step, (jnp.zeros_like(h0), g_TxBxH))
-  g_h0 = jacobian_TxBxH[0] * g_a_TxBxH[0]
-  g_scale_H = jnp.sum(g_a_TxBxH * h_prev_TxBxH * rotation, axis=(0, 1))
-  return (g_h0, g_a_TxBxH, g_scale_H, jnp.zeros_like(cos_phase), jnp.zeros_like(sin_phase))
-
-
-seed_scan.defvjp(_seed_scan_fwd, _seed_scan_bwd)
-
-
-def lstm_recurrence(carry: tuple[jax.Array, jax.Array], z_Bx4H: jax.Array,
-                    w_hh_Hx4H: jax.Array) -> tuple[jax.Array, jax.Array]:
-  """LSTM with the input projection (and bias) precomputed in z: (c, h) -> (c, h)."""
-  c, h = carry
-  i, f, g, o = jnp.split(z_Bx4H + h @ w_hh_Hx4H, 4, axis=-1)
-  c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
-  return c, jax.nn.sigmoid(o) * jnp.tanh(c)
-
-
-def gru_recurrence(h_BxH: jax.Array, z_Bx3H: jax.Array, w_hh_Hx3H: jax.Array,
-                   b_hh_3H: jax.Array) -> jax.Array:
-  """GRU (PyTorch convention: reset gate applied to W_hn h + b_hn)."""
-  zr, zz, zn = jnp.split(z_Bx3H, 3, axis=-1)
-  hr, hz, hn = jnp.split(h_BxH @ w_hh_Hx3H + b_hh_3H, 3, axis=-1)
-  r = jax.nn.sigmoid(zr + hr)
-  u = jax.nn.sigmoid(zz + hz)
-  n = jnp.tanh(zn + r * hn)
-  return (1.0 - u) * n + u * h_BxH
-
-
-def linear_recurrence(h_BxN: jax.Array, b_BxN: jax.Array, lam_N: jax.Array) -> jax.Array:
-  """The phasor layer's state update h <- lambda * h + b (complex)."""
-  return lam_N * h_BxN + b_BxN
-
-
-def scan_time(body: Callable[[Any, jax.Array], Any], carry: Any, z_TxBx: jax.Array,
-              unroll: int = 1) -> tuple[Any, jax.Array]:
-  """Runs `carry <- body(carry, z_t)` over axis 0; returns (last carry, outputs).
-
-  The output at t is the carry's last leaf (the hidden state h_t): [T, B, H].
-  """
-  def step(c, z_t):
-    c = body(c, z_t)
-    return c, jax.tree_util.tree_leaves(c)[-1]
-  return jax.lax.scan(step, carry, z_TxBx, unroll=unroll)
-
-
-def associative_linear_scan(h0_BxN: jax.Array, b_TxBxN: jax.Array,
-                            lam_N: jax.Array) -> jax.Array:
-  """All states of h_t = lam * h_{t-1} + b_t in O(log T) depth: [T, B, N]."""
-  b_TxBxN = b_TxBxN.at[0].add(lam_N * h0_BxN)
-  a_TxBxN = jnp.broadcast_to(lam_N, b_TxBxN.shape)
-
-  def combine(left, right):
-    a_l, b_l = left
-    a_r, b_r = right
-    return a_l * a_r, a_r * b_l + b_r
-  return jax.lax.associative_scan(combine, (a_TxBxN, b_TxBxN), axis=0)[1]
+                  dot_general=kernels.dot_general_for(matmul_dtype))
 
 
 # ---------------------------------------------------------------------------
@@ -356,7 +116,7 @@ class _RecurrentLayer(nn.Module):
     return h
 
   def scan(self, carry: Any, z_TxBx: jax.Array, unroll: int = 1) -> tuple[Any, jax.Array]:
-    return scan_time(self.body(), carry, z_TxBx, unroll=unroll)
+    return kernels.scan_time(self.body(), carry, z_TxBx, unroll=unroll)
 
 
 class SeedLayer(_RecurrentLayer):
@@ -366,6 +126,9 @@ class SeedLayer(_RecurrentLayer):
   in_dim: int
   phase: float
   matmul_dtype: str = 'float32'
+  # All states [T, B, H] from (h0, z, scale, cos_phase, sin_phase): a drop-in for
+  # kernels.seed_scan (benchmarks pass ablated ones).
+  scan_fn: Callable[..., jax.Array] = kernels.seed_scan
 
   def setup(self):
     self.input_proj = dense(self.hidden_dim, self.in_dim, matmul_dtype=self.matmul_dtype)
@@ -383,12 +146,12 @@ class SeedLayer(_RecurrentLayer):
 
   def body(self) -> Callable[[jax.Array, jax.Array], jax.Array]:
     cos_phase, sin_phase = self.phase_terms()
-    return lambda h, z: seed_recurrence(h, z, self.scale, cos_phase, sin_phase)
+    return lambda h, z: recurrences.seed_recurrence(h, z, self.scale, cos_phase, sin_phase)
 
   def scan(self, h0: jax.Array, z_TxBxH: jax.Array, unroll: int = 1
            ) -> tuple[jax.Array, jax.Array]:
     del unroll  # seed_scan has its own backward pass; it always scans one step at a time.
-    hs = seed_scan(h0, z_TxBxH, self.scale, *self.phase_terms())
+    hs = self.scan_fn(h0, z_TxBxH, self.scale, *self.phase_terms())
     return hs[-1], hs
 
 
@@ -403,7 +166,7 @@ class LSTMLayer(_RecurrentLayer):
                            (self.hidden_dim, 4 * self.hidden_dim))
 
   def body(self):
-    return lambda c, z: lstm_recurrence(c, z, self.w_hh)
+    return lambda c, z: recurrences.lstm_recurrence(c, z, self.w_hh)
 
 
 class GRULayer(_RecurrentLayer):
@@ -418,14 +181,7 @@ class GRULayer(_RecurrentLayer):
     self.b_hh = self.param('b_hh', init, (3 * self.hidden_dim,))
 
   def body(self):
-    return lambda h, z: gru_recurrence(h, z, self.w_hh, self.b_hh)
-
-
-def golden_phases(num: int, max_phase: float, level: int, scaling: float) -> jax.Array:
-  """Aperiodic rotation angles: frac(k * golden / 2pi) * max_phase / c**level."""
-  k = jnp.arange(num, dtype=jnp.float32)
-  frac = jnp.mod(k * constants.GOLDEN_ANGLE, 2 * math.pi) / (2 * math.pi)
-  return frac * max_phase / scaling**level
+    return lambda h, z: recurrences.gru_recurrence(h, z, self.w_hh, self.b_hh)
 
 
 class PhasorLayer(nn.Module):
@@ -450,7 +206,7 @@ class PhasorLayer(nn.Module):
 
   def setup(self):
     n = self.state_dim
-    dot_general = dot_general_for(self.matmul_dtype)
+    dot_general = kernels.dot_general_for(self.matmul_dtype)
 
     def nu_init(key, shape):
       u = jax.random.uniform(key, shape)
@@ -458,7 +214,7 @@ class PhasorLayer(nn.Module):
       return jnp.log(-jnp.log(r))
     self.nu = self.param('nu', nu_init, (n,))
     self.theta = self.param(
-        'theta', lambda key, shape: golden_phases(
+        'theta', lambda key, shape: recurrences.golden_phases(
             shape[0], self.max_phase, self.level, self.phase_scaling), (n,))
     self.norm = nn.LayerNorm()
     self.in_proj = nn.Dense(2 * n, kernel_init=nn.initializers.lecun_normal(),
@@ -482,14 +238,14 @@ class PhasorLayer(nn.Module):
 
   def body(self):
     lam = self.lam()
-    return lambda h, b: linear_recurrence(h, b, lam)
+    return lambda h, b: recurrences.linear_recurrence(h, b, lam)
 
   def scan(self, h0: jax.Array, b_TxBxN: jax.Array, unroll: int = 1
            ) -> tuple[jax.Array, jax.Array]:
     if self.associative:
-      hs = associative_linear_scan(h0, b_TxBxN, self.lam())
+      hs = kernels.associative_linear_scan(h0, b_TxBxN, self.lam())
       return hs[-1], hs
-    return scan_time(self.body(), h0, b_TxBxN, unroll=unroll)
+    return kernels.scan_time(self.body(), h0, b_TxBxN, unroll=unroll)
 
   def output(self, h: jax.Array, u: jax.Array, train: bool = False) -> jax.Array:
     mixed = self.out_proj(jnp.concatenate([h.real, h.imag], axis=-1))
@@ -499,9 +255,14 @@ class PhasorLayer(nn.Module):
 
 
 class LandauerLM(nn.Module):
-  """Embedding -> recurrent layers -> head. See the module docstring."""
+  """Embedding -> recurrent layers -> head. See the module docstring.
+
+  `seed_scan` runs the seed layers over time (default kernels.seed_scan; the
+  step-time breakdown passes ablated ones).
+  """
 
   config: ModelConfig
+  seed_scan: Callable[..., jax.Array] = kernels.seed_scan
 
   def setup(self):
     cfg = self.config
@@ -516,7 +277,7 @@ class LandauerLM(nn.Module):
                       name=f'layer_{l}')
           for l in range(cfg.num_layers)]
       self.final_norm = nn.LayerNorm()
-      self.head = nn.Dense(cfg.vocab_size, dot_general=dot_general_for(cfg.matmul_dtype))
+      self.head = nn.Dense(cfg.vocab_size, dot_general=kernels.dot_general_for(cfg.matmul_dtype))
       return
     self.embed = nn.Embed(cfg.vocab_size, cfg.embed_dim,
                           embedding_init=nn.initializers.normal(1.0))
@@ -526,7 +287,7 @@ class LandauerLM(nn.Module):
       if cfg.variant == 'seed':
         phase = cfg.base_phase / cfg.phase_scaling**l
         layers.append(SeedLayer(cfg.hidden_dim, in_dim, phase, cfg.matmul_dtype,
-                                name=f'layer_{l}'))
+                                scan_fn=self.seed_scan, name=f'layer_{l}'))
       elif cfg.variant == 'lstm':
         layers.append(LSTMLayer(cfg.hidden_dim, in_dim, cfg.matmul_dtype, name=f'layer_{l}'))
       else:

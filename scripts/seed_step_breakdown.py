@@ -13,7 +13,7 @@ and with bfloat16 matmul operands) it compiles three training steps:
                     truncated to one step back in time, dL/da_t = (1 - h_t^2)
                     (g_t + J_{t+1} (1 - h_{t+1}^2) g_{t+1}) with g = dL/dh from
                     above: the same parallel pass over the states
-                    (`models.seed_backward_terms`) without the sequential loop;
+                    (`kernels.seed_backward_terms`) without the sequential loop;
   no_recurrence     every seed layer's states are tanh(z_t) * s, each from its
                     own drive: no loop over time at all. Every matmul, the
                     loss, the optimiser update and the data sampling remain.
@@ -46,7 +46,6 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
-from unittest import mock
 
 from absl import app
 from absl import flags
@@ -57,6 +56,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments import common
+from landauerjax import kernels
 from landauerjax import models
 from landauerjax import train
 from scripts import benchmark_setup as setup
@@ -83,28 +83,25 @@ _OUTPUT_JSON = flags.DEFINE_string('output_json', 'docs/seed_step_breakdown.json
 
 
 # ---------------------------------------------------------------------------
-# The ablated seed scans (drop-in replacements for models.seed_scan).
+# The ablated seed scans (drop-in replacements for kernels.seed_scan).
 # ---------------------------------------------------------------------------
-
-
-_SEED_SCAN = models.seed_scan  # The real one, kept while the module attribute is patched.
 
 
 @jax.custom_vjp
 def scan_without_backward_loop(h0_BxH: jax.Array, z_TxBxH: jax.Array, scale_H: jax.Array,
                                cos_phase_H: jax.Array, sin_phase_H: jax.Array) -> jax.Array:
-  """models.seed_scan's states, with a backward pass truncated to one step."""
-  return _SEED_SCAN(h0_BxH, z_TxBxH, scale_H, cos_phase_H, sin_phase_H)
+  """kernels.seed_scan's states, with a backward pass truncated to one step."""
+  return kernels.seed_scan(h0_BxH, z_TxBxH, scale_H, cos_phase_H, sin_phase_H)
 
 
 def _no_loop_fwd(h0, z, scale, cos_phase, sin_phase):
-  hs = _SEED_SCAN(h0, z, scale, cos_phase, sin_phase)
+  hs = kernels.seed_scan(h0, z, scale, cos_phase, sin_phase)
   return hs, (h0, hs, scale, cos_phase, sin_phase)
 
 
 def _no_loop_bwd(residuals, g_TxBxH):
   h0, hs, scale, cos_phase, sin_phase = residuals
-  h_prev, rotation, jacobian = models.seed_backward_terms(h0, hs, scale, cos_phase, sin_phase)
+  h_prev, rotation, jacobian = kernels.seed_backward_terms(h0, hs, scale, cos_phase, sin_phase)
   local = (1.0 - hs * hs) * g_TxBxH  # dL/da_t from h_t's own gradient.
   from_next = jnp.concatenate([jacobian[1:] * local[1:], jnp.zeros_like(local[:1])], axis=0)
   g_a = local + (1.0 - hs * hs) * from_next  # ... plus one step back from t+1.
@@ -178,10 +175,10 @@ def step_matmul_flops(config: Any, model: models.LandauerLM, params: Any) -> int
 
 
 def matmul_rate(rows: int, inner: int, cols: int, dtype: str, repeats: int) -> float:
-  """FLOP/s of `models.matmul` ([rows, inner] @ [inner, cols], `dtype` operands)."""
+  """FLOP/s of `kernels.matmul` ([rows, inner] @ [inner, cols], `dtype` operands)."""
   x = jax.random.normal(jax.random.PRNGKey(0), (rows, inner))
   w = jax.random.normal(jax.random.PRNGKey(1), (inner, cols))
-  fn = jax.jit(lambda x, w: models.matmul(x, w, dtype))
+  fn = jax.jit(lambda x, w: kernels.matmul(x, w, dtype))
   fn(x, w).block_until_ready()
   calls = 20
 
@@ -205,23 +202,20 @@ def build_step(name: str, ablation: str) -> tuple[Runner, dict[str, Any]]:
   """(run, wait) closures for one training step of config `name` with `ablation`.
 
   `run()` dispatches a step (asynchronously); `wait()` blocks until the last
-  one is done. The ablated scan replaces models.seed_scan while the step is
-  compiled.
+  one is done. The model runs its seed layers with the ablated scan.
   """
   config = setup.load_config(name)
   model_config = train.model_config_from(config, setup.VOCAB_SIZE)
   if model_config.variant != 'seed':
     raise app.UsageError(f'--configs: {name} has variant {model_config.variant!r}, not seed.')
-  model = models.LandauerLM(model_config)
+  model = models.LandauerLM(model_config, seed_scan=_SCANS[ablation] or kernels.seed_scan)
   optimizer = train.make_optimizer(config.train)
   state = train.init_train_state(model_config, optimizer, config.seed)
   tokens_N = jnp.asarray(np.random.default_rng(0).integers(
       0, setup.VOCAB_SIZE, setup.CORPUS_LEN, dtype=np.int32))
   step_fn = train.make_train_step(config, model, optimizer)
-  replacement = _SCANS[ablation]
-  with mock.patch.object(models, 'seed_scan', replacement or _SEED_SCAN):
-    compiled = step_fn.lower(state, tokens_N).compile()
-    flops = step_matmul_flops(config, model, state['params'])
+  compiled = step_fn.lower(state, tokens_N).compile()
+  flops = step_matmul_flops(config, model, state['params'])
   box = {'state': state, 'loss': None}
 
   def run() -> None:

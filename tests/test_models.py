@@ -9,7 +9,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from landauerjax import kernels
 from landauerjax import models
+from landauerjax import recurrences
 
 V, E, H, D, L = 11, 6, 8, 12, 2  # D: phasor width, unlike H so shapes tell them apart.
 B, T = 2, 6
@@ -183,7 +185,7 @@ def test_seed_scan_vjp_matches_autodiff(steps):
     assert z.dtype == jnp.float64
 
     def ours(h0, z, scale):
-      hs = models.seed_scan(h0, z, scale, jnp.cos(phase), jnp.sin(phase))
+      hs = kernels.seed_scan(h0, z, scale, jnp.cos(phase), jnp.sin(phase))
       return jnp.sum(weights * hs)
 
     def reference(h0, z, scale):
@@ -208,9 +210,9 @@ def test_seed_scan_leaves_its_inputs_intact():
   g = jax.random.normal(jax.random.PRNGKey(1), (6, 2, 4))
   z_copy, g_copy = np.asarray(z).copy(), np.asarray(g).copy()
   terms = (jnp.ones(4), jnp.cos(jnp.arange(4.0)), jnp.sin(jnp.arange(4.0)))
-  hs, vjp = jax.vjp(lambda z: models.seed_scan(jnp.zeros((2, 4)), z, *terms), z)
+  hs, vjp = jax.vjp(lambda z: kernels.seed_scan(jnp.zeros((2, 4)), z, *terms), z)
   vjp(g)
-  jax.jit(lambda z: models.seed_scan(jnp.zeros((2, 4)), z, *terms))(z).block_until_ready()
+  jax.jit(lambda z: kernels.seed_scan(jnp.zeros((2, 4)), z, *terms))(z).block_until_ready()
   np.testing.assert_array_equal(z, z_copy)
   np.testing.assert_array_equal(g, g_copy)
   assert not np.allclose(hs, z_copy)
@@ -231,13 +233,13 @@ def test_matmul_vjp_matches_autodiff_of_a_plain_matmul(x_shape):
   x = jax.random.normal(kx, x_shape)
   w = jax.random.normal(kw, (24, 10))
   g = jax.random.normal(kg, x.shape[:-1] + (10,))
-  ours = jax.grad(lambda x, w: jnp.sum(models.matmul(x, w) * g), argnums=(0, 1))(x, w)
+  ours = jax.grad(lambda x, w: jnp.sum(kernels.matmul(x, w) * g), argnums=(0, 1))(x, w)
   plain = jax.grad(lambda x, w: jnp.sum((x @ w) * g), argnums=(0, 1))(x, w)
-  np.testing.assert_allclose(models.matmul(x, w), x @ w, rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(kernels.matmul(x, w), x @ w, rtol=1e-5, atol=1e-5)
   for a, b in zip(ours, plain):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
   # bfloat16 operands: the same values up to bfloat16 rounding (~3 significant digits).
-  bf16 = jax.grad(lambda x, w: jnp.sum(models.matmul(x, w, 'bfloat16') * g),
+  bf16 = jax.grad(lambda x, w: jnp.sum(kernels.matmul(x, w, 'bfloat16') * g),
                   argnums=(0, 1))(x, w)
   for a, b in zip(bf16, plain):
     assert a.dtype == jnp.float32
@@ -247,7 +249,7 @@ def test_matmul_vjp_matches_autodiff_of_a_plain_matmul(x_shape):
 def test_matmul_dtype_is_validated_and_dense_rejects_other_contractions():
   with pytest.raises(ValueError, match='matmul_dtype'):
     models.ModelConfig(matmul_dtype='float16')
-  dot_general = models.dot_general_for('float32')
+  dot_general = kernels.dot_general_for('float32')
   with pytest.raises(ValueError, match='x @ w only'):
     dot_general(jnp.ones((3, 4)), jnp.ones((3, 5)), (((0,), (0,)), ((), ())))
 
@@ -268,11 +270,11 @@ def test_bfloat16_model_is_close_to_float32_with_the_same_parameters():
 def test_sin_cos_unit_accuracy():
   x = np.linspace(-1.0, 1.0, 4001)
   with jax.enable_x64(True):
-    sin, cos = models._sin_cos_unit(jnp.asarray(x))
+    sin, cos = recurrences.sin_cos_unit(jnp.asarray(x))
     assert sin.dtype == jnp.float64
     np.testing.assert_allclose(sin, np.sin(x), rtol=0, atol=1e-12)
     np.testing.assert_allclose(cos, np.cos(x), rtol=0, atol=1e-12)
-  sin32, cos32 = models._sin_cos_unit(jnp.asarray(x, jnp.float32))
+  sin32, cos32 = recurrences.sin_cos_unit(jnp.asarray(x, jnp.float32))
   np.testing.assert_allclose(sin32, np.sin(x), rtol=0, atol=1e-6)
   np.testing.assert_allclose(cos32, np.cos(x), rtol=0, atol=1e-6)
 

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from landauerjax import kernels
 from landauerjax import models
 from scripts import seed_step_breakdown as breakdown
 from tests.conftest import REPO_ROOT
@@ -46,7 +47,7 @@ def test_ablated_scans_drop_the_time_dependence_they_claim_to():
 
   def grad_of_last_state(scan):  # dL/dz for L = sum of the last state: [T, B, H].
     return np.asarray(jax.grad(lambda z: jnp.sum(scan(h0, z, *terms)[-1]))(z))
-  real = grad_of_last_state(models.seed_scan)
+  real = grad_of_last_state(kernels.seed_scan)
   assert np.abs(real[:-2]).max() > 1e-3  # The real gradient reaches every drive.
   # Truncated to one step back: only z_{T-1} and z_{T-2}, and those exactly.
   truncated = grad_of_last_state(breakdown.scan_without_backward_loop)
@@ -72,7 +73,7 @@ def test_quick_run_writes_its_section_and_json(tmp_path):
   assert [(r['config'], r['ablation']) for r in results['steps']] == [
       ('landauer_seed', a) for a in breakdown.ABLATIONS]
   assert all(r['median_ms'] > 0 and np.isfinite(r['last_loss']) for r in results['steps'])
-  # Every ablation runs the same matmuls; the patched scan reaches the compiled
+  # Every ablation runs the same matmuls; the ablated scan reaches the compiled
   # step: 2 forward and 2 backward time loops, then 2 forward, then none.
   assert len({r['matmul_flops'] for r in results['steps']}) == 1
   assert [r['while_loops'] for r in results['steps']] == [4, 2, 0]
