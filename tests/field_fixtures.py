@@ -1,0 +1,49 @@
+"""Tiny field LM shapes and jitted entry points shared by the tests/test_field_*.py files.
+
+Tiny shapes throughout (V = 11, d = 8, D = 32 unless a test needs more), so each
+file runs in seconds on CPU; compilation dominates.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from fieldjax import collapse as collapse_lib
+from fieldjax import field
+from fieldjax import model
+from fieldjax import perturbations
+
+TINY_FIELD = field.FieldConfig(chunk=4, window=8)
+
+# Jitted entry points: one compile per shape and config (eager dispatch of the
+# un-jitted functions compiles every primitive separately, which is slower).
+field_step = jax.jit(field.field_step, static_argnames=('cfg',))
+full_gravity_matrix = jax.jit(field.full_gravity_matrix, static_argnames=('cfg',))
+log_probs = jax.jit(model.log_probs, static_argnames=('cfg',))
+coherence = jax.jit(collapse_lib.coherence)
+features = jax.jit(model.features, static_argnames=('cfg',))
+TINY = model.ModelConfig(vocab_size=11, embed_dim=8, lags=3, lattice_dim=32,
+                         field=TINY_FIELD)
+
+
+def kind_index(kind: str) -> jax.Array:
+  return jnp.int32(perturbations.KINDS.index(kind))
+
+
+def random_field(length: int, dim: int, seed: int = 0) -> tuple[jax.Array, jax.Array]:
+  rng = np.random.default_rng(seed)
+  x = jnp.asarray(rng.uniform(-1.5, 1.5, (length, dim)), jnp.float32)
+  mass = jnp.asarray(rng.uniform(0.5, 2.0, length), jnp.float32)
+  return x, mass
+
+
+def trained_like_params(cfg: model.ModelConfig, seed: int = 0) -> dict[str, jax.Array]:
+  """init_params with a non-zero crystal and uneven counts (so outputs depend on inputs)."""
+  params = model.init_params(cfg, jax.random.PRNGKey(seed))
+  rng = np.random.default_rng(seed)
+  params['crystal'] = jnp.asarray(
+      rng.standard_normal((cfg.lattice_dim, cfg.embed_dim)), jnp.float32)
+  params['counts'] = jnp.asarray(rng.integers(1, 20, cfg.vocab_size), jnp.float32)
+  return params

@@ -1,0 +1,95 @@
+"""fieldjax.crystal: the Hebbian update, lags, postsynaptic rules, bounded norm."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from fieldjax import constants
+from fieldjax import crystal
+from fieldjax import model
+
+
+@pytest.mark.parametrize('decay', [0.0, 0.1])
+@pytest.mark.parametrize('weighted', [False, True])
+def test_crystal_update_matches_numpy(decay, weighted):
+  rng = np.random.default_rng(0)
+  w0 = rng.standard_normal((6, 4)).astype(np.float32)
+  pre = rng.standard_normal((9, 6)).astype(np.float32)
+  post = rng.standard_normal((9, 4)).astype(np.float32)
+  eta = 0.3
+  if weighted:
+    weight = (rng.uniform(size=9) < 0.6).astype(np.float32)
+    weight[0] = 1.0
+    hebb = sum(np.outer(pre[n], post[n]) for n in range(9) if weight[n]) / weight.sum()
+  else:
+    weight = None
+    hebb = sum(np.outer(pre[n], post[n]) for n in range(9)) / 9
+  got = crystal.crystal_update(jnp.asarray(w0), jnp.asarray(pre), jnp.asarray(post), eta,
+                               decay, None if weight is None else jnp.asarray(weight))
+  np.testing.assert_allclose(np.asarray(got), (1 - decay) * w0 + eta * hebb,
+                             rtol=1e-5, atol=1e-6)
+
+
+def test_crystal_update_with_all_weights_zero_only_decays():
+  w0 = jnp.ones((3, 2))
+  got = crystal.crystal_update(w0, jnp.ones((4, 3)), jnp.ones((4, 2)), 0.5, 0.25,
+                               jnp.zeros(4))
+  np.testing.assert_allclose(np.asarray(got), 0.75)
+
+
+@pytest.mark.parametrize('lags', [1, 2, 3, 7])
+def test_lagged_matches_numpy(lags):
+  x = np.random.default_rng(lags).standard_normal((5, 3)).astype(np.float32)
+  expected = np.zeros((5, lags * 3), np.float32)
+  for t in range(5):
+    for k in range(lags):
+      if t - k >= 0:
+        expected[t, k * 3:(k + 1) * 3] = x[t - k]
+  np.testing.assert_array_equal(np.asarray(crystal.lagged(jnp.asarray(x), lags)), expected)
+
+
+def test_postsynaptic_rules():
+  rng = np.random.default_rng(0)
+  emb = rng.standard_normal((7, 4)).astype(np.float32)
+  probs = rng.dirichlet(np.ones(7), size=5).astype(np.float32)
+  targets = np.array([0, 6, 3, 3, 1])
+  contrastive = crystal.postsynaptic(jnp.asarray(probs), jnp.asarray(targets),
+                                     jnp.asarray(emb), 'contrastive')
+  np.testing.assert_allclose(np.asarray(contrastive), emb[targets] - probs @ emb,
+                             rtol=1e-5, atol=1e-6)
+  plain = crystal.postsynaptic(jnp.asarray(probs), jnp.asarray(targets), jnp.asarray(emb),
+                               'plain')
+  np.testing.assert_array_equal(np.asarray(plain), emb[targets])
+  with pytest.raises(ValueError, match="'oja'"):
+    crystal.postsynaptic(jnp.asarray(probs), jnp.asarray(targets), jnp.asarray(emb), 'oja')
+  with pytest.raises(ValueError, match="'oja'"):
+    model.ModelConfig(vocab_size=11, hebbian_rule='oja')
+
+
+def test_crystal_norm_bound_holds_over_many_updates():
+  eta, decay, s = constants.HEBBIAN_RATE, 0.05, 3.0
+  bound = 2.0 * eta * s / decay
+  rng = np.random.default_rng(0)
+  steps, n, dim, emb = 400, 5, 12, 6
+
+  def unit_rows(a):
+    return a / np.linalg.norm(a, axis=-1, keepdims=True)
+
+  pre = s * unit_rows(rng.standard_normal((steps, n, dim)))
+  post = unit_rows(rng.standard_normal((steps, n, emb))) * rng.uniform(0, 2, (steps, n, 1))
+  # The second half is the worst case: every update aligned, |post| = 2 exactly.
+  pre[steps // 2:] = s * unit_rows(np.ones(dim))
+  post[steps // 2:] = 2.0 * unit_rows(np.ones(emb))
+
+  def body(w, pre_post):
+    w = crystal.crystal_update(w, pre_post[0], pre_post[1], eta, decay)
+    return w, jnp.sqrt(jnp.sum(w * w))
+
+  _, norms = jax.lax.scan(body, jnp.zeros((dim, emb)),
+                          (jnp.asarray(pre, jnp.float32), jnp.asarray(post, jnp.float32)))
+  norms = np.asarray(norms)
+  assert (norms <= bound * (1 + 1e-5)).all(), (norms.max(), bound)
+  assert norms[-1] > 0.99 * bound  # The bound is tight: the test could fail.
