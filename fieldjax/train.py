@@ -272,18 +272,11 @@ def train(cfg: model_lib.ModelConfig, train_cfg: TrainConfig, *,
     def load(step: int) -> tuple[dict[str, Any], dict[str, Any]]:
       saved = store.read_meta(step)
       checkpoints.check_family(saved, workdir)
-      try:
-        core_checkpoints.check_same_shapes(
-            checkpoints.abstract_state(checkpoints.model_config_of(saved, step))['params'],
-            params, f'Checkpoint step {step} of {workdir}')
-        shape_error = None
-      except errors.CheckpointError as e:
-        shape_error = e
-      workdir_lib.check_resume(saved.get('run'), run, extendable=EXTENDABLE_KEYS,
-                               allow_changes=allow_config_change, workdir=workdir,
-                               step=step, shapes_differ=shape_error is not None)
-      if shape_error is not None:  # A checkpoint without a run record to name the keys.
-        raise shape_error
+      saved_params = checkpoints.abstract_state(checkpoints.model_config_of(saved, step))
+      workdir_lib.check_resume(
+          saved.get('run'), run, extendable=EXTENDABLE_KEYS, allow_changes=allow_config_change,
+          workdir=workdir, step=step,
+          shape_mismatch=core_checkpoints.shape_mismatch(saved_params['params'], params))
       return store.restore_state(step, {'params': params, 'step': jnp.int32(0)}), saved
 
     restored = store.restore_latest(load, step=resume_step)

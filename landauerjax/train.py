@@ -310,22 +310,15 @@ def train_and_evaluate(config: Any, workdir: str, *, allow_config_change: bool =
     def load(step: int) -> TrainState:
       saved = store.read_meta(step)
       checkpoints.check_family(saved, workdir)
-      saved_config = checkpoints.model_config_of(saved, step)
-      try:
-        core_checkpoints.check_same_shapes(
-            jax.eval_shape(functools.partial(models.init_params, saved_config),
-                           jax.random.PRNGKey(0)),
-            state['params'], f'Checkpoint step {step} of {workdir}')
-        shape_error = None
-      except errors.CheckpointError as e:
-        shape_error = e
+      saved_params = jax.eval_shape(
+          functools.partial(models.init_params, checkpoints.model_config_of(saved, step)),
+          jax.random.PRNGKey(0))
       workdir_lib.check_resume(
           saved.get('run'), run, extendable=extendable_keys(config),
           allow_changes=allow_config_change, workdir=workdir, step=step,
           hints={'train.num_steps': f'the {config.train.schedule} learning-rate schedule '
-                                    'depends on it'}, shapes_differ=shape_error is not None)
-      if shape_error is not None:  # A checkpoint without a run record to name the keys.
-        raise shape_error
+                                    'depends on it'},
+          shape_mismatch=core_checkpoints.shape_mismatch(saved_params, state['params']))
       return store.restore_state(step, state)
 
     restored = store.restore_latest(load, step=resume_step)

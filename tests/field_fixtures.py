@@ -6,6 +6,8 @@ file runs in seconds on CPU; compilation dominates.
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -14,6 +16,9 @@ from fieldjax import collapse as collapse_lib
 from fieldjax import field
 from fieldjax import model
 from fieldjax import perturbations
+from landauerjax import input_pipeline
+
+from conftest import small_corpus
 
 TINY_FIELD = field.FieldConfig(chunk=4, window=8)
 
@@ -47,3 +52,13 @@ def trained_like_params(cfg: model.ModelConfig, seed: int = 0) -> dict[str, jax.
       rng.standard_normal((cfg.lattice_dim, cfg.embed_dim)), jnp.float32)
   params['counts'] = jnp.asarray(rng.integers(1, 20, cfg.vocab_size), jnp.float32)
   return params
+
+
+def char_corpus(model_cfg: model.ModelConfig) -> tuple[model.ModelConfig, np.ndarray, np.ndarray]:
+  """(model_cfg with the vocabulary of conftest.small_corpus, train tokens [N], validation
+  tokens [M]): the small corpus split 90/10 at the character level."""
+  text = small_corpus()
+  vocab = input_pipeline.CharVocab.from_texts(text)
+  tokens = vocab.encode(text)
+  cut = int(0.9 * len(tokens))
+  return dataclasses.replace(model_cfg, vocab_size=vocab.size), tokens[:cut], tokens[cut:]

@@ -128,7 +128,7 @@ def test_train_landauer_mistakes(tiny_config, landauer_workdir, field_workdir, t
   fresh = str(tmp_path / 'fresh')
   before = _snapshot(landauer_workdir, field_workdir)
   cases = [
-      ([f'--config.num_steps=5'], "unknown config key 'num_steps'"),
+      (['--config.num_steps=5'], "unknown config key 'num_steps'"),
       (['--config.train.nope=1'], "unknown config key 'train.nope'"),
       (['--config.model.variant=foo'], "Unknown model variant 'foo'"),
       (['--config.train.num_steps=0'], 'config.train.num_steps must be an integer >= 1'),

@@ -278,3 +278,11 @@ def test_a_kill_during_pruning_leaves_no_half_deleted_step(tmp_path, monkeypatch
   monkeypatch.undo()
   store.remove_unfinished_saves()
   assert os.listdir(store.directory) == ['2']
+
+
+def test_shape_mismatch_names_the_leaves():
+  a = {'w': jnp.zeros((2, 3)), 'b': jnp.zeros(3)}
+  assert checkpoints.shape_mismatch(a, {'w': jnp.zeros((2, 3)), 'b': jnp.ones(3)}) is None
+  message = checkpoints.shape_mismatch(a, {'w': jnp.zeros((2, 4)), 'c': jnp.zeros(3)})
+  assert message == ("b: ((3,), 'float32') vs absent; c: absent vs ((3,), 'float32'); "
+                     "w: ((2, 3), 'float32') vs ((2, 4), 'float32')")

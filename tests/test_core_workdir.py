@@ -107,3 +107,15 @@ def test_write_json_is_atomic_and_refuses_nan(tmp_path):
     workdir.write_json(path, {'a': float('nan')})
   assert json.load(open(path)) == {'a': 1}  # The old file, whole.
   assert os.listdir(tmp_path) == ['config.json']
+
+
+def test_check_resume_refuses_other_shapes_even_with_the_flag():
+  saved = _record()
+  with pytest.raises(errors.WorkdirError, match=r'model.dim: 8 -> 16.*\(w: .*no setting') as info:
+    workdir.check_resume(saved, _record(model__dim=16), extendable=(), allow_changes=True,
+                         workdir='W', step=3, shape_mismatch='w: (8,) vs (16,)')
+  assert '--allow_config_change' not in str(info.value)
+  for record in (None, saved):  # No record, or no recorded change, to name the keys.
+    with pytest.raises(errors.CheckpointError, match=r'other shapes .*w: \(8,\)'):
+      workdir.check_resume(record, saved, extendable=(), allow_changes=True, workdir='W',
+                           step=3, shape_mismatch='w: (8,) vs (16,)')

@@ -12,13 +12,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import small_corpus
+from field_fixtures import char_corpus
 from fieldjax import checkpoints
 from fieldjax import field
 from fieldjax import model
 from fieldjax import perturbations
 from fieldjax import train
-from landauerjax import input_pipeline
 from landauerjax.core import errors
 
 
@@ -28,12 +27,7 @@ TRAIN_MODEL = model.ModelConfig(vocab_size=2, embed_dim=16, lags=4, lattice_dim=
 
 @pytest.fixture(scope='module')
 def corpus():
-  text = small_corpus()
-  vocab = input_pipeline.CharVocab.from_texts(text)
-  tokens = vocab.encode(text)
-  cut = int(0.9 * len(tokens))
-  cfg = dataclasses.replace(TRAIN_MODEL, vocab_size=vocab.size)
-  return cfg, tokens[:cut], tokens[cut:]
+  return char_corpus(TRAIN_MODEL)
 
 
 def test_hebbian_training_lowers_validation_ce(corpus):

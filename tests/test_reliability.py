@@ -31,16 +31,16 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from conftest import small_corpus
+from field_fixtures import char_corpus
 from fieldjax import checkpoints as field_checkpoints
 from fieldjax import field as field_lib
 from fieldjax import model as field_model
 from fieldjax import train as field_train
 from landauerjax import checkpoints
-from landauerjax import input_pipeline
 from landauerjax import train
 from landauerjax.core import checkpoints as core_checkpoints
 from landauerjax.core import errors
-from tests.conftest import small_corpus
 
 
 class Killed(BaseException):
@@ -319,12 +319,7 @@ FIELD_MODEL = field_model.ModelConfig(
 
 @pytest.fixture(scope='module')
 def field_data():
-  text = small_corpus()
-  vocab = input_pipeline.CharVocab.from_texts(text)
-  tokens = vocab.encode(text)
-  cut = int(0.9 * len(tokens))
-  cfg = dataclasses.replace(FIELD_MODEL, vocab_size=vocab.size)
-  return cfg, tokens[:cut], tokens[cut:]
+  return char_corpus(FIELD_MODEL)
 
 
 def _field_train(field_data, workdir, **overrides):

@@ -94,19 +94,18 @@ def nonfinite_leaves(tree: Any) -> list[str]:
   return [_leaf_name(path) for path, ok in flat if not bool(ok)]
 
 
-def check_same_shapes(saved: Any, wanted: Any, what: str) -> None:
-  """Raises CheckpointError when two pytrees (arrays or ShapeDtypeStructs) differ in
-  their leaves' names, shapes or dtypes: a state that cannot be restored into the other."""
+def shape_mismatch(saved: Any, wanted: Any) -> str | None:
+  """How two pytrees (arrays or ShapeDtypeStructs) differ in their leaves' names,
+  shapes or dtypes (a state that cannot be restored into the other), or None."""
   def table(tree):
     flat, _ = jax.tree_util.tree_flatten_with_path(tree)
     return {_leaf_name(p): (tuple(np.shape(x)), str(jnp.result_type(x))) for p, x in flat}
   a, b = table(saved), table(wanted)
   diff = [f'{k}: {a.get(k, "absent")} vs {b.get(k, "absent")}'
           for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
-  if diff:
-    raise errors.CheckpointError(
-        f'{what} holds a model of other shapes than this config\'s ({"; ".join(diff[:3])}'
-        f'{"; ..." if len(diff) > 3 else ""}): no setting resumes it; use another --workdir.')
+  if not diff:
+    return None
+  return '; '.join(diff[:3]) + ('; ...' if len(diff) > 3 else '')
 
 
 def _sha256(path: str) -> str:

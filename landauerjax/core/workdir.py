@@ -144,7 +144,7 @@ def changed_keys(saved: Mapping[str, Any], wanted: Mapping[str, Any],
 def check_resume(saved: Mapping[str, Any] | None, wanted: Mapping[str, Any], *,
                  extendable: Iterable[str], allow_changes: bool, workdir: str,
                  step: int, hints: Mapping[str, str] | None = None,
-                 shapes_differ: bool = False) -> list[str]:
+                 shape_mismatch: str | None = None) -> list[str]:
   """Refuses to resume a run recorded as `saved` with the request `wanted`.
 
   Args:
@@ -156,7 +156,8 @@ def check_resume(saved: Mapping[str, Any] | None, wanted: Mapping[str, Any], *,
     workdir, step: for the message.
     hints: why a key may not change, said when it did (e.g. {'train.num_steps':
       'the cosine learning-rate schedule depends on it'}).
-    shapes_differ: the changes alter the model's shapes: refused even with
+    shape_mismatch: how the checkpoint's arrays differ from this run's
+      (`checkpoints.shape_mismatch`), if they do: refused even with
       allow_changes, since nothing can resume them.
 
   Returns:
@@ -164,15 +165,21 @@ def check_resume(saved: Mapping[str, Any] | None, wanted: Mapping[str, Any], *,
 
   Raises:
     errors.WorkdirError: listing the changed keys, unless allow_changes.
+    errors.CheckpointError: other shapes, and no recorded change to name them.
   """
+  if saved is not None:
+    changes = changed_keys(saved.get('config', {}), wanted['config'], extendable)
+    if saved.get('data_fingerprint') != wanted['data_fingerprint']:
+      changes.append(('data', str(saved.get('data_fingerprint'))[:12],
+                      wanted['data_fingerprint'][:12]))
+  if shape_mismatch is not None and (saved is None or not changes):
+    raise errors.CheckpointError(
+        f'Checkpoint step {step} of {workdir} holds a model of other shapes than this '
+        f'config\'s ({shape_mismatch}): no setting resumes it; use another --workdir.')
   if saved is None:
     logging.warning('Checkpoint step %d of %s has no run record (an older version wrote '
                     'it): its config and data cannot be checked.', step, workdir)
     return []
-  changes = changed_keys(saved.get('config', {}), wanted['config'], extendable)
-  if saved.get('data_fingerprint') != wanted['data_fingerprint']:
-    changes.append(('data', str(saved.get('data_fingerprint'))[:12],
-                    wanted['data_fingerprint'][:12]))
   if not changes:
     return []
   hints = hints or {}
@@ -180,11 +187,11 @@ def check_resume(saved: Mapping[str, Any] | None, wanted: Mapping[str, Any], *,
       f'data: sha256 {old} -> {new}' if k == 'data' else
       f'{k}: {old!r} -> {new!r}' + (f' ({hints[k]})' if k in hints else '')
       for k, old, new in changes)
-  if shapes_differ:
+  if shape_mismatch is not None:
     raise errors.WorkdirError(
         f'Workdir {workdir} holds a run with other settings (resuming from step {step}): '
-        f'{detail}. They change the model\'s shapes, so no setting resumes it: use another '
-        '--workdir.')
+        f'{detail}. They change the model\'s shapes ({shape_mismatch}), so no setting '
+        'resumes it: use another --workdir.')
   if not allow_changes:
     raise errors.WorkdirError(
         f'Workdir {workdir} holds a run with other settings (resuming from step {step}): '
