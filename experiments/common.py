@@ -46,7 +46,8 @@ def quiet_libraries() -> None:
 
 
 def run(main: Callable[[list[str]], Any], *, trains: bool | Callable[[], bool] = False,
-        default_config: str | None = None) -> None:
+        default_config: str | None = None,
+        renamed_config_keys: dict[str, str] | None = None) -> None:
   """`app.run(main)` where every mistake of the user's is one line and an exit code.
 
   * Flag and config mistakes (an unknown flag or config key, a bad value, a
@@ -59,14 +60,41 @@ def run(main: Callable[[list[str]], Any], *, trains: bool | Callable[[], bool] =
   `--debug` shows the traceback instead. Anything else is a bug of ours and
   keeps its traceback. `default_config`: the file `--config` names when the
   command line does not (a config file flag with a default would apply its
-  overrides at import, before any error can be caught).
+  overrides at import, before any error can be caught). `renamed_config_keys`
+  ({old: new}, e.g. {'train.temperature': 'train.inertia_temperature'}): old
+  spellings of config keys that `--config.OLD=...` still sets.
   """
   def parse(argv: list[str]) -> list[str]:
+    if renamed_config_keys:
+      argv = rename_config_flags(argv, renamed_config_keys, _load_config_file(argv))
     if default_config and not any(a == '--config' or a.startswith('--config=')
                                   for a in argv[1:]):
       argv = argv[:1] + [f'--config={default_config}'] + argv[1:]
     return _parse_flags(argv)
   app.run(functools.partial(_run_main, main, trains), flags_parser=parse)
+
+
+def rename_config_flags(argv: list[str], renamed: dict[str, str],
+                        config: ml_collections.ConfigDict | None) -> list[str]:
+  """`--config.OLD[=V]` -> `--config.NEW[=V]` for each renamed config key that
+  `config` (the config file's defaults) spells the new way."""
+  def has(key: str) -> bool:
+    node = config
+    for part in key.split('.'):
+      if not isinstance(node, ml_collections.ConfigDict) or part not in node:
+        return False
+      node = node[part]
+    return True
+  out = []
+  for arg in argv:
+    for old, new in renamed.items():
+      if not has(new):
+        continue
+      flag = f'--config.{old}'
+      if arg == flag or arg.startswith(flag + '='):
+        arg = f'--config.{new}' + arg[len(flag):]
+    out.append(arg)
+  return out
 
 
 def _debug_requested(argv: list[str] | None = None) -> bool:
@@ -133,7 +161,7 @@ def config_error_message(argv: list[str], error: Exception) -> str:
       path = arg.split('=', 1)[1] if '=' in arg else ''
       if path and not os.path.isfile(path):
         return (f'config file {path!r} not found; pass e.g. '
-                '--config=experiments/configs/landauer_seed.py.')
+                '--config=experiments/configs/landauer_original.py.')
   config = _load_config_file(argv)
   if config is not None:
     from landauerjax.core import workdir as workdir_lib  # pylint: disable=g-import-not-at-top

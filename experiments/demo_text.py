@@ -1,7 +1,7 @@
 r"""The original's text demo: train a Landauer LM, then print a sample from it.
 
   python -m experiments.demo_text \
-    --config=experiments/configs/landauer_seed.py --workdir=/tmp/landauer_seed \
+    --config=experiments/configs/landauer_original.py --workdir=/tmp/landauer_original \
     --config.data.local_path=../shared/data/tiny_shakespeare.txt \
     --prompt="ROMEO:" --num_chars=500
 

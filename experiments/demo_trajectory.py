@@ -1,6 +1,6 @@
 r"""Does generation fall into a loop? The top-layer state trajectory of a trained model.
 
-  python -m experiments.demo_trajectory --workdir=/tmp/landauer_seed \
+  python -m experiments.demo_trajectory --workdir=/tmp/landauer_original \
     --prompt="ROMEO:" --num_chars=5000 --seed=0 --temperature=1.0 \
     --output=trajectory.png
 

@@ -1,6 +1,6 @@
 r"""Evaluates a checkpoint on the whole validation split; prints one JSON line.
 
-  python -m experiments.eval_landauer --workdir=/tmp/landauer_seed \
+  python -m experiments.eval_landauer --workdir=/tmp/landauer_original \
     --config.data.local_path=../shared/data/tiny_shakespeare.txt
 
 Output keys: val_ce (nats/char), val_bpc (bits/char), chars (targets scored),

@@ -1,6 +1,6 @@
 r"""Samples text from a checkpoint, streaming it to stdout chunk by chunk.
 
-  python -m experiments.generate_landauer --workdir=/tmp/landauer_seed \
+  python -m experiments.generate_landauer --workdir=/tmp/landauer_original \
     --prompt="To be" --max_new_tokens=200 --seed=0 --temperature=0.8 --top_k=20
 
 Generation is one compiled lax.scan per --chunk characters; memory does not

@@ -1,7 +1,7 @@
 r"""Trains a Landauer LM. Flags: --config (a file of experiments/configs), --workdir.
 
   python -m experiments.train_landauer \
-    --config=experiments/configs/landauer_seed.py --workdir=/tmp/landauer_seed \
+    --config=experiments/configs/landauer_original.py --workdir=/tmp/landauer_original \
     --config.data.local_path=../shared/data/tiny_shakespeare.txt \
     --config.train.num_steps=200
 
@@ -42,7 +42,7 @@ def main(argv):
 
 def cli() -> None:
   """The command line: `main` with one-line errors (experiments.common.run)."""
-  common.run(main, trains=True)
+  common.run(main, trains=True, renamed_config_keys=train.RENAMED_KEYS)
 
 
 if __name__ == '__main__':

@@ -1,6 +1,6 @@
 """Kernels of the Landauer LM: the time scans and the custom VJPs that make them fast.
 
-* `seed_scan`: the original cell over time, with a backward pass written as a
+* `original_scan`: the original cell over time, with a backward pass written as a
   linear recurrence (every step's Jacobian in one parallel pass, then one
   multiply-add per element and step), in place over its buffers.
 * `scan_time` (one `lax.scan`) and `associative_linear_scan` (`lax.associative_scan`,
@@ -40,7 +40,7 @@ def matmul(x_NxK: jax.Array, w_KxM: jax.Array, dtype: str = 'float32') -> jax.Ar
   bfloat16, one dot with a transposed operand ran ~3x slower than the forward
   matmul (XLA computed it in float32), while summed over blocks of 256 rows
   it is as fast; in float32 (jax 0.10, XLA's YNNPACK matmuls) the single dot
-  measured 3-11% faster a train step than the blocks (seed defaults: 2048
+  measured 3-11% faster a train step than the blocks (the original's defaults: 2048
   rows, 256 x 256).
   """
   dt = MATMUL_DTYPES[dtype]
@@ -85,11 +85,11 @@ def dot_general_for(dtype: str) -> Callable[..., jax.Array]:
 
 
 @jax.custom_vjp
-def seed_scan(h0_BxH: jax.Array, z_TxBxH: jax.Array, scale_H: jax.Array,
+def original_scan(h0_BxH: jax.Array, z_TxBxH: jax.Array, scale_H: jax.Array,
               cos_phase_H: jax.Array, sin_phase_H: jax.Array) -> jax.Array:
-  """All states [T, B, H] of `seed_recurrence` over time, from h0.
+  """All states [T, B, H] of `original_recurrence` over time, from h0.
 
-  Equal to `scan_time` over `seed_recurrence`, computed so that XLA's CPU
+  Equal to `scan_time` over `original_recurrence`, computed so that XLA's CPU
   backend wastes nothing (each choice measured; docs/BENCHMARKS.md):
   - the states overwrite the drive z in place, one step at a time (a scan's
     stacked outputs would each cost a zero-filled [T, B, H] buffer per call);
@@ -101,7 +101,7 @@ def seed_scan(h0_BxH: jax.Array, z_TxBxH: jax.Array, scale_H: jax.Array,
     gradient, again in place (3-5% faster a train step than recomputing the
     Jacobian inside the loop).
   """
-  return _seed_states_in_place(h0_BxH, z_TxBxH, scale_H, cos_phase_H, sin_phase_H)
+  return _original_states_in_place(h0_BxH, z_TxBxH, scale_H, cos_phase_H, sin_phase_H)
 
 
 def _time_slice(buffer_TxBxH: jax.Array, t: jax.Array) -> jax.Array:
@@ -115,25 +115,25 @@ def _time_update(buffer_TxBxH: jax.Array, row_BxH: jax.Array, t: jax.Array) -> j
                                              allow_negative_indices=False)
 
 
-def _seed_states_in_place(h0_BxH, z_TxBxH, scale_H, cos_phase_H, sin_phase_H):
+def _original_states_in_place(h0_BxH, z_TxBxH, scale_H, cos_phase_H, sin_phase_H):
   """h_t for t = 0..T-1, written over z_t (z_t is read before it is replaced)."""
   def step(t, carry):
     h_BxH, buffer_TxBxH = carry
-    h_BxH = recurrences.seed_recurrence(h_BxH, _time_slice(buffer_TxBxH, t), scale_H, cos_phase_H,
+    h_BxH = recurrences.original_recurrence(h_BxH, _time_slice(buffer_TxBxH, t), scale_H, cos_phase_H,
                             sin_phase_H)
     return h_BxH, _time_update(buffer_TxBxH, h_BxH, t)
   return jax.lax.fori_loop(0, z_TxBxH.shape[0], step, (h0_BxH, z_TxBxH))[1]
 
 
-def _seed_scan_fwd(h0, z, scale, cos_phase, sin_phase):
-  hs = _seed_states_in_place(h0, z, scale, cos_phase, sin_phase)
+def _original_scan_fwd(h0, z, scale, cos_phase, sin_phase):
+  hs = _original_states_in_place(h0, z, scale, cos_phase, sin_phase)
   return hs, (h0, hs, scale, cos_phase, sin_phase)
 
 
-def seed_backward_terms(h0_BxH: jax.Array, hs_TxBxH: jax.Array, scale_H: jax.Array,
+def original_backward_terms(h0_BxH: jax.Array, hs_TxBxH: jax.Array, scale_H: jax.Array,
                         cos_phase_H: jax.Array, sin_phase_H: jax.Array
                         ) -> tuple[jax.Array, jax.Array, jax.Array]:
-  """What seed_scan's backward pass needs from the states, for all t at once.
+  """What original_scan's backward pass needs from the states, for all t at once.
 
   Returns [T, B, H] arrays: h_{t-1} (h0 at t = 0), cos(phase + h_{t-1}) and
   J_t = da_t/dh_{t-1} = s (cos(phase + h_{t-1}) - h_{t-1} sin(phase + h_{t-1})),
@@ -144,7 +144,7 @@ def seed_backward_terms(h0_BxH: jax.Array, hs_TxBxH: jax.Array, scale_H: jax.Arr
   return h_prev_TxBxH, rotation, scale_H * (rotation + h_prev_TxBxH * d_rotation)
 
 
-def _seed_scan_bwd(residuals, g_TxBxH):
+def _original_scan_bwd(residuals, g_TxBxH):
   """Reverse pass as a linear recurrence over the pre-activation gradients.
 
   With a_t = z_t + s h_{t-1} cos(phase + h_{t-1}) and h_t = tanh(a_t):
@@ -158,7 +158,7 @@ def _seed_scan_bwd(residuals, g_TxBxH):
   """
   h0, hs, scale, cos_phase, sin_phase = residuals
   num_steps = hs.shape[0]
-  h_prev_TxBxH, rotation, jacobian_TxBxH = seed_backward_terms(h0, hs, scale, cos_phase,
+  h_prev_TxBxH, rotation, jacobian_TxBxH = original_backward_terms(h0, hs, scale, cos_phase,
                                                                sin_phase)
   next_jacobian_TxBxH = jnp.concatenate(
       [jacobian_TxBxH[1:], jnp.zeros_like(jacobian_TxBxH[:1])], axis=0)
@@ -176,7 +176,7 @@ def _seed_scan_bwd(residuals, g_TxBxH):
   return (g_h0, g_a_TxBxH, g_scale_H, jnp.zeros_like(cos_phase), jnp.zeros_like(sin_phase))
 
 
-seed_scan.defvjp(_seed_scan_fwd, _seed_scan_bwd)
+original_scan.defvjp(_original_scan_fwd, _original_scan_bwd)
 
 
 def scan_time(body: Callable[[Any, jax.Array], Any], carry: Any, z_TxBx: jax.Array,

@@ -15,8 +15,9 @@ The cells' equations are in `landauerjax.recurrences`, their scans and custom
 VJPs in `landauerjax.kernels`; this module holds the config, layers and LM.
 
 Variants (`ModelConfig.variant`):
-  seed    The original cell, exactly:  h_l <- tanh(W_l u + b_l + s_l * h_l *
+  original  The original cell, exactly:  h_l <- tanh(W_l u + b_l + s_l * h_l *
           cos(phi_l * k + h_l)), phi_l = phi_0 / c**l, k the unit index.
+          (Spelled 'seed' before; that spelling still works.)
   phasor  Ours: a linear complex diagonal recurrence h <- lambda * h + B u whose
           rotation angles start at golden-angle spacing and shrink by c**l with
           depth (harmonic stacking); LayerNorm, residual MLP between layers.
@@ -41,7 +42,9 @@ from landauerjax import constants
 from landauerjax import kernels
 from landauerjax import recurrences
 
-VARIANTS = ('seed', 'phasor', 'lstm', 'gru')
+VARIANTS = ('original', 'phasor', 'lstm', 'gru')
+# Old spellings still accepted (the variant 'seed' collided with the PRNG seed).
+VARIANT_ALIASES = {'seed': 'original'}
 Carry = tuple[Any, ...]  # One state pytree per layer.
 
 
@@ -50,7 +53,7 @@ class ModelConfig:
   """Hyperparameters of `LandauerLM`. Override with `dataclasses.replace`."""
 
   vocab_size: int = 65
-  variant: str = 'seed'
+  variant: str = 'original'
   embed_dim: int = 64
   hidden_dim: int = 256
   num_layers: int = 2
@@ -72,6 +75,8 @@ class ModelConfig:
   matmul_dtype: str = 'float32'
 
   def __post_init__(self):
+    if self.variant in VARIANT_ALIASES:
+      object.__setattr__(self, 'variant', VARIANT_ALIASES[self.variant])
     if self.variant not in VARIANTS:
       raise ValueError(
           f'Unknown model variant {self.variant!r}; expected one of {VARIANTS}.')
@@ -106,7 +111,7 @@ def dense(features: int, fan_in: int, name: str | None = None,
 
 
 class _RecurrentLayer(nn.Module):
-  """Shared parts of seed/LSTM/GRU layers: drive = input_proj, output = state."""
+  """Shared parts of original/LSTM/GRU layers: drive = input_proj, output = state."""
 
   def drive(self, u: jax.Array) -> jax.Array:
     return self.input_proj(u)
@@ -119,7 +124,7 @@ class _RecurrentLayer(nn.Module):
     return kernels.scan_time(self.body(), carry, z_TxBx, unroll=unroll)
 
 
-class SeedLayer(_RecurrentLayer):
+class OriginalLayer(_RecurrentLayer):
   """One layer of the original aperiodic stack; phase phi_l = phi_0 / c**l."""
 
   hidden_dim: int
@@ -127,8 +132,8 @@ class SeedLayer(_RecurrentLayer):
   phase: float
   matmul_dtype: str = 'float32'
   # All states [T, B, H] from (h0, z, scale, cos_phase, sin_phase): a drop-in for
-  # kernels.seed_scan (benchmarks pass ablated ones).
-  scan_fn: Callable[..., jax.Array] = kernels.seed_scan
+  # kernels.original_scan (benchmarks pass ablated ones).
+  scan_fn: Callable[..., jax.Array] = kernels.original_scan
 
   def setup(self):
     self.input_proj = dense(self.hidden_dim, self.in_dim, matmul_dtype=self.matmul_dtype)
@@ -138,7 +143,7 @@ class SeedLayer(_RecurrentLayer):
     """cos and sin of phi_l * k for the units k = 0..H-1: ([H], [H]).
 
     Computed in NumPy, so they enter XLA as constants. As traced values, XLA
-    fused `cos` into each [T, B, H] kernel of seed_scan's backward pass that
+    fused `cos` into each [T, B, H] kernel of original_scan's backward pass that
     used them and evaluated it once per element: the train step took 1.5x as long.
     """
     phase_H = np.float32(self.phase) * np.arange(self.hidden_dim, dtype=np.float32)
@@ -146,11 +151,11 @@ class SeedLayer(_RecurrentLayer):
 
   def body(self) -> Callable[[jax.Array, jax.Array], jax.Array]:
     cos_phase, sin_phase = self.phase_terms()
-    return lambda h, z: recurrences.seed_recurrence(h, z, self.scale, cos_phase, sin_phase)
+    return lambda h, z: recurrences.original_recurrence(h, z, self.scale, cos_phase, sin_phase)
 
   def scan(self, h0: jax.Array, z_TxBxH: jax.Array, unroll: int = 1
            ) -> tuple[jax.Array, jax.Array]:
-    del unroll  # seed_scan has its own backward pass; it always scans one step at a time.
+    del unroll  # original_scan has its own backward pass; it always scans one step at a time.
     hs = self.scan_fn(h0, z_TxBxH, self.scale, *self.phase_terms())
     return hs[-1], hs
 
@@ -257,12 +262,12 @@ class PhasorLayer(nn.Module):
 class LandauerLM(nn.Module):
   """Embedding -> recurrent layers -> head. See the module docstring.
 
-  `seed_scan` runs the seed layers over time (default kernels.seed_scan; the
+  `original_scan` runs the original layers over time (default kernels.original_scan; the
   step-time breakdown passes ablated ones).
   """
 
   config: ModelConfig
-  seed_scan: Callable[..., jax.Array] = kernels.seed_scan
+  original_scan: Callable[..., jax.Array] = kernels.original_scan
 
   def setup(self):
     cfg = self.config
@@ -284,10 +289,10 @@ class LandauerLM(nn.Module):
     layers = []
     for l in range(cfg.num_layers):
       in_dim = cfg.embed_dim if l == 0 else cfg.hidden_dim
-      if cfg.variant == 'seed':
+      if cfg.variant == 'original':
         phase = cfg.base_phase / cfg.phase_scaling**l
-        layers.append(SeedLayer(cfg.hidden_dim, in_dim, phase, cfg.matmul_dtype,
-                                scan_fn=self.seed_scan, name=f'layer_{l}'))
+        layers.append(OriginalLayer(cfg.hidden_dim, in_dim, phase, cfg.matmul_dtype,
+                                scan_fn=self.original_scan, name=f'layer_{l}'))
       elif cfg.variant == 'lstm':
         layers.append(LSTMLayer(cfg.hidden_dim, in_dim, cfg.matmul_dtype, name=f'layer_{l}'))
       else:
@@ -325,10 +330,10 @@ class LandauerLM(nn.Module):
   def _first_drive(self, tokens: jax.Array) -> tuple[jax.Array | None, jax.Array]:
     """(embedding, layer-0 drive) of int tokens of any shape [...] -> [..., *].
 
-    seed/lstm/gru layers see the embedding only through their input
+    original/lstm/gru layers see the embedding only through their input
     projection, which is linear: drive(E[tokens]) = drive(E)[tokens]. Those
     variants gather rows of the [V, H] table drive(E) instead of projecting
-    B*T embeddings (~15% of the training step's matmul FLOPs at the seed
+    B*T embeddings (~15% of the training step's matmul FLOPs at the original's
     defaults), and return no embedding (their outputs ignore it).
     """
     first = self.layers[0]

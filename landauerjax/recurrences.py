@@ -4,8 +4,8 @@ time-independent already in z_t (the layer's *drive*, see landauerjax.models).
 These are the equations a reader looks for; `landauerjax.kernels` runs them over
 time (scans, custom VJPs) and `landauerjax.models` wraps them in Flax layers.
 
-  seed    h <- tanh(z + s * h * cos(phi_l * k + h))          (the original cell)
-  phasor  h <- lambda * h + b                                 (ours; complex, linear)
+  original  h <- tanh(z + s * h * cos(phi_l * k + h))        (the original cell)
+  phasor    h <- lambda * h + b                                 (ours; complex, linear)
   lstm, gru  the baselines, with their input projections in z.
 
 Shapes: B batch, H hidden (state) size, N phasor state size.
@@ -42,7 +42,7 @@ def rotation(h_BxH: jax.Array, cos_phase_H: jax.Array, sin_phase_H: jax.Array
           -(sin_phase_H * cos_h + cos_phase_H * sin_h))
 
 
-def seed_recurrence(h_BxH: jax.Array, z_BxH: jax.Array, scale_H: jax.Array,
+def original_recurrence(h_BxH: jax.Array, z_BxH: jax.Array, scale_H: jax.Array,
                     cos_phase_H: jax.Array, sin_phase_H: jax.Array) -> jax.Array:
   """The original cell: tanh(z + s * h * cos(phase + h)), phase_k = phi_l * k.
 

@@ -2,7 +2,7 @@
 
 Shapes: B batch, T window, V vocabulary, D top-layer width, S eval streams.
 The loss is cross-entropy (nats/char) plus the thermodynamic inertia penalty
-    energy_weight * temperature * ln(phi) * mean_t,b,d (h_t - h_{t-1})**2
+    energy_weight * inertia_temperature * ln(phi) * mean_t,b,d (h_t - h_{t-1})**2
 over the top layer's states inside each window.
 """
 
@@ -18,6 +18,7 @@ from typing import Any, Callable
 from absl import logging
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import optax
 
@@ -32,6 +33,42 @@ from landauerjax.core import metrics as core_metrics
 from landauerjax.core import workdir as workdir_lib
 
 TrainState = dict[str, Any]  # {'params', 'opt_state', 'step'}
+
+
+# Config keys renamed since, old spelling -> new. The old spellings still work: in
+# a ConfigDict (canonical_config), on the command line (experiments.common) and in
+# the run records of older checkpoints (canonical_run_record).
+RENAMED_KEYS = {'train.temperature': 'train.inertia_temperature'}
+
+
+def canonical_config(config: Any) -> ml_collections.ConfigDict:
+  """A copy of `config` in today's spelling: RENAMED_KEYS, and variant 'seed' -> 'original'."""
+  config = ml_collections.ConfigDict(
+      config.to_dict() if hasattr(config, 'to_dict') else dict(config))
+  for old, new in RENAMED_KEYS.items():
+    section, old_key = old.split('.')
+    new_key = new.split('.')[1]
+    if section in config and old_key in config[section]:
+      if new_key in config[section]:
+        raise errors.ConfigError(f'config.{old} is the old name of config.{new}: set only '
+                                 f'config.{new}.')
+      config[section][new_key] = config[section][old_key]
+      del config[section][old_key]
+  if 'model' in config and 'variant' in config.model:
+    config.model.variant = models.VARIANT_ALIASES.get(config.model.variant,
+                                                      config.model.variant)
+  return config
+
+
+def canonical_run_record(run: dict[str, Any] | None) -> dict[str, Any] | None:
+  """A run record (workdir.run_record) saved under old spellings, in today's."""
+  if not run or 'config' not in run:
+    return run
+  flat = {RENAMED_KEYS.get(k, k): v for k, v in run['config'].items()}
+  if 'model.variant' in flat:
+    flat['model.variant'] = models.VARIANT_ALIASES.get(flat['model.variant'],
+                                                       flat['model.variant'])
+  return {**run, 'config': flat}
 
 
 def model_config_from(config: Any, vocab_size: int) -> models.ModelConfig:
@@ -64,9 +101,9 @@ def inertia_penalty(states_BxTxD: jax.Array) -> jax.Array:
   return jnp.mean(jnp.abs(velocity)**2)
 
 
-def inertia_coefficient(energy_weight: float, temperature: float) -> float:
+def inertia_coefficient(energy_weight: float, inertia_temperature: float) -> float:
   """w * tau * ln(phi): the inertia penalty's weight (0.0024 by default)."""
-  return energy_weight * temperature * constants.LN_PHI
+  return energy_weight * inertia_temperature * constants.LN_PHI
 
 
 def loss_fn(params: Any, model: models.LandauerLM, windows_BxT1: jax.Array,
@@ -158,7 +195,7 @@ def make_train_step(config: Any, model: models.LandauerLM,
       train_step, model=model, optimizer=optimizer, seed=config.seed,
       batch_size=config.train.batch_size, seq_len=config.train.seq_len,
       coefficient=inertia_coefficient(config.train.energy_weight,
-                                      config.train.temperature))
+                                      config.train.inertia_temperature))
   return jax.jit(step, donate_argnums=0)
 
 
@@ -288,6 +325,7 @@ def train_and_evaluate(config: Any, workdir: str, *, allow_config_change: bool =
   before anything bad is saved. Returns the last evaluation's metrics (of the
   recorded run, when it had already finished).
   """
+  config = canonical_config(config)
   check_train_config(config)
   corpus = input_pipeline.load_corpus(config.data)
   if len(corpus.train) < config.train.seq_len + 1:
@@ -314,7 +352,7 @@ def train_and_evaluate(config: Any, workdir: str, *, allow_config_change: bool =
           functools.partial(models.init_params, checkpoints.model_config_of(saved, step)),
           jax.random.PRNGKey(0))
       workdir_lib.check_resume(
-          saved.get('run'), run, extendable=extendable_keys(config),
+          canonical_run_record(saved.get('run')), run, extendable=extendable_keys(config),
           allow_changes=allow_config_change, workdir=workdir, step=step,
           hints={'train.num_steps': f'the {config.train.schedule} learning-rate schedule '
                                     'depends on it'},
@@ -363,7 +401,7 @@ def _train_loop(config: Any, model: models.LandauerLM,
   probe = jax.jit(functools.partial(
       updated_loss, model=model, seed=config.seed, batch_size=config.train.batch_size,
       seq_len=config.train.seq_len,
-      coefficient=inertia_coefficient(config.train.energy_weight, config.train.temperature)))
+      coefficient=inertia_coefficient(config.train.energy_weight, config.train.inertia_temperature)))
 
   def check_state(step: int) -> None:
     """The state about to be evaluated or saved: finite, and its own loss in bounds."""

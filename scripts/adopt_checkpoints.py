@@ -1,6 +1,6 @@
 r"""Adopts checkpoints written before checksums existed, so that they load again.
 
-  python -m scripts.adopt_checkpoints --workdir=/tmp/landauer_seed
+  python -m scripts.adopt_checkpoints --workdir=/tmp/landauer_original
 
 Every restore verifies a step's files against its `sha256.json`; a step
 without one (written by a version before checksums, or by a save that a kill

@@ -67,11 +67,11 @@ from landauerjax import xla_cpu
 from scripts import benchmark_setup as setup
 from scripts.benchmark_setup import CORPUS_LEN, VOCAB_SIZE
 
-ALL_CONFIGS = ('landauer_seed', 'landauer_seed_bf16', 'landauer_lstm', 'landauer_gru',
+ALL_CONFIGS = ('landauer_original', 'landauer_original_bf16', 'landauer_lstm', 'landauer_gru',
                'landauer_best', 'landauer_large')
-# The original's model and training settings (landauer_seed_bf16 only changes
+# The original's model and training settings (landauer_original_bf16 only changes
 # the matmul operands' precision): compared with the original's timing.
-SAME_AS_ORIGINAL = ('landauer_seed', 'landauer_seed_bf16')
+SAME_AS_ORIGINAL = ('landauer_original', 'landauer_original_bf16')
 
 _CONFIGS = flags.DEFINE_list('configs', list(ALL_CONFIGS),
                              'Config modules of experiments/configs to benchmark.')
@@ -247,7 +247,7 @@ def bench_torch_train(repeats: int, steps: int) -> dict[str, Any]:
 def bench_torch_generate(num_chars: int, repeats: int) -> dict[str, Any]:
   """The original's sampling: one model call and one torch.multinomial per character."""
   import torch  # pylint: disable=g-import-not-at-top
-  config = setup.load_config('landauer_seed')
+  config = setup.load_config('landauer_original')
   model = setup.original_model(torch, config).eval()
   hidden = model.rnn.hidden_dim
 
@@ -264,7 +264,7 @@ def bench_torch_generate(num_chars: int, repeats: int) -> dict[str, Any]:
         out.append(int(token))
   run()  # Warm-up.
   timing = setup.time_repeats(run, repeats)
-  return {'config': 'original (PyTorch)', 'variant': 'seed', 'chars': num_chars,
+  return {'config': 'original (PyTorch)', 'variant': 'original', 'chars': num_chars,
           'chars_per_s': num_chars / timing['median_s'],
           'torch_threads': torch.get_num_threads(), 'timing': timing}
 
@@ -297,7 +297,7 @@ def _peak_rss_mib() -> dict[str, float | None]:
 def memory_child(num_chars: int, chunk: int) -> dict[str, Any]:
   """Runs in the child: generates `num_chars` (seed config); peak RSS in MiB."""
   t_start = time.perf_counter()
-  model, params = _random_model('landauer_seed')
+  model, params = _random_model('landauer_original')
   count, first_chunk_rss, gen_start = 0, None, None
   for tokens in sampling.generate(params, model, np.zeros(1, np.int32), num_chars,
                                   jax.random.PRNGKey(0), temperature=1.0, chunk=chunk):
@@ -478,7 +478,7 @@ def render_markdown(results: dict[str, Any]) -> str:
                  f"Python loop + `torch.multinomial` | — | {tg['chars_per_s']:,.0f} | — |")
   lines.append('')
   if 'generate_chars_per_s_ours_over_original' in ratio:
-    lines += [f"Generation, landauer_seed vs the original (its fastest thread setting, "
+    lines += [f"Generation, landauer_original vs the original (its fastest thread setting, "
               f"{ratio['generate_original_threads']}): chars/s ours/original = "
               f"{ratio['generate_chars_per_s_ours_over_original']:.1f}"
               + (f"; {ratio['generate_chars_per_s_hoisted_over_original']:.1f} with hoisted "
@@ -487,7 +487,7 @@ def render_markdown(results: dict[str, Any]) -> str:
 
   if results['memory']:
     lines += [
-        '### Memory against generated length (landauer_seed, random parameters)',
+        '### Memory against generated length (landauer_original, random parameters)',
         '',
         'Each length runs in a fresh Python process (loops hoisted as in '
         '`experiments.generate_landauer`), started before the parent '
@@ -608,7 +608,7 @@ def main(argv: Sequence[str]) -> None:
     results['torch_generate'].append(bench_torch_generate(settings['torch_gen_chars'],
                                                           settings['repeats']))
 
-  ours_gen = {r['config']: r for r in results['generate']}.get('landauer_seed')
+  ours_gen = {r['config']: r for r in results['generate']}.get('landauer_original')
   # Against the original's fastest thread setting (the conservative ratio), for
   # the configs with the original's model and settings (float32, mixed precision).
   same_settings = [r for r in results['train'] if r['config'] in SAME_AS_ORIGINAL]
@@ -625,7 +625,7 @@ def main(argv: Sequence[str]) -> None:
     best = max(results['torch_generate'], key=lambda r: r['chars_per_s'])
     results['ratios']['generate_chars_per_s_ours_over_original'] = (
         ours_gen['chars_per_s'] / best['chars_per_s'])
-    hoisted_gen = results['hoisted_loops'].get('landauer_seed', {}).get('generate')
+    hoisted_gen = results['hoisted_loops'].get('landauer_original', {}).get('generate')
     if hoisted_gen:
       results['ratios']['generate_chars_per_s_hoisted_over_original'] = (
           hoisted_gen['chars_per_s'] / best['chars_per_s'])

@@ -102,12 +102,12 @@ def original_train_step() -> tuple[Callable[[], float], dict[str, Any]]:
   """
   import torch  # pylint: disable=g-import-not-at-top
   import torch.nn.functional as F  # pylint: disable=g-import-not-at-top
-  config = load_config('landauer_seed')
+  config = load_config('landauer_original')
   batch, seq = config.train.batch_size, config.train.seq_len
   model = original_model(torch, config).train()
   optimizer = torch.optim.Adam(model.parameters(), lr=config.train.learning_rate)
   coefficient = train.inertia_coefficient(config.train.energy_weight,
-                                          config.train.temperature)
+                                          config.train.inertia_temperature)
   tokens = torch.from_numpy(np.random.default_rng(0).integers(
       0, VOCAB_SIZE, CORPUS_LEN).astype(np.int64))
   offsets = torch.arange(seq + 1)
@@ -134,7 +134,7 @@ def original_train_step() -> tuple[Callable[[], float], dict[str, Any]]:
     optimizer.step()
     return loss.item()
 
-  info = {'config': 'original (PyTorch)', 'variant': 'seed',
+  info = {'config': 'original (PyTorch)', 'variant': 'original',
           'params': sum(p.numel() for p in model.parameters()),
           'batch_size': batch, 'seq_len': seq}
   return step, info

@@ -249,7 +249,7 @@ def _num_layers(state: Mapping[str, np.ndarray]) -> int:
 
 def model_config_from_original(config: Mapping[str, Any],
                                state_dict: Mapping[str, np.ndarray]) -> models.ModelConfig:
-  """ModelConfig(variant='seed') from the tensor shapes and the original config."""
+  """ModelConfig(variant='original') from the tensor shapes and the original config."""
   vocab_size, embed_dim = _require(state_dict, EMBED_KEY).shape
   hidden_dim = _require(state_dict, _linear_key(0, 'weight')).shape[0]
   inferred = {'vocab_size': int(vocab_size), 'embed_dim': int(embed_dim),
@@ -266,7 +266,7 @@ def model_config_from_original(config: Mapping[str, Any],
         f"{CONFIG_ALIASES['phase_scaling'][1:]}); keys found: {sorted(map(str, config))}.")
   base = _config_value(config, 'base_phase')
   return models.ModelConfig(
-      variant='seed', phase_scaling=float(scaling[1]),
+      variant='original', phase_scaling=float(scaling[1]),
       base_phase=float(base[1]) if base else constants.GOLDEN_ANGLE, **inferred)
 
 
@@ -298,8 +298,8 @@ def convert_params(state_dict: Mapping[str, np.ndarray],
                    model_config: models.ModelConfig) -> dict[str, Any]:
   """The flax `seed` params (float32 NumPy) of an original state dict."""
   cfg = model_config
-  if cfg.variant != 'seed':
-    raise ValueError(f"Only the 'seed' variant mirrors the original; got {cfg.variant!r}.")
+  if cfg.variant != 'original':
+    raise ValueError(f"Only the 'original' variant mirrors the original; got {cfg.variant!r}.")
   f32 = lambda x: np.array(x, dtype=np.float32)
   scales = _hidden_scales(state_dict, cfg.num_layers, cfg.hidden_dim)
   params = {'embed': {'embedding': f32(_require(state_dict, EMBED_KEY))}}

@@ -30,7 +30,7 @@ from landauerjax import models
 from landauerjax import train
 
 FLAGS = flags.FLAGS
-flags.DEFINE_list('configs', ['landauer_seed', 'landauer_lstm', 'landauer_gru',
+flags.DEFINE_list('configs', ['landauer_original', 'landauer_lstm', 'landauer_gru',
                               'landauer_best'], 'Config modules in experiments/configs.')
 flags.DEFINE_list('seeds', ['0', '1', '2'], 'Training seeds.')
 flags.DEFINE_integer('num_steps', 2000, 'Training steps per run.')

@@ -13,7 +13,7 @@ and with bfloat16 matmul operands) it compiles three training steps:
                     truncated to one step back in time, dL/da_t = (1 - h_t^2)
                     (g_t + J_{t+1} (1 - h_{t+1}^2) g_{t+1}) with g = dL/dh from
                     above: the same parallel pass over the states
-                    (`kernels.seed_backward_terms`) without the sequential loop;
+                    (`kernels.original_backward_terms`) without the sequential loop;
   no_recurrence     every seed layer's states are tanh(z_t) * s, each from its
                     own drive: no loop over time at all. Every matmul, the
                     loss, the optimiser update and the data sampling remain.
@@ -63,7 +63,7 @@ from scripts import benchmark_setup as setup
 
 ABLATIONS = ('full', 'no_backward_loop', 'no_recurrence')
 
-_CONFIGS = flags.DEFINE_list('configs', ['landauer_seed', 'landauer_seed_bf16'],
+_CONFIGS = flags.DEFINE_list('configs', ['landauer_original', 'landauer_original_bf16'],
                              'Configs of experiments/configs with variant=seed.')
 _ROUNDS = flags.DEFINE_integer('rounds', 40, 'Timed rounds (each runs every step function).',
                                lower_bound=1)
@@ -83,25 +83,25 @@ _OUTPUT_JSON = flags.DEFINE_string('output_json', 'docs/seed_step_breakdown.json
 
 
 # ---------------------------------------------------------------------------
-# The ablated seed scans (drop-in replacements for kernels.seed_scan).
+# The ablated seed scans (drop-in replacements for kernels.original_scan).
 # ---------------------------------------------------------------------------
 
 
 @jax.custom_vjp
 def scan_without_backward_loop(h0_BxH: jax.Array, z_TxBxH: jax.Array, scale_H: jax.Array,
                                cos_phase_H: jax.Array, sin_phase_H: jax.Array) -> jax.Array:
-  """kernels.seed_scan's states, with a backward pass truncated to one step."""
-  return kernels.seed_scan(h0_BxH, z_TxBxH, scale_H, cos_phase_H, sin_phase_H)
+  """kernels.original_scan's states, with a backward pass truncated to one step."""
+  return kernels.original_scan(h0_BxH, z_TxBxH, scale_H, cos_phase_H, sin_phase_H)
 
 
 def _no_loop_fwd(h0, z, scale, cos_phase, sin_phase):
-  hs = kernels.seed_scan(h0, z, scale, cos_phase, sin_phase)
+  hs = kernels.original_scan(h0, z, scale, cos_phase, sin_phase)
   return hs, (h0, hs, scale, cos_phase, sin_phase)
 
 
 def _no_loop_bwd(residuals, g_TxBxH):
   h0, hs, scale, cos_phase, sin_phase = residuals
-  h_prev, rotation, jacobian = kernels.seed_backward_terms(h0, hs, scale, cos_phase, sin_phase)
+  h_prev, rotation, jacobian = kernels.original_backward_terms(h0, hs, scale, cos_phase, sin_phase)
   local = (1.0 - hs * hs) * g_TxBxH  # dL/da_t from h_t's own gradient.
   from_next = jnp.concatenate([jacobian[1:] * local[1:], jnp.zeros_like(local[:1])], axis=0)
   g_a = local + (1.0 - hs * hs) * from_next  # ... plus one step back from t+1.
@@ -169,7 +169,7 @@ def step_matmul_flops(config: Any, model: models.LandauerLM, params: Any) -> int
   """Matmul FLOPs of one training step: forward and backward of the loss."""
   windows = jnp.zeros((config.train.batch_size, config.train.seq_len + 1), jnp.int32)
   coefficient = train.inertia_coefficient(config.train.energy_weight,
-                                          config.train.temperature)
+                                          config.train.inertia_temperature)
   grad_fn = jax.grad(lambda p: train.loss_fn(p, model, windows, coefficient)[0])
   return dot_flops(jax.make_jaxpr(grad_fn)(params))
 
@@ -208,7 +208,7 @@ def build_step(name: str, ablation: str) -> tuple[Runner, dict[str, Any]]:
   model_config = train.model_config_from(config, setup.VOCAB_SIZE)
   if model_config.variant != 'seed':
     raise app.UsageError(f'--configs: {name} has variant {model_config.variant!r}, not seed.')
-  model = models.LandauerLM(model_config, seed_scan=_SCANS[ablation] or kernels.seed_scan)
+  model = models.LandauerLM(model_config, original_scan=_SCANS[ablation] or kernels.original_scan)
   optimizer = train.make_optimizer(config.train)
   state = train.init_train_state(model_config, optimizer, config.seed)
   tokens_N = jnp.asarray(np.random.default_rng(0).integers(

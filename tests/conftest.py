@@ -72,14 +72,14 @@ def data_dir(tmp_path_factory) -> str:
 
 @pytest.fixture(scope='session')
 def tiny_config(small_corpus_path, data_dir):
-  """`tiny_config(variant='seed')`: landauer_seed.py shrunk to test size.
+  """`tiny_config(variant='original')`: landauer_original.py shrunk to test size.
 
   Data: `local_text` on the small corpus, prepared into the session data_dir.
   """
-  from experiments.configs import landauer_seed  # pylint: disable=g-import-not-at-top
+  from experiments.configs import landauer_original  # pylint: disable=g-import-not-at-top
 
-  def make(variant: str = 'seed'):
-    config = landauer_seed.get_config()
+  def make(variant: str = 'original'):
+    config = landauer_original.get_config()
     config.log_every = 1
     config.data.dataset = 'local_text'
     config.data.local_path = small_corpus_path

@@ -92,7 +92,7 @@ def _assert_one_line_error(result: dict, expected: str, code: int = 2) -> None:
 @pytest.fixture(scope='module')
 def landauer_workdir(tiny_config, tmp_path_factory):
   workdir = str(tmp_path_factory.mktemp('landauer_cli'))
-  train.train_and_evaluate(tiny_config('seed'), workdir)
+  train.train_and_evaluate(tiny_config('original'), workdir)
   return workdir
 
 
@@ -114,13 +114,13 @@ def field_workdir(small_corpus_path, tmp_path_factory):
 
 
 def _landauer_train_args(tiny_config, workdir, *extra):
-  """The command line of tiny_config('seed'): its differences from landauer_seed.py."""
-  from experiments.configs import landauer_seed  # pylint: disable=g-import-not-at-top
+  """The command line of tiny_config('original'): its differences from landauer_original.py."""
+  from experiments.configs import landauer_original  # pylint: disable=g-import-not-at-top
   from landauerjax.core import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
-  base = workdir_lib.flatten(landauer_seed.get_config().to_dict())
-  tiny = workdir_lib.flatten(tiny_config('seed').to_dict())
+  base = workdir_lib.flatten(landauer_original.get_config().to_dict())
+  tiny = workdir_lib.flatten(tiny_config('original').to_dict())
   overrides = [f'--config.{k}={v}' for k, v in tiny.items() if base[k] != v]
-  return (['--config=experiments/configs/landauer_seed.py', f'--workdir={workdir}']
+  return (['--config=experiments/configs/landauer_original.py', f'--workdir={workdir}']
           + overrides + list(extra))
 
 
@@ -280,7 +280,7 @@ def _wait_for(predicate, process, timeout=240):
 def test_ctrl_c_is_one_line_and_kill_9_resumes_exactly(tiny_config, tmp_path):
   """Ctrl-C and kill -9 in the middle of a real run, then the run resumed in-process."""
   reference = str(tmp_path / 'reference')
-  config = tiny_config('seed')
+  config = tiny_config('original')
   config.train.num_steps = 60
   config.checkpoint.every = 3
   config.eval.every = 30

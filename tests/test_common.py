@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ml_collections
 import pytest
 
 from experiments import common
@@ -30,3 +31,13 @@ def test_a_lone_marker_is_an_error_and_the_file_is_kept(tmp_path):
   with pytest.raises(ValueError, match='only one of the markers'):
     common.write_marked_section(str(path), 'x', 'body', '# R')
   assert path.read_text() == '<!-- x:start -->\nhalf a section\n'
+
+
+def test_old_config_key_spellings_are_rewritten_only_where_renamed():
+  new = ml_collections.ConfigDict({'train': {'inertia_temperature': 0.05}})
+  old = ml_collections.ConfigDict({'train': {'temperature': 0.05}})
+  renamed = {'train.temperature': 'train.inertia_temperature'}
+  argv = ['prog', '--config.train.temperature=0.1', '--config.train.temperature_x=1', '--x']
+  assert common.rename_config_flags(argv, renamed, new) == [
+      'prog', '--config.train.inertia_temperature=0.1', '--config.train.temperature_x=1', '--x']
+  assert common.rename_config_flags(argv, renamed, old) == argv  # An old config file.

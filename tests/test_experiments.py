@@ -36,7 +36,7 @@ def _run(module, *args):
 
 
 def _train_args(workdir, data_path, data_dir, *extra):
-  return ('--config=experiments/configs/landauer_seed.py', f'--workdir={workdir}',
+  return ('--config=experiments/configs/landauer_original.py', f'--workdir={workdir}',
           '--config.data.dataset=local_text', f'--config.data.local_path={data_path}',
           f'--config.data.data_dir={data_dir}', *TINY_FLAGS, *extra)
 
@@ -77,7 +77,7 @@ def test_eval_prints_one_json_line(trained):
   assert len(lines) == 1, result.stdout
   record = json.loads(lines[0])
   assert record['chars'] == 20_000 - int(20_000 * 0.9) - 1
-  assert record['step'] == 4 and record['variant'] == 'seed'
+  assert record['step'] == 4 and record['variant'] == 'original'
   assert record['val_bpc'] == pytest.approx(record['val_ce'] / 0.6931471805599453)
   # The same protocol as the training run's last evaluation gives its number.
   with open(os.path.join(trained, 'metrics.jsonl')) as f:

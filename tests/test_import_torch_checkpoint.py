@@ -98,7 +98,7 @@ def test_nested_checkpoint_round_trip(tmp_path):
   assert itos == ITOS and config == CONFIG
   assert all(isinstance(v, np.ndarray) for v in state.values())
   cfg = itc.model_config_from_original(config, state)
-  assert cfg == models.ModelConfig(vocab_size=V, variant='seed', embed_dim=E,
+  assert cfg == models.ModelConfig(vocab_size=V, variant='original', embed_dim=E,
                                    hidden_dim=H, num_layers=L, phase_scaling=C)
   params = itc.convert_params(state, cfg)
   tokens = _tokens()

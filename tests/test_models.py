@@ -17,7 +17,7 @@ V, E, H, D, L = 11, 6, 8, 12, 2  # D: phasor width, unlike H so shapes tell them
 B, T = 2, 6
 GOLDEN_ANGLE = 2.39996322972865332
 # 'phasor_assoc' is phasor with scan='associative' (same parameters as 'phasor').
-CASES = ('seed', 'phasor', 'phasor_assoc', 'lstm', 'gru')
+CASES = ('original', 'phasor', 'phasor_assoc', 'lstm', 'gru')
 
 
 def _config(variant: str, **kwargs) -> models.ModelConfig:
@@ -158,7 +158,7 @@ def _numpy_seed_lm(params, tokens_BxT, num_layers, phase_scaling):
 
 def test_seed_cell_matches_numpy_equation():
   num_layers, scaling = 3, 1.618
-  config = models.ModelConfig(vocab_size=V, variant='seed', embed_dim=E, hidden_dim=H,
+  config = models.ModelConfig(vocab_size=V, variant='original', embed_dim=E, hidden_dim=H,
                               num_layers=num_layers, phase_scaling=scaling)
   rng = np.random.default_rng(3)
   params = _random_params(config, seed=3, scale=0.6)
@@ -173,7 +173,7 @@ def test_seed_cell_matches_numpy_equation():
 
 
 @pytest.mark.parametrize('steps', [1, 7])
-def test_seed_scan_vjp_matches_autodiff(steps):
+def test_original_scan_vjp_matches_autodiff(steps):
   rng = np.random.default_rng(4)
   batch, hidden = 3, 5
   with jax.enable_x64(True):
@@ -185,7 +185,7 @@ def test_seed_scan_vjp_matches_autodiff(steps):
     assert z.dtype == jnp.float64
 
     def ours(h0, z, scale):
-      hs = kernels.seed_scan(h0, z, scale, jnp.cos(phase), jnp.sin(phase))
+      hs = kernels.original_scan(h0, z, scale, jnp.cos(phase), jnp.sin(phase))
       return jnp.sum(weights * hs)
 
     def reference(h0, z, scale):
@@ -203,16 +203,16 @@ def test_seed_scan_vjp_matches_autodiff(steps):
       np.testing.assert_allclose(g, ref_g, rtol=1e-9, atol=1e-12, err_msg=name)
 
 
-def test_seed_scan_leaves_its_inputs_intact():
+def test_original_scan_leaves_its_inputs_intact():
   # It writes states over z (and gradients over the incoming ones) inside XLA's
   # own buffers; the caller's arrays must not change.
   z = jax.random.normal(jax.random.PRNGKey(0), (6, 2, 4))
   g = jax.random.normal(jax.random.PRNGKey(1), (6, 2, 4))
   z_copy, g_copy = np.asarray(z).copy(), np.asarray(g).copy()
   terms = (jnp.ones(4), jnp.cos(jnp.arange(4.0)), jnp.sin(jnp.arange(4.0)))
-  hs, vjp = jax.vjp(lambda z: kernels.seed_scan(jnp.zeros((2, 4)), z, *terms), z)
+  hs, vjp = jax.vjp(lambda z: kernels.original_scan(jnp.zeros((2, 4)), z, *terms), z)
   vjp(g)
-  jax.jit(lambda z: kernels.seed_scan(jnp.zeros((2, 4)), z, *terms))(z).block_until_ready()
+  jax.jit(lambda z: kernels.original_scan(jnp.zeros((2, 4)), z, *terms))(z).block_until_ready()
   np.testing.assert_array_equal(z, z_copy)
   np.testing.assert_array_equal(g, g_copy)
   assert not np.allclose(hs, z_copy)
@@ -255,7 +255,7 @@ def test_matmul_dtype_is_validated_and_dense_rejects_other_contractions():
 
 
 def test_bfloat16_model_is_close_to_float32_with_the_same_parameters():
-  for variant in ('seed', 'phasor'):
+  for variant in ('original', 'phasor'):
     params = models.init_params(_config(variant), jax.random.PRNGKey(0))
     tokens = jax.random.randint(jax.random.PRNGKey(1), (B, T), 0, V)
     out = {}

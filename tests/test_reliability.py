@@ -111,7 +111,7 @@ KILL_POINTS = {
 @pytest.fixture(scope='module')
 def landauer_reference(tiny_config, tmp_path_factory):
   workdir = str(tmp_path_factory.mktemp('landauer_reference'))
-  result = train.train_and_evaluate(tiny_config('seed'), workdir)
+  result = train.train_and_evaluate(tiny_config('original'), workdir)
   return workdir, result
 
 
@@ -123,10 +123,10 @@ def test_landauer_kill_then_resume_equals_the_uninterrupted_run(
   with monkeypatch.context() as patch:
     _kill_on_call(patch, owner, name, call, after=after)
     with pytest.raises(Killed):
-      train.train_and_evaluate(tiny_config('seed'), workdir)
+      train.train_and_evaluate(tiny_config('original'), workdir)
   if damage:
     damage(workdir)
-  result = train.train_and_evaluate(tiny_config('seed'), workdir)
+  result = train.train_and_evaluate(tiny_config('original'), workdir)
   reference, expected = landauer_reference
   assert result == expected
   assert _lines(workdir) == _lines(reference)
@@ -140,7 +140,7 @@ def test_landauer_resumes_from_an_older_checkpoint_when_the_newest_is_corrupt(
   caplog.set_level(logging.INFO)
   reference, _ = landauer_reference
   workdir = str(tmp_path / 'run')
-  config = tiny_config('seed')
+  config = tiny_config('original')
   config.train.num_steps = 9  # Extending a run is allowed.
   shutil.copytree(reference, workdir)
   state_dir = os.path.join(workdir, 'checkpoints', '6', 'state')
@@ -185,7 +185,7 @@ def test_landauer_never_saves_a_non_finite_state(bad_step, stopped, kept, tiny_c
   workdir = str(tmp_path / 'run')
   monkeypatch.setattr(train, 'train_step', _nan_params_at(bad_step))
   with pytest.raises(errors.TrainingStopped) as info:
-    train.train_and_evaluate(tiny_config('seed'), workdir)
+    train.train_and_evaluate(tiny_config('original'), workdir)
   message = str(info.value)
   assert f'Training stopped at step {stopped}' in message
   if kept is None:
@@ -207,10 +207,10 @@ def test_landauer_stops_a_finite_but_exploding_loss(tiny_config, tmp_path, monke
   workdir = str(tmp_path / 'run')
   monkeypatch.setattr(train, 'train_step', _nan_params_at(5, loss=4.5e32))
   with pytest.raises(errors.TrainingStopped, match='diverged') as info:
-    train.train_and_evaluate(tiny_config('seed'), workdir)
+    train.train_and_evaluate(tiny_config('original'), workdir)
   assert 'step 5' in str(info.value) and 'step 3, is kept' in str(info.value)
   assert core_checkpoints.CheckpointStore(workdir).steps() == [3]
-  config = tiny_config('seed')
+  config = tiny_config('original')
   config.train.divergence_factor = 0.0  # Off: the same run goes through.
   train.train_and_evaluate(config, str(tmp_path / 'unguarded'))
 
@@ -245,7 +245,7 @@ def test_landauer_resume_with_other_settings_is_refused_and_harms_nothing(
   workdir = str(tmp_path / 'run')
   shutil.copytree(landauer_reference[0], workdir)
   before = _snapshot(workdir)
-  config = tiny_config('seed')
+  config = tiny_config('original')
   config.train.num_steps = 9
   for key, value in change.items():
     section, _, leaf = key.rpartition('.')
@@ -272,7 +272,7 @@ def test_landauer_resume_on_another_corpus_is_refused(
   shutil.copytree(landauer_reference[0], workdir)
   other = tmp_path / 'other.txt'
   other.write_text(small_corpus(seed=1))  # Same characters, other text.
-  config = tiny_config('seed')
+  config = tiny_config('original')
   config.data.local_path = str(other)
   with pytest.raises(errors.WorkdirError, match='data: sha256'):
     train.train_and_evaluate(config, workdir)
@@ -283,7 +283,7 @@ def test_landauer_finished_run_is_kept(landauer_reference, tiny_config, tmp_path
   workdir = str(tmp_path / 'run')
   shutil.copytree(landauer_reference[0], workdir)
   before = _snapshot(workdir)
-  result = train.train_and_evaluate(tiny_config('seed'), workdir)
+  result = train.train_and_evaluate(tiny_config('original'), workdir)
   assert result == {k: v for k, v in landauer_reference[1].items()}
   assert _snapshot(workdir) == before
   assert any('nothing to do' in r.getMessage() for r in caplog.records)
@@ -294,7 +294,7 @@ def test_landauer_refuses_a_second_writer(landauer_reference, tiny_config, tmp_p
   workdir = str(tmp_path / 'run')
   with workdir_lib.WorkdirLock(workdir):
     with pytest.raises(errors.WorkdirError, match=f'in use by pid {os.getpid()}'):
-      train.train_and_evaluate(tiny_config('seed'), workdir)
+      train.train_and_evaluate(tiny_config('original'), workdir)
   assert os.listdir(workdir) == ['.lock']
 
 
@@ -302,7 +302,7 @@ def test_landauer_refuses_a_field_lm_workdir(field_reference, tiny_config, tmp_p
   workdir = str(tmp_path / 'run')
   shutil.copytree(field_reference[0], workdir)
   with pytest.raises(errors.CheckpointError, match='field LM checkpoint'):
-    train.train_and_evaluate(tiny_config('seed'), workdir)
+    train.train_and_evaluate(tiny_config('original'), workdir)
   with pytest.raises(errors.CheckpointError, match='field LM checkpoint'):
     checkpoints.load_for_inference(workdir)
 
@@ -441,13 +441,13 @@ def test_landauer_resume_step_rolls_back_keeping_the_newer_steps(
     landauer_reference, tiny_config, tmp_path):
   workdir = str(tmp_path / 'run')
   shutil.copytree(landauer_reference[0], workdir)
-  assert train.train_and_evaluate(tiny_config('seed'), workdir, resume_step=3) == \
+  assert train.train_and_evaluate(tiny_config('original'), workdir, resume_step=3) == \
       landauer_reference[1]
   assert _lines(workdir) == _lines(landauer_reference[0])  # Steps 4-6 once each.
   (moved,) = os.listdir(os.path.join(workdir, 'checkpoints_set_aside'))
   assert moved.startswith('6-')
   with pytest.raises(errors.CheckpointError, match='No checkpoint of step 4'):
-    train.train_and_evaluate(tiny_config('seed'), workdir, resume_step=4)
+    train.train_and_evaluate(tiny_config('original'), workdir, resume_step=4)
 
 
 def test_field_resume_step_rolls_back(field_reference, field_data, tmp_path):
@@ -460,7 +460,7 @@ def test_field_resume_step_rolls_back(field_reference, field_data, tmp_path):
 def test_landauer_checks_the_loss_of_the_state_it_saves(tiny_config, tmp_path,
                                                         landauer_reference):
   """A blow-up on a save step gives finite but useless parameters: caught before saving."""
-  config = tiny_config('seed')
+  config = tiny_config('original')
   config.train.learning_rate = 1e30
   config.train.num_steps = 1
   config.checkpoint.every = config.eval.every = 1
@@ -472,7 +472,7 @@ def test_landauer_checks_the_loss_of_the_state_it_saves(tiny_config, tmp_path,
   # Resumed with that learning rate and keep=1, the good checkpoints stay.
   resumed = str(tmp_path / 'resumed')
   shutil.copytree(landauer_reference[0], resumed)
-  config = tiny_config('seed')
+  config = tiny_config('original')
   config.train.learning_rate = 1e30
   config.train.num_steps = 9
   config.checkpoint.every, config.checkpoint.keep = 1, 1
@@ -483,7 +483,7 @@ def test_landauer_checks_the_loss_of_the_state_it_saves(tiny_config, tmp_path,
 
 def test_landauer_cosine_runs_cannot_be_extended_silently(landauer_reference, tiny_config,
                                                           tmp_path):
-  config = tiny_config('seed')
+  config = tiny_config('original')
   config.train.schedule = 'cosine'
   workdir = str(tmp_path / 'run')
   train.train_and_evaluate(config, workdir)

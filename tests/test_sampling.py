@@ -17,7 +17,7 @@ PROMPT = np.array([1, 4, 2], np.int32)
 @pytest.fixture(scope='module')
 def lm():
   """A small seed model with random (non-init) parameters: (model, params)."""
-  config = models.ModelConfig(vocab_size=V, variant='seed', embed_dim=6, hidden_dim=8,
+  config = models.ModelConfig(vocab_size=V, variant='original', embed_dim=6, hidden_dim=8,
                               num_layers=2)
   rng = np.random.default_rng(0)
   shapes = jax.eval_shape(lambda k: models.init_params(config, k), jax.random.PRNGKey(0))

@@ -47,7 +47,7 @@ def test_ablated_scans_drop_the_time_dependence_they_claim_to():
 
   def grad_of_last_state(scan):  # dL/dz for L = sum of the last state: [T, B, H].
     return np.asarray(jax.grad(lambda z: jnp.sum(scan(h0, z, *terms)[-1]))(z))
-  real = grad_of_last_state(kernels.seed_scan)
+  real = grad_of_last_state(kernels.original_scan)
   assert np.abs(real[:-2]).max() > 1e-3  # The real gradient reaches every drive.
   # Truncated to one step back: only z_{T-1} and z_{T-2}, and those exactly.
   truncated = grad_of_last_state(breakdown.scan_without_backward_loop)
@@ -65,19 +65,19 @@ def test_quick_run_writes_its_section_and_json(tmp_path):
   md.write_text('# Benchmarks\n\nProse kept as is.\n')
   result = subprocess.run(
       [sys.executable, '-m', 'scripts.seed_step_breakdown', '--quick',
-       '--configs=landauer_seed', '--torch=false', f'--output_md={md}',
+       '--configs=landauer_original', '--torch=false', f'--output_md={md}',
        f'--output_json={out}'],
       cwd=REPO_ROOT, capture_output=True, text=True, timeout=400)
   assert result.returncode == 0, result.stderr[-3000:]
   results = json.loads(out.read_text())
   assert [(r['config'], r['ablation']) for r in results['steps']] == [
-      ('landauer_seed', a) for a in breakdown.ABLATIONS]
+      ('landauer_original', a) for a in breakdown.ABLATIONS]
   assert all(r['median_ms'] > 0 and np.isfinite(r['last_loss']) for r in results['steps'])
   # Every ablation runs the same matmuls; the ablated scan reaches the compiled
   # step: 2 forward and 2 backward time loops, then 2 forward, then none.
   assert len({r['matmul_flops'] for r in results['steps']}) == 1
   assert [r['while_loops'] for r in results['steps']] == [4, 2, 0]
-  assert results['matmul_floor']['landauer_seed']['floor_ms'] > 0
+  assert results['matmul_floor']['landauer_original']['floor_ms'] > 0
   text = md.read_text()
   assert 'Prose kept as is.' in text and 'smoke run: not a benchmark' in text
 

@@ -8,6 +8,7 @@ import os
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import pytest
 
@@ -15,6 +16,7 @@ from landauerjax import checkpoints
 from landauerjax import input_pipeline
 from landauerjax import models
 from landauerjax import train
+from landauerjax.core import errors
 
 V = 9
 
@@ -47,7 +49,7 @@ def _random_params(config, seed, scale=0.5):
 
 @pytest.fixture(scope='module')
 def tiny_model():
-  config = models.ModelConfig(vocab_size=V, variant='seed', embed_dim=6, hidden_dim=8,
+  config = models.ModelConfig(vocab_size=V, variant='original', embed_dim=6, hidden_dim=8,
                               num_layers=2)
   return models.LandauerLM(config), _random_params(config, seed=0)
 
@@ -55,7 +57,7 @@ def tiny_model():
 @pytest.fixture(scope='module')
 def run_a(tiny_config, tmp_path_factory):
   """An uninterrupted 6-step run: (config, workdir, returned metrics)."""
-  config = tiny_config('seed')
+  config = tiny_config('original')
   workdir = str(tmp_path_factory.mktemp('run_a'))
   return config, workdir, train.train_and_evaluate(config, workdir)
 
@@ -96,19 +98,19 @@ def test_loss_fn_terms(tiny_model):
 
 
 def test_model_config_from_rejects_bad_model_config(tiny_config):
-  config = tiny_config('seed')
+  config = tiny_config('original')
   assert train.model_config_from(config, 17).vocab_size == 17
   config.model.variant = 'foo'
   with pytest.raises(ValueError, match='foo'):
     train.model_config_from(config, 17)
-  config = tiny_config('seed')
+  config = tiny_config('original')
   config.model.hidden = 3
   with pytest.raises(ValueError, match='hidden'):
     train.model_config_from(config, 17)
 
 
 def test_training_reduces_loss(tiny_config, small_corpus_path):
-  config = tiny_config('seed')
+  config = tiny_config('original')
   config.train.batch_size = 4
   config.train.learning_rate = 2e-2
   with open(small_corpus_path) as f:
@@ -150,7 +152,7 @@ def test_train_and_evaluate_writes_outputs(run_a, small_corpus_path):
 
   with open(os.path.join(workdir, 'config.json')) as f:
     meta = json.load(f)
-  assert meta['model']['variant'] == 'seed'
+  assert meta['model']['variant'] == 'original'
   assert meta['model']['hidden_dim'] == config.model.hidden_dim
   assert meta['vocab']['chars'] == ''.join(sorted(set(text)))
   assert meta['config']['train']['num_steps'] == 6
@@ -174,7 +176,7 @@ def test_resume_equals_uninterrupted_run(run_a, tiny_config, tmp_path, monkeypat
     return counted
   monkeypatch.setattr(train, 'make_train_step', counting_make_train_step)
 
-  config = tiny_config('seed')
+  config = tiny_config('original')
   config.train.num_steps = 3
   train.train_and_evaluate(config, workdir_b)
   config.train.num_steps = 6
@@ -211,7 +213,7 @@ def nan_run(tiny_config, tmp_path_factory):
   with pytest.MonkeyPatch.context() as patch:
     patch.setattr(train, 'train_step', nan_from_step_4)
     with pytest.raises(FloatingPointError) as error:
-      train.train_and_evaluate(tiny_config('seed'), workdir)
+      train.train_and_evaluate(tiny_config('original'), workdir)
   try:
     immediately = checkpoints.load_for_inference(workdir).step
   except (FileNotFoundError, ValueError) as e:
@@ -279,3 +281,29 @@ def test_evaluate_matches_brute_force(tiny_model, num_streams, window):
       carried['ce'], _brute_force_ce(model, params, tokens, stream_len), rtol=1e-5)
   np.testing.assert_allclose(
       reset['ce'], _brute_force_ce(model, params, tokens, window), rtol=1e-5)
+
+
+def test_old_spellings_still_train_and_resume(tiny_config, tmp_path):
+  """variant 'seed' and train.temperature (renamed 'original', inertia_temperature):
+  a config in the old spelling trains, and resumes a run saved in the new one."""
+  config = tiny_config('original')
+  config.train.num_steps = 3
+  workdir = str(tmp_path / 'run')
+  train.train_and_evaluate(config, workdir)
+  old = tiny_config('seed').to_dict()
+  old['train']['temperature'] = old['train'].pop('inertia_temperature')
+  old['train']['num_steps'] = 6
+  result = train.train_and_evaluate(ml_collections.ConfigDict(old), workdir)
+  assert math.isfinite(result['val_ce'])
+  assert train.canonical_config(old).model.variant == 'original'
+  both = tiny_config('original')
+  both.train.temperature = 0.05
+  with pytest.raises(errors.ConfigError, match='old name of config.train.inertia_temperature'):
+    train.canonical_config(both)
+
+
+def test_canonical_run_record_renames_old_keys():
+  saved = {'config': {'train.temperature': 0.05, 'model.variant': 'seed', 'seed': 0},
+           'data_fingerprint': 'x'}
+  assert train.canonical_run_record(saved)['config'] == {
+      'train.inertia_temperature': 0.05, 'model.variant': 'original', 'seed': 0}

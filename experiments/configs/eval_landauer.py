@@ -1,6 +1,6 @@
 r"""Overrides for `experiments.eval_landauer` (the defaults of its --config.KEY flags).
 
-  python -m experiments.eval_landauer --workdir=/tmp/landauer_seed \
+  python -m experiments.eval_landauer --workdir=/tmp/landauer_original \
     --config.data.local_path=../shared/data/tiny_shakespeare.txt
 
 Empty strings mean: take the value saved with the checkpoint.

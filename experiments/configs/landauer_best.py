@@ -15,11 +15,11 @@ runs it all in float32.
 
 import ml_collections
 
-from experiments.configs import landauer_seed
+from experiments.configs import landauer_original
 
 
 def get_config() -> ml_collections.ConfigDict:
-  config = landauer_seed.get_config()
+  config = landauer_original.get_config()
   config.model.variant = 'phasor'
   config.model.num_layers = 4
   config.model.model_dim = 192

@@ -7,11 +7,11 @@ r"""The original's larger run: seq 256, hidden 512, energy 0.01, scaling 1.618.
 
 import ml_collections
 
-from experiments.configs import landauer_seed
+from experiments.configs import landauer_original
 
 
 def get_config() -> ml_collections.ConfigDict:
-  config = landauer_seed.get_config()
+  config = landauer_original.get_config()
   config.model.hidden_dim = 512
   config.model.phase_scaling = 1.618
   config.train.seq_len = 256
