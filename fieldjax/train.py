@@ -35,6 +35,7 @@ from landauerjax import input_pipeline as landauer_input
 from landauerjax.core import checkpoints as core_checkpoints
 from landauerjax.core import errors
 from landauerjax.core import guards
+from landauerjax.core import loop as core_loop
 from landauerjax.core import metrics as core_metrics
 from landauerjax.core import workdir as workdir_lib
 
@@ -314,84 +315,58 @@ def _train_loop(cfg: model_lib.ModelConfig, train_cfg: TrainConfig,
                 writer: core_metrics.MetricsWriter, full_meta: dict[str, Any],
                 on_eval: Callable[[int, dict[str, float]], None] | None
                 ) -> dict[str, Any]:
-  """Steps start+1 .. num_steps; see `train`."""
+  """Steps start+1 .. num_steps through the shared loop (landauerjax.core.loop)."""
   if train_tokens is not None:
     tokens_N = jnp.asarray(train_tokens, jnp.int32)
   else:
     stream = iter(train_stream(stream_state))
-  tokens_per_step = train_cfg.batch_size * train_cfg.seq_len
-  guard = guards.Guard(store, cfg.vocab_size, train_cfg.divergence_factor)
-  last_eval: dict[str, Any] = {}
-  timer_step, timer = start, time.perf_counter()
+  # The batch of the step last dispatched and the stream's state after it.
+  current: dict[str, Any] = {'windows': None, 'stream_state': stream_state}
 
-  def updated_ce(step: int, windows: np.ndarray | None) -> float:
-    """CE of the updated parameters on the batch that produced them (the step's
-    reported CE is that of the parameters before the update)."""
+  def step_fn(params, step):
     kind = perturbations.kind_index_at(schedule, step - 1)
-    if windows is None:
-      _, probe = _train_step(params, tokens_N, landauer_input.batch_key(train_cfg.seed, step),
-                             perturbation_key(train_cfg.seed, step), kind, cfg=cfg,
-                             batch_size=train_cfg.batch_size, seq_len=train_cfg.seq_len)
+    if train_tokens is not None:
+      return train_step(params, tokens_N, step, cfg, train_cfg, schedule)
+    try:
+      windows, current['stream_state'] = next(stream)
+    except StopIteration:
+      raise errors.DataError(f'The training stream ended before step {step}.') from None
+    current['windows'] = jnp.asarray(windows, jnp.int32)
+    return _jit_hebbian_step(params, current['windows'], perturbation_key(train_cfg.seed, step),
+                             kind, cfg=cfg)
+
+  def updated_ce(params, step) -> float:
+    """CE of the updated parameters on the batch that produced them."""
+    if train_tokens is not None:
+      _, probe = train_step(params, tokens_N, step, cfg, train_cfg, schedule)
     else:
-      _, probe = _jit_hebbian_step(params, jnp.asarray(windows, jnp.int32),
-                                   perturbation_key(train_cfg.seed, step), kind, cfg=cfg)
+      _, probe = _jit_hebbian_step(params, current['windows'],
+                                   perturbation_key(train_cfg.seed, step),
+                                   perturbations.kind_index_at(schedule, step - 1), cfg=cfg)
     return float(probe['ce'])
 
-  windows = None
-  for step in range(start + 1, train_cfg.num_steps + 1):
-    if train_tokens is not None:
-      params, metrics = train_step(params, tokens_N, step, cfg, train_cfg, schedule)
-    else:
-      try:
-        windows, stream_state = next(stream)
-      except StopIteration:
-        raise errors.DataError(f'The training stream ended before step {step}.') from None
-      params, metrics = _jit_hebbian_step(
-          params, jnp.asarray(windows, jnp.int32), perturbation_key(train_cfg.seed, step),
-          perturbations.kind_index_at(schedule, step - 1), cfg=cfg)
-    is_log = step % train_cfg.log_every == 0 or step == train_cfg.num_steps
-    is_eval = step % train_cfg.eval_every == 0 or step == train_cfg.num_steps
-    is_save = step % train_cfg.checkpoint_every == 0 or step == train_cfg.num_steps
-    if not (is_log or is_eval or is_save):
-      continue
-    metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
-    guard.check_finite(step, 'metrics', metrics)
-    guard.check_loss(step, 'train CE', metrics['ce'])
-    if is_eval or is_save:  # Never evaluate or save a non-finite or diverged state.
-      guard.check_state(step, params)
-      guard.check_loss(step, 'CE of the updated parameters', updated_ce(step, windows))
-    elapsed = time.perf_counter() - timer
-    rate = (step - timer_step) * tokens_per_step / max(elapsed, 1e-9)
-    record = {'step': step, 'train_loss': metrics['ce'],
-              'coherence': metrics['coherence'],
-              'crystal_norm': metrics['crystal_norm'], 'tokens_per_sec': rate,
-              'perturbation': perturbations.kind_at(schedule, step - 1)}
-    eta_s = (train_cfg.num_steps - step) * tokens_per_step / max(rate, 1e-9)
-    logging.info('step %d/%d: train ce %.4f, coherence %.3f | %.0f tokens/s, ETA %.0fs',
-                 step, train_cfg.num_steps, metrics['ce'], metrics['coherence'],
-                 rate, eta_s)
-    if is_eval:
-      t0 = time.perf_counter()
-      result = evaluate(params, validation_tokens, cfg, seq_len=train_cfg.seq_len,
-                        stride=train_cfg.eval_stride,
-                        batch_size=train_cfg.eval_batch_size,
-                        max_tokens=train_cfg.eval_max_tokens)
-      if not math.isfinite(result['ce']):  # A high one is overfitting, not divergence.
-        raise guard.stop(step, f'non-finite validation CE ({result["ce"]})')
-      last_eval = {'val_ce': result['ce'], 'val_perplexity': result['perplexity'],
-                   'val_tokens': result['tokens']}
-      record.update(last_eval)
-      logging.info('step %d: val_ce %.4f nats/token (perplexity %.2f) over %d tokens [%.1fs]',
-                   step, result['ce'], result['perplexity'], result['tokens'],
-                   time.perf_counter() - t0)
-      if on_eval is not None:
-        on_eval(step, last_eval)
-    writer.write(record)
-    if is_save:
-      writer.commit()  # The step's line reaches the disk before its checkpoint.
-      store.save(step, {'params': params, 'step': jnp.int32(step)},
-                 {**full_meta, 'stream_state': stream_state})
-    timer_step, timer = step, time.perf_counter()
+  def evaluate_params(params) -> dict[str, float]:
+    result = evaluate(params, validation_tokens, cfg, seq_len=train_cfg.seq_len,
+                      stride=train_cfg.eval_stride, batch_size=train_cfg.eval_batch_size,
+                      max_tokens=train_cfg.eval_max_tokens)
+    return {'val_ce': result['ce'], 'val_perplexity': result['perplexity'],
+            'val_tokens': result['tokens']}
+
+  hooks = core_loop.Hooks(
+      step=step_fn, updated_loss=updated_ce, evaluate=evaluate_params,
+      train_record=lambda step, m: {
+          'train_loss': m['ce'], 'coherence': m['coherence'],
+          'crystal_norm': m['crystal_norm'],
+          'perturbation': perturbations.kind_at(schedule, step - 1)},
+      checkpoint=lambda params, step: ({'params': params, 'step': jnp.int32(step)},
+                                       {**full_meta, 'stream_state': current['stream_state']}),
+      loss_key='ce', on_eval=on_eval)
+  cadence = core_loop.Cadence(train_cfg.num_steps, train_cfg.log_every, train_cfg.eval_every,
+                              train_cfg.checkpoint_every)
+  guard = guards.Guard(store, cfg.vocab_size, train_cfg.divergence_factor)
+  _, last_eval = core_loop.train_loop(
+      params, hooks, start=start, cadence=cadence, guard=guard, store=store, writer=writer,
+      units_per_step=train_cfg.batch_size * train_cfg.seq_len, unit='tokens')
   return last_eval
 
 

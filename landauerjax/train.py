@@ -12,7 +12,6 @@ import dataclasses
 import functools
 import math
 import os
-import time
 from typing import Any, Callable
 
 from absl import logging
@@ -29,6 +28,7 @@ from landauerjax import models
 from landauerjax.core import checkpoints as core_checkpoints
 from landauerjax.core import errors
 from landauerjax.core import guards
+from landauerjax.core import loop as core_loop
 from landauerjax.core import metrics as core_metrics
 from landauerjax.core import workdir as workdir_lib
 
@@ -384,81 +384,35 @@ def _train_loop(config: Any, model: models.LandauerLM,
                 optimizer: optax.GradientTransformation, corpus: input_pipeline.CharCorpus,
                 state: TrainState, start: int, store: core_checkpoints.CheckpointStore,
                 writer: core_metrics.MetricsWriter, meta: dict[str, Any]) -> dict[str, Any]:
-  """Steps start+1 .. num_steps; see train_and_evaluate."""
+  """Steps start+1 .. num_steps through the shared loop (landauerjax.core.loop)."""
   tokens_N = jnp.asarray(corpus.train)
   step_fn = make_train_step(config, model, optimizer)
-  chars_per_step = config.train.batch_size * config.train.seq_len
-  num_steps = config.train.num_steps
+  probe = jax.jit(functools.partial(
+      updated_loss, model=model, seed=config.seed, batch_size=config.train.batch_size,
+      seq_len=config.train.seq_len,
+      coefficient=inertia_coefficient(config.train.energy_weight,
+                                      config.train.inertia_temperature)))
+
+  def evaluate_state(state: TrainState) -> dict[str, float]:
+    result = evaluate(state['params'], model, corpus.validation,
+                      num_streams=config.eval.num_streams, window=config.eval.window)
+    return {'val_ce': result['ce'], 'val_bpc': result['bpc'], 'val_chars': result['chars']}
+
+  hooks = core_loop.Hooks(
+      step=lambda state, step: step_fn(state, tokens_N),
+      updated_loss=lambda state, step: float(probe(state, tokens_N)),
+      evaluate=evaluate_state,
+      train_record=lambda step, m: {'train_loss': m['loss'], 'train_ce': m['ce'],
+                              'energy': m['energy'], 'grad_norm': m['grad_norm']},
+      checkpoint=lambda state, step: (state, meta),
+      loss_key='loss')
   guard = guards.Guard(
       store, corpus.vocab.size, config.train.get('divergence_factor', 0.0),
       advice='Try a lower --config.train.learning_rate in a new --workdir (or in this one '
              'with --allow_config_change).')
-  eval_metrics: dict[str, Any] = {}
-  pending = None  # (step, metrics) not yet read back: the device runs ahead.
-  timer_step, timer = start, time.perf_counter()  # For the log's steps/s.
-  span_step, span_start = start, time.perf_counter()  # For eval lines' chars/s.
-
-  probe = jax.jit(functools.partial(
-      updated_loss, model=model, seed=config.seed, batch_size=config.train.batch_size,
-      seq_len=config.train.seq_len,
-      coefficient=inertia_coefficient(config.train.energy_weight, config.train.inertia_temperature)))
-
-  def check_state(step: int) -> None:
-    """The state about to be evaluated or saved: finite, and its own loss in bounds."""
-    guard.check_state(step, state)
-    guard.check_loss(step, 'loss of the updated parameters', float(probe(state, tokens_N)))
-
-  def evaluate_now(step: int) -> dict[str, Any]:
-    t0 = time.perf_counter()
-    result = evaluate(state['params'], model, corpus.validation,
-                      num_streams=config.eval.num_streams, window=config.eval.window)
-    logging.info('step %d: val_ce %.4f nats/char (%.4f bits/char) over %d chars [%.1fs]',
-                 step, result['ce'], result['bpc'], result['chars'], time.perf_counter() - t0)
-    return {'val_ce': result['ce'], 'val_bpc': result['bpc'], 'val_chars': result['chars']}
-
-  def flush(pending):
-    """Reads back a finished step's metrics, checks them, logs every log_every steps."""
-    nonlocal timer_step, timer
-    step, metrics = pending
-    metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
-    guard.check_finite(step, 'loss', metrics)
-    guard.check_loss(step, 'loss', metrics['loss'])
-    if step % config.log_every == 0 or step == num_steps:
-      elapsed = time.perf_counter() - timer
-      steps_per_sec = (step - timer_step) / max(elapsed, 1e-9)
-      timer_step, timer = step, time.perf_counter()
-      eta = (num_steps - step) / max(steps_per_sec, 1e-9)
-      logging.info('step %d/%d: loss %.4f ce %.4f | %.1f steps/s, %.0f chars/s, ETA %.0fs',
-                   step, num_steps, metrics['loss'], metrics['ce'], steps_per_sec,
-                   steps_per_sec * chars_per_step, eta)
-      writer.write({'step': step, 'train_loss': metrics['loss'],
-                    'train_ce': metrics['ce'], 'energy': metrics['energy'],
-                    'grad_norm': metrics['grad_norm'],
-                    'chars_per_sec': steps_per_sec * chars_per_step})
-
-  for step in range(start + 1, num_steps + 1):
-    state, metrics = step_fn(state, tokens_N)
-    if pending is not None:
-      flush(pending)
-    pending = (step, metrics)
-    is_eval = step % config.eval.every == 0 or step == num_steps
-    is_save = step % config.checkpoint.every == 0 or step == num_steps
-    if not (is_eval or is_save):
-      continue
-    flush(pending)
-    pending = None
-    check_state(step)  # Never evaluate or save a non-finite or diverged state.
-    chars_per_sec = ((step - span_step) * chars_per_step
-                     / max(time.perf_counter() - span_start, 1e-9))
-    if is_eval:
-      eval_metrics = evaluate_now(step)
-      if not math.isfinite(eval_metrics['val_ce']):  # A high one is overfitting, not divergence.
-        raise guard.stop(step, f'non-finite validation CE ({eval_metrics["val_ce"]})')
-      writer.write({'step': step, **eval_metrics, 'chars_per_sec': chars_per_sec})
-    if is_save:
-      writer.commit()  # The step's lines reach the disk before its checkpoint.
-      store.save(step, state, meta)
-    # Evaluation and saving count against neither rate.
-    span_step, span_start = step, time.perf_counter()
-    timer_step, timer = step, time.perf_counter()
-  return eval_metrics
+  cadence = core_loop.Cadence(config.train.num_steps, config.log_every, config.eval.every,
+                              config.checkpoint.every)
+  _, last_eval = core_loop.train_loop(
+      state, hooks, start=start, cadence=cadence, guard=guard, store=store, writer=writer,
+      units_per_step=config.train.batch_size * config.train.seq_len, unit='chars')
+  return last_eval

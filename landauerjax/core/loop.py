@@ -1,0 +1,157 @@
+"""The training loop both models run: steps, read-back, guards, evaluation, metrics, saves.
+
+A model brings its pure pieces (`Hooks`): a jitted step, the loss of an updated
+state, an evaluation, what a metrics line and a checkpoint hold. `train_loop`
+does the rest, the same way for both models:
+
+* Steps run ahead of the host by one: step s+1 is dispatched before the
+  metrics of step s are read back, so the device never waits for the log.
+* Every step's metrics are read back and checked (`guards.Guard`: finite, and
+  the loss below the divergence bound).
+* Every `log_every`, `eval_every` and `checkpoint_every` steps, and at the last
+  step, one line goes to metrics.jsonl: the step's training metrics, the
+  throughput since the previous line (evaluation and saving excluded) and, at
+  evaluation steps, the validation metrics.
+* Before a state is evaluated or saved, it is checked: finite, and its own
+  loss on the batch that produced it (`Hooks.updated_loss`) in bounds, so a
+  blown-up last update is never saved.
+* A save commits the metrics lines first, then the checkpoint
+  (`CheckpointStore.save`: synchronous, verified).
+
+Imports no model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from typing import Any, Callable
+
+from absl import logging
+import jax
+
+from landauerjax.core import checkpoints
+from landauerjax.core import guards
+from landauerjax.core import metrics as metrics_lib
+
+
+@dataclasses.dataclass(frozen=True)
+class Cadence:
+  """When a run logs, evaluates and saves (every n steps, and always at the last)."""
+
+  num_steps: int
+  log_every: int
+  eval_every: int
+  checkpoint_every: int
+
+  def due(self, step: int) -> tuple[bool, bool, bool]:
+    """(log, evaluate, save) at `step`."""
+    last = step == self.num_steps
+    return (step % self.log_every == 0 or last, step % self.eval_every == 0 or last,
+            step % self.checkpoint_every == 0 or last)
+
+
+@dataclasses.dataclass(frozen=True)
+class Hooks:
+  """What a model brings to `train_loop`.
+
+  step: (state, step) -> (state, metrics): training step `step` (1-based),
+    metrics as device arrays; may run asynchronously.
+  updated_loss: (state, step) -> float: the loss of the state's parameters on
+    the batch of the step that produced them (a step's own metrics are those
+    of the parameters before its update).
+  evaluate: state -> {'val_ce': nats per unit, ...} (floats).
+  train_record: (step, host metrics) -> the metrics line's training fields
+    (e.g. {'train_loss': ...}).
+  loss_key: the metric the guard bounds (divergence_factor x ln V).
+  checkpoint: (state, step) -> (the pytree to save, its meta dict).
+  on_eval: (step, evaluation) -> None, called after each evaluation.
+  """
+
+  step: Callable[[Any, int], tuple[Any, dict[str, Any]]]
+  updated_loss: Callable[[Any, int], float]
+  evaluate: Callable[[Any], dict[str, float]]
+  train_record: Callable[[int, dict[str, float]], dict[str, Any]]
+  checkpoint: Callable[[Any, int], tuple[Any, dict[str, Any]]]
+  loss_key: str = 'loss'
+  on_eval: Callable[[int, dict[str, float]], None] | None = None
+
+
+def train_loop(state: Any, hooks: Hooks, *, start: int, cadence: Cadence,
+               guard: guards.Guard, store: checkpoints.CheckpointStore,
+               writer: metrics_lib.MetricsWriter, units_per_step: int,
+               unit: str = 'tokens') -> tuple[Any, dict[str, float]]:
+  """Runs steps start+1 .. cadence.num_steps; see the module docstring.
+
+  Args:
+    state: the state after step `start` (a pytree the hooks understand).
+    units_per_step: characters or tokens per step, for the throughput field
+      `<unit>_per_sec` of each metrics line.
+
+  Returns:
+    (the final state, the last evaluation; {} when no step evaluated).
+
+  Raises:
+    errors.TrainingStopped: a non-finite or diverged loss or state, or a
+      non-finite validation CE (the last good checkpoint is kept).
+  """
+  rate_key = f'{unit}_per_sec'
+  last_eval: dict[str, float] = {}
+  timer_step, timer = start, time.perf_counter()
+
+  def read_back(step: int, device_metrics: dict[str, Any]) -> dict[str, float]:
+    metrics = {k: float(v) for k, v in jax.device_get(device_metrics).items()}
+    guard.check_loss(step, hooks.loss_key, metrics[hooks.loss_key])
+    guard.check_finite(step, 'metrics', metrics)
+    return metrics
+
+  def record(step: int, metrics: dict[str, float]) -> dict[str, Any]:
+    """The line's training fields and the throughput since the previous line."""
+    nonlocal timer_step, timer
+    now = time.perf_counter()
+    rate = (step - timer_step) * units_per_step / max(now - timer, 1e-9)
+    timer_step, timer = step, now
+    fields = hooks.train_record(step, metrics)
+    eta = (cadence.num_steps - step) * units_per_step / max(rate, 1e-9)
+    logging.info('step %d/%d: %s | %.0f %s/s, ETA %.0fs', step, cadence.num_steps,
+                 ', '.join(f'{k} {v:.4g}' if isinstance(v, float) else f'{k} {v}'
+                           for k, v in fields.items()), rate, unit, eta)
+    return {'step': step, **fields, rate_key: rate}
+
+  pending = None  # (step, device metrics, is_log) of the step not read back yet.
+  for step in range(start + 1, cadence.num_steps + 1):
+    state, device_metrics = hooks.step(state, step)
+    if pending is not None:  # Read back a step behind: the device runs on meanwhile.
+      pending_step, pending_metrics, pending_log = pending
+      metrics = read_back(pending_step, pending_metrics)
+      if pending_log:
+        writer.write(record(pending_step, metrics))
+      pending = None
+    is_log, is_eval, is_save = cadence.due(step)
+    if not (is_eval or is_save):
+      pending = (step, device_metrics, is_log)
+      continue
+    line = record(step, read_back(step, device_metrics))
+    # Never evaluate or save a non-finite or diverged state.
+    to_save, meta = hooks.checkpoint(state, step)
+    guard.check_state(step, to_save)
+    guard.check_loss(step, f'{hooks.loss_key} of the updated parameters',
+                     hooks.updated_loss(state, step))
+    if is_eval:
+      t0 = time.perf_counter()
+      last_eval = hooks.evaluate(state)
+      if not math.isfinite(last_eval['val_ce']):  # A high one is overfitting, not divergence.
+        raise guard.stop(step, f'non-finite validation CE ({last_eval["val_ce"]})')
+      logging.info('step %d: %s [%.1fs]', step,
+                   ', '.join(f'{k} {v:.4f}' for k, v in last_eval.items()),
+                   time.perf_counter() - t0)
+      line.update(last_eval)
+      if hooks.on_eval is not None:
+        hooks.on_eval(step, last_eval)
+    writer.write(line)
+    if is_save:
+      writer.commit()  # The step's lines reach the disk before its checkpoint.
+      store.save(step, to_save, meta)
+    timer_step, timer = step, time.perf_counter()  # Evaluation and saving count against no rate.
+  return state, last_eval
