@@ -280,16 +280,13 @@ def train(cfg: model_lib.ModelConfig, train_cfg: TrainConfig, *,
           shape_mismatch=core_checkpoints.shape_mismatch(saved_params['params'], params))
       return store.restore_state(step, {'params': params, 'step': jnp.int32(0)}), saved
 
-    restored = store.restore_latest(load, step=resume_step)
-    start, stream_state = 0, None
+    start, restored = store.resume(load, step=resume_step)
+    stream_state = None
     if restored is not None:
-      state, saved_meta = restored[1]
-      params, start = state['params'], int(state['step'])
+      state, saved_meta = restored
+      params = state['params']
       stream_state = saved_meta.get('stream_state')
       logging.info('Resumed from step %d of %s.', start, workdir)
-    for step in store.steps():
-      if step > start:  # Unusable (restore_latest said why) or past resume_step.
-        store.set_aside(step)
     if start >= train_cfg.num_steps:
       logging.info('%s already holds this run trained to step %d (num_steps %d): nothing '
                    'to do; raise num_steps to train further.', workdir, start,

@@ -359,14 +359,10 @@ def train_and_evaluate(config: Any, workdir: str, *, allow_config_change: bool =
           shape_mismatch=core_checkpoints.shape_mismatch(saved_params, state['params']))
       return store.restore_state(step, state)
 
-    restored = store.restore_latest(load, step=resume_step)
-    start = 0
+    start, restored = store.resume(load, step=resume_step)
     if restored is not None:
-      start, state = restored
+      state = restored
       logging.info('Resumed from step %d of %s.', start, workdir)
-    for step in store.steps():
-      if step > start:  # Unusable (restore_latest said why) or past resume_step.
-        store.set_aside(step)
     if start >= config.train.num_steps:
       logging.info('%s already holds this run trained to step %d (num_steps %d): nothing '
                    'to do; raise --config.train.num_steps to train further.', workdir,

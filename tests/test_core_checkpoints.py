@@ -286,3 +286,17 @@ def test_shape_mismatch_names_the_leaves():
   message = checkpoints.shape_mismatch(a, {'w': jnp.zeros((2, 4)), 'c': jnp.zeros(3)})
   assert message == ("b: ((3,), 'float32') vs absent; c: absent vs ((3,), 'float32'); "
                      "w: ((2, 3), 'float32') vs ((2, 4), 'float32')")
+
+
+def test_resume_returns_the_start_and_sets_newer_steps_aside(tmp_path):
+  empty = checkpoints.CheckpointStore(str(tmp_path / 'new'))
+  assert empty.resume(lambda step: step) == (0, None)
+  store = _saved(tmp_path, steps=(2, 4, 6))
+  _flip_bytes(_data_files(store.step_dir(6))[0])  # The newest no longer verifies.
+  load = _load(store)
+  start, state = store.resume(load)
+  assert int(state['step']) == 4
+  assert start == 4 and store.steps() == [2, 4]
+  start, _ = store.resume(load, step=2)  # A requested older step: 4 is set aside too.
+  assert start == 2 and store.steps() == [2]
+  assert len(os.listdir(os.path.join(store.workdir, 'checkpoints_set_aside'))) == 2

@@ -326,6 +326,21 @@ class CheckpointStore:
         f'({"; ".join(str(failures[s]) for s in sorted(failures, reverse=True))}). Move the '
         'checkpoints away to start over, or use another --workdir.')
 
+  def resume(self, load: Callable[[int], T], *, step: int | None = None
+             ) -> tuple[int, T | None]:
+    """What a trainer resumes from: (start, load(start)), or (0, None) for a new run.
+
+    `restore_latest(load, step=step)`, then every step newer than the one
+    resumed (unusable, or past the requested `step`) is moved aside
+    (`set_aside`), so the run's saves never mix with them. Hold the workdir's lock.
+    """
+    restored = self.restore_latest(load, step=step)
+    start, value = restored if restored is not None else (0, None)
+    for newer in self.steps():
+      if newer > start:
+        self.set_aside(newer)
+    return start, value
+
   def latest_verified_step(self) -> int | None:
     """The newest step whose files match its manifest (hashes them), or None."""
     for step in reversed(self.steps()):
