@@ -64,8 +64,7 @@ def main(argv):
   corpus = input_pipeline.load_corpus(data_config_for(loaded.config, cfg.data),
                                       vocab=loaded.vocab)
   saved_run = loaded.run or {}
-  fingerprint = workdir_lib.data_fingerprint(corpus.train, corpus.validation,
-                                             extra=corpus.vocab.to_json())
+  fingerprint = input_pipeline.fingerprint(corpus)
   if saved_run.get('data_fingerprint') not in (None, fingerprint):
     logging.warning('The data differs from the corpus this checkpoint was trained on '
                     '(sha256 %s, trained on %s): evaluating on it anyway.', fingerprint[:12],

@@ -44,15 +44,15 @@ import numpy as np
 from experiments import common
 from fieldjax import analysis
 from fieldjax import checkpoints
-from fieldjax import datasets
 from fieldjax import embeddings
 from fieldjax import generation
 from fieldjax import model as model_lib
 from fieldjax import perturbations
 from fieldjax import profiling
-from fieldjax import tokenizers
 from fieldjax import train as train_lib
-from landauerjax import datasets as landauer_datasets
+from landauerjax.core import text_builders
+from landauerjax.core import text_sources
+from landauerjax.core import tokenizers
 
 COMMANDS = ('train', 'generate', 'ablation', 'analyze', 'profile')
 ABLATIONS = ('embedding_comparison',)
@@ -62,7 +62,7 @@ config_flags.DEFINE_config_file(
     'config', None, 'train / ablation: a field LM config file (default: '
     'experiments/configs/field_tiny.py); --config.KEY=VALUE overrides.', lock_config=True)
 # Shorthands for config keys (None: as the config says).
-_DATA = flags.DEFINE_string('dataset', None, f'config.data.dataset: one of {datasets.DATASETS}.')
+_DATA = flags.DEFINE_string('dataset', None, f'config.data.dataset: one of {text_sources.DATASETS}.')
 _LOCAL = flags.DEFINE_string('local_path', None, 'config.data.local_path: an offline copy of '
                              'the dataset (ablation: NAME=FILE,NAME=FILE).')
 _DATA_DIR = flags.DEFINE_string('data_dir', None, 'config.data.data_dir: TFDS data directory.')
@@ -137,8 +137,8 @@ def _local_paths(names: list[str]) -> dict[str, str]:
   out = {}
   for part in value.split(','):
     name, _, path = part.partition('=')
-    if name not in datasets.DATASETS:
-      _fail(f'--local_path names unknown dataset {name!r}; expected one of {datasets.DATASETS}.')
+    if name not in text_sources.DATASETS:
+      _fail(f'--local_path names unknown dataset {name!r}; expected one of {text_sources.DATASETS}.')
     out[name] = path
   return out
 
@@ -317,12 +317,12 @@ def cmd_ablation(args: list[str]) -> None:
     if p not in perturbations.KINDS:
       _fail(f'Unknown perturbation {p!r}; expected one of {perturbations.KINDS}.')
   for d in _DATASETS.value:
-    if d not in datasets.DATASETS:
-      _fail(f'Unknown dataset {d!r}; expected one of {datasets.DATASETS}.')
+    if d not in text_sources.DATASETS:
+      _fail(f'Unknown dataset {d!r}; expected one of {text_sources.DATASETS}.')
   paths = _local_paths(_DATASETS.value)
   for name, path in paths.items():  # Given, so meant: a wrong path is a mistake, not a skip.
-    if name in datasets.TEXT_FILE_DATASETS:
-      landauer_datasets.check_data_file(path)
+    if name in text_sources.TEXT_FILE_DATASETS:
+      text_builders.check_data_file(path)
     elif not os.path.exists(path):
       _fail(f'--local_path for {name}: {path!r} does not exist.')
   base = config_with_shorthands()

@@ -4,7 +4,7 @@ Nothing here takes a gradient. `hebbian_step` computes the field, the
 lattice features and the readout's probabilities (a forward pass), then
 applies the crystal's Hebbian rule and counts the targets.
 
-Determinism: batch `step` is drawn with `landauerjax.input_pipeline.batch_key
+Determinism: batch `step` is drawn with `landauerjax.core.windows.batch_key
 (seed, step)` and perturbed with `perturbation_key(seed, step)`, so a resumed
 run repeats an uninterrupted one exactly.
 """
@@ -31,12 +31,12 @@ from fieldjax import field as field_lib
 from fieldjax import input_pipeline
 from fieldjax import model as model_lib
 from fieldjax import perturbations
-from landauerjax import input_pipeline as landauer_input
 from landauerjax.core import checkpoints as core_checkpoints
 from landauerjax.core import errors
 from landauerjax.core import guards
 from landauerjax.core import loop as core_loop
 from landauerjax.core import metrics as core_metrics
+from landauerjax.core import windows as windows_lib
 from landauerjax.core import workdir as workdir_lib
 
 
@@ -121,7 +121,7 @@ def hebbian_step(params: dict[str, jax.Array], windows_BxT1: jax.Array,
 @functools.partial(jax.jit, static_argnames=('cfg', 'batch_size', 'seq_len'))
 def _train_step(params, tokens_N, batch_key, perturb_key, kind_index, *, cfg,
                 batch_size, seq_len):
-  windows = landauer_input.sample_windows(tokens_N, batch_key, batch_size, seq_len)
+  windows = windows_lib.sample_windows(tokens_N, batch_key, batch_size, seq_len)
   return hebbian_step(params, windows, perturb_key, kind_index, cfg)
 
 
@@ -131,7 +131,7 @@ def train_step(params: dict[str, jax.Array], tokens_N: jax.Array, step: int,
                ) -> tuple[dict[str, jax.Array], dict[str, jax.Array]]:
   """Training step `step` (1-based) on random windows of `tokens_N`."""
   return _train_step(
-      params, tokens_N, landauer_input.batch_key(train_cfg.seed, step),
+      params, tokens_N, windows_lib.batch_key(train_cfg.seed, step),
       perturbation_key(train_cfg.seed, step),
       perturbations.kind_index_at(schedule, step - 1),
       cfg=cfg, batch_size=train_cfg.batch_size, seq_len=train_cfg.seq_len)
@@ -156,7 +156,7 @@ def evaluate(params: dict[str, jax.Array], tokens_N: np.ndarray,
   tokens_N = np.asarray(tokens_N)
   if max_tokens:
     tokens_N = tokens_N[:max_tokens + 1]
-  windows, mask = landauer_input.eval_window_batches(tokens_N, seq_len, stride, batch_size)
+  windows, mask = windows_lib.eval_window_batches(tokens_N, seq_len, stride, batch_size)
   total = jnp.float32(0.0)  # Summed on device: one read-back at the end.
   for windows_BxT1, mask_BxT in zip(windows, mask):
     total = total + _window_ce_sum(params, windows_BxT1, mask_BxT, cfg=cfg)
@@ -222,7 +222,7 @@ def train(cfg: model_lib.ModelConfig, train_cfg: TrainConfig, *,
 
   Training data is either `train_tokens` (a corpus held in memory; batch
   `step` is B random windows drawn with batch_key(seed, step)) or
-  `train_stream` (e.g. `fieldjax.datasets.token_batches` over a TFDS text
+  `train_stream` (e.g. `landauerjax.core.packing.token_batches` over a TFDS text
   stream, for corpora too large to hold; its state is saved in every
   checkpoint's meta as 'stream_state', so a resumed run continues with the
   same batches).

@@ -16,16 +16,16 @@ from typing import Any
 
 import jax
 
-from landauerjax import input_pipeline
 from landauerjax import models
 from landauerjax.core import checkpoints as core_checkpoints
 from landauerjax.core import errors
+from landauerjax.core.tokenizers import CharVocab
 
 FAMILY = 'landauer'
 checkpoint_dir = core_checkpoints.checkpoint_dir
 
 
-def make_meta(model_config: models.ModelConfig, vocab: input_pipeline.CharVocab,
+def make_meta(model_config: models.ModelConfig, vocab: CharVocab,
               config: dict[str, Any], run: dict[str, Any] | None = None) -> dict[str, Any]:
   return {'family': FAMILY, 'model': dataclasses.asdict(model_config),
           'vocab': vocab.to_json(), 'config': config, 'run': run}
@@ -64,7 +64,7 @@ class Inference:
 
   params: Any
   model_config: models.ModelConfig
-  vocab: input_pipeline.CharVocab
+  vocab: CharVocab
   config: dict[str, Any]
   step: int
   run: dict[str, Any] | None = None  # The run record (config and data fingerprint).
@@ -97,14 +97,14 @@ def load_for_inference(workdir: str, step: int | None = None) -> Inference:
                        jax.random.PRNGKey(0)))
     state = store.restore_state(candidate, {'params': abstract_params}, partial=True)
     return Inference(state['params'], model_config,
-                     input_pipeline.CharVocab.from_json(meta['vocab']),
+                     CharVocab.from_json(meta['vocab']),
                      meta.get('config', {}), candidate, meta.get('run'))
 
   return store.restore_latest(load, step=step)[1]
 
 
 def save_params_only(workdir: str, params: Any, model_config: models.ModelConfig,
-                     vocab: input_pipeline.CharVocab, config: dict[str, Any],
+                     vocab: CharVocab, config: dict[str, Any],
                      step: int = 0) -> str:
   """Writes an inference-only checkpoint (e.g. imported weights); returns its dir."""
   store = core_checkpoints.CheckpointStore(workdir)

@@ -1,8 +1,10 @@
-"""From a corpus to token arrays: character vocabulary, training windows, eval streams.
+"""The Landauer LM's input: a character corpus as token arrays, and its fingerprint.
 
-Shapes use single letters: B batch, T window length, N corpus length, S streams.
-Training batches are a pure function of (seed, step), so the "iterator state"
-to save for an exact resume is the step number alone.
+Text comes from `landauerjax.core.text_sources` (TFDS builders, no
+TensorFlow), the vocabulary is a `landauerjax.core.tokenizers.CharVocab`, and
+training windows and evaluation streams are cut by `landauerjax.core.windows`.
+
+Shapes: N corpus length.
 """
 
 from __future__ import annotations
@@ -10,46 +12,12 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-import jax
 import numpy as np
 
-from landauerjax import datasets
 from landauerjax.core import errors
-
-
-@dataclasses.dataclass(frozen=True)
-class CharVocab:
-  """A character vocabulary: token id i is `chars[i]` (sorted characters)."""
-
-  chars: str
-
-  @property
-  def size(self) -> int:
-    return len(self.chars)
-
-  @classmethod
-  def from_texts(cls, *texts: str) -> 'CharVocab':
-    return cls(''.join(sorted(set(''.join(texts)))))
-
-  def encode(self, text: str) -> np.ndarray:
-    """str of length N -> int32[N]; raises ValueError naming unknown characters."""
-    index = {c: i for i, c in enumerate(self.chars)}
-    unknown = sorted(set(text) - index.keys())
-    if unknown:
-      raise ValueError(
-          f'Characters not in the vocabulary: {"".join(unknown)!r} '
-          f'(vocabulary of {self.size}: {self.chars!r}).')
-    return np.fromiter((index[c] for c in text), dtype=np.int32, count=len(text))
-
-  def decode(self, ids: Any) -> str:
-    return ''.join(self.chars[int(i)] for i in np.asarray(ids).reshape(-1))
-
-  def to_json(self) -> dict[str, Any]:
-    return {'chars': self.chars}
-
-  @classmethod
-  def from_json(cls, obj: dict[str, Any]) -> 'CharVocab':
-    return cls(obj['chars'])
+from landauerjax.core import text_sources
+from landauerjax.core import workdir as workdir_lib
+from landauerjax.core.tokenizers import CharVocab
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,7 +35,7 @@ def load_corpus(data_config: Any, vocab: CharVocab | None = None) -> CharCorpus:
   The vocabulary is built from both splits of the corpus (65 characters for
   Tiny Shakespeare) unless one is given, e.g. the one saved with a checkpoint.
   """
-  splits = datasets.load_text_splits(
+  splits = text_sources.load_text_splits(
       data_config.dataset, local_path=data_config.local_path,
       data_dir=data_config.data_dir)
   if vocab is None:
@@ -75,7 +43,7 @@ def load_corpus(data_config: Any, vocab: CharVocab | None = None) -> CharCorpus:
   try:
     return CharCorpus(train=vocab.encode(splits['train']),
                       validation=vocab.encode(splits['validation']), vocab=vocab)
-  except ValueError as e:  # Only with a given vocabulary: another corpus than the model's.
+  except errors.DataError as e:  # Only with a given vocabulary: another corpus than the model's.
     unknown = sorted(set(splits['train'] + splits['validation']) - set(vocab.chars))
     raise errors.DataError(
         f'The corpus {data_config.local_path or data_config.dataset!r} has characters '
@@ -83,104 +51,8 @@ def load_corpus(data_config: Any, vocab: CharVocab | None = None) -> CharCorpus:
         'corpus the model was trained on; evaluate on that one.') from e
 
 
-def sample_windows(tokens_N: jax.Array, key: jax.Array, batch_size: int,
-                   seq_len: int) -> jax.Array:
-  """Draws B random windows of T+1 consecutive tokens: int32[B, T+1].
-
-  Inputs are `[:, :-1]`, next-token targets `[:, 1:]`. Pure and jittable.
-  """
-  n = tokens_N.shape[0]
-  if n < seq_len + 1:
-    raise ValueError(f'Corpus of {n} tokens is shorter than a window of {seq_len + 1}.')
-  starts_B = jax.random.randint(key, (batch_size,), 0, n - seq_len)
-  take = lambda s: jax.lax.dynamic_slice_in_dim(tokens_N, s, seq_len + 1)
-  return jax.vmap(take)(starts_B)
-
-
-def batch_key(seed: int, step: int | jax.Array) -> jax.Array:
-  """The PRNG key of training batch `step`: fold_in(PRNGKey(seed), step)."""
-  return jax.random.fold_in(jax.random.PRNGKey(seed), step)
-
-
-@dataclasses.dataclass(frozen=True)
-class EvalStreams:
-  """The validation split laid out as S parallel streams, padded to whole windows.
-
-  inputs_SxL / targets_SxL: int32; mask_SxL: float32 (1 for real targets).
-  Every token but the first is a target exactly once.
-  """
-
-  inputs: np.ndarray
-  targets: np.ndarray
-  mask: np.ndarray
-
-  @property
-  def num_targets(self) -> int:
-    return int(self.mask.sum())
-
-
-def eval_streams(tokens_N: np.ndarray, num_streams: int, window: int) -> EvalStreams:
-  """Cuts (tokens[:-1], tokens[1:]) into S contiguous streams of L = k*window.
-
-  Stream s continues where stream s-1 stops, so carrying state along each stream
-  covers the split with S cold starts in all; the tail is padded and masked.
-  """
-  inputs, targets = tokens_N[:-1], tokens_N[1:]
-  n = len(inputs)
-  num_streams = max(1, min(num_streams, n))
-  per_stream = -(-n // num_streams)
-  length = -(-per_stream // window) * window
-  pad = num_streams * length - n
-  mask = np.concatenate([np.ones(n, np.float32), np.zeros(pad, np.float32)])
-  pad_tokens = lambda a: np.concatenate([a, np.zeros(pad, np.int32)])
-  shape = (num_streams, length)
-  return EvalStreams(pad_tokens(inputs).reshape(shape),
-                     pad_tokens(targets).reshape(shape), mask.reshape(shape))
-
-
-def eval_windows(tokens_N: np.ndarray, seq_len: int, stride: int
-                 ) -> tuple[np.ndarray, np.ndarray]:
-  """Overlapping windows that score every target of the split exactly once.
-
-  For models without a state to carry along the split (the field LM, the
-  transformer baseline).
-
-  Window w starts at w * stride; the first scores all its targets, later ones
-  only their last `stride` (which therefore see >= seq_len - stride tokens of
-  context).
-
-  Returns:
-    (windows int32 [W, seq_len + 1], mask float32 [W, seq_len]).
-  """
-  n = len(tokens_N)
-  if n < 2:
-    raise ValueError(f'Cannot evaluate a split of {n} tokens.')
-  if not 0 < stride <= seq_len:
-    raise ValueError(f'stride must be in [1, seq_len={seq_len}], got {stride}.')
-  num_windows = max(1, -(-(n - 1 - seq_len) // stride) + 1)
-  padded = np.concatenate([tokens_N, np.zeros(
-      max(0, (num_windows - 1) * stride + seq_len + 1 - n), tokens_N.dtype)])
-  starts = np.arange(num_windows) * stride
-  windows = np.stack([padded[s:s + seq_len + 1] for s in starts]).astype(np.int32)
-  target_index = starts[:, None] + 1 + np.arange(seq_len)[None, :]
-  mask = target_index < n
-  mask[1:, :seq_len - stride] = False
-  return windows, mask.astype(np.float32)
-
-
-def eval_window_batches(tokens_N: np.ndarray, seq_len: int, stride: int,
-                        batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-  """`eval_windows` padded with masked-out windows to whole batches of one shape.
-
-  Returns:
-    (windows int32 [N, batch_size, seq_len + 1], mask float32 [N, batch_size,
-    seq_len]); every batch has the same shape, so a jitted scorer compiles once.
-  """
-  if batch_size < 1:
-    raise ValueError(f'batch_size must be positive, got {batch_size}.')
-  windows, mask = eval_windows(tokens_N, seq_len, stride)
-  pad = -len(windows) % batch_size
-  windows = np.concatenate([windows, np.zeros((pad,) + windows.shape[1:], np.int32)])
-  mask = np.concatenate([mask, np.zeros((pad,) + mask.shape[1:], np.float32)])
-  return (windows.reshape(-1, batch_size, seq_len + 1),
-          mask.reshape(-1, batch_size, seq_len))
+def fingerprint(corpus: CharCorpus) -> str:
+  """What identifies a run's data (`workdir.data_fingerprint`): both splits and the
+  vocabulary, in the form runs have recorded since checksums began."""
+  return workdir_lib.data_fingerprint(corpus.train, corpus.validation,
+                                      extra={'chars': corpus.vocab.chars})

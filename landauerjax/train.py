@@ -30,6 +30,7 @@ from landauerjax.core import errors
 from landauerjax.core import guards
 from landauerjax.core import loop as core_loop
 from landauerjax.core import metrics as core_metrics
+from landauerjax.core import windows as windows_lib
 from landauerjax.core import workdir as workdir_lib
 
 TrainState = dict[str, Any]  # {'params', 'opt_state', 'step'}
@@ -177,8 +178,8 @@ def train_step(state: TrainState, tokens_N: jax.Array, *, model: models.Landauer
   The batch is drawn inside from `tokens_N` with key fold_in(seed, step), so a
   resumed run sees exactly the batches an uninterrupted one would.
   """
-  key = input_pipeline.batch_key(seed, state['step'])
-  windows = input_pipeline.sample_windows(tokens_N, key, batch_size, seq_len)
+  key = windows_lib.batch_key(seed, state['step'])
+  windows = windows_lib.sample_windows(tokens_N, key, batch_size, seq_len)
   dropout_key = jax.random.fold_in(key, 1) if model.config.dropout > 0 else None
   grads, metrics = jax.grad(loss_fn, has_aux=True)(
       state['params'], model, windows, coefficient, dropout_key)
@@ -207,8 +208,8 @@ def updated_loss(state: TrainState, tokens_N: jax.Array, *, model: models.Landau
   the loss AFTER it, so an update that blew up is seen before its state is
   evaluated or saved. Pure; no dropout.
   """
-  key = input_pipeline.batch_key(seed, state['step'] - 1)
-  windows = input_pipeline.sample_windows(tokens_N, key, batch_size, seq_len)
+  key = windows_lib.batch_key(seed, state['step'] - 1)
+  windows = windows_lib.sample_windows(tokens_N, key, batch_size, seq_len)
   return loss_fn(state['params'], model, windows, coefficient)[0]
 
 
@@ -244,7 +245,7 @@ def evaluate(params: Any, model: models.LandauerLM, tokens_N: np.ndarray, *,
   With carry_state (the default) each of the S streams carries its hidden state
   from window to window; otherwise the state resets to zero every `window`.
   """
-  streams = input_pipeline.eval_streams(tokens_N, num_streams, window)
+  streams = windows_lib.eval_streams(tokens_N, num_streams, window)
   total = _stream_ce_sum(params, model, streams.inputs, streams.targets,
                          streams.mask, window, carry_state)
   ce = float(total) / streams.num_targets
@@ -255,7 +256,7 @@ def one_batch_loss(params: Any, model: models.LandauerLM, tokens_N: np.ndarray,
                    key: jax.Array, *, batch_size: int = 32, seq_len: int = 64,
                    coefficient: float = inertia_coefficient(0.1, 0.05)) -> dict[str, float]:
   """The original's protocol: total loss (CE + energy) of ONE random batch."""
-  windows = input_pipeline.sample_windows(jnp.asarray(tokens_N), key, batch_size, seq_len)
+  windows = windows_lib.sample_windows(jnp.asarray(tokens_N), key, batch_size, seq_len)
   _, metrics = jax.jit(loss_fn, static_argnums=1)(params, model, windows, coefficient)
   return {k: float(v) for k, v in metrics.items()}
 
@@ -337,8 +338,7 @@ def train_and_evaluate(config: Any, workdir: str, *, allow_config_change: bool =
   model = models.LandauerLM(model_config)
   optimizer = make_optimizer(config.train)
   config_dict = config.to_dict() if hasattr(config, 'to_dict') else dict(config)
-  run = workdir_lib.run_record(config_dict, workdir_lib.data_fingerprint(
-      corpus.train, corpus.validation, extra=corpus.vocab.to_json()))
+  run = workdir_lib.run_record(config_dict, input_pipeline.fingerprint(corpus))
   meta = checkpoints.make_meta(model_config, corpus.vocab, config_dict, run)
   with workdir_lib.WorkdirLock(workdir):
     store = core_checkpoints.CheckpointStore(workdir, keep=config.checkpoint.keep)

@@ -9,7 +9,7 @@ architecture differs.
 
 A transformer has no recurrent state to carry along a split, so the whole-split
 evaluation here is a sliding window (`sliding_window_ce`, on the windows of
-`input_pipeline.eval_windows`): every target is scored exactly once, with at
+`landauerjax.core.windows.eval_windows`): every target is scored exactly once, with at
 least `block_size - stride` characters of context (fewer in the first window).
 
 Shapes: B batch, T time (<= block_size), V vocabulary, D model width,
@@ -29,8 +29,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from landauerjax import input_pipeline
 from landauerjax import train
+from landauerjax.core import windows as windows_lib
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,8 +138,8 @@ def train_step(params: Any, opt_state: Any, step: jax.Array, tokens_N: jax.Array
 
   Returns (params, opt_state, loss).
   """
-  key = input_pipeline.batch_key(seed, step)
-  windows = input_pipeline.sample_windows(tokens_N, key, batch_size, model.config.block_size)
+  key = windows_lib.batch_key(seed, step)
+  windows = windows_lib.sample_windows(tokens_N, key, batch_size, model.config.block_size)
   dropout_key = jax.random.fold_in(key, 1) if model.config.dropout > 0 else None
   loss, grads = jax.value_and_grad(loss_fn)(params, model, windows, dropout_key)
   updates, opt_state = optimizer.update(grads, opt_state, params)
@@ -158,13 +158,13 @@ def sliding_window_ce(params: Any, model: Transformer, tokens_N: np.ndarray, *,
                       ) -> dict[str, float]:
   """Cross-entropy of a whole split: {'ce' nats/char, 'bpc', 'chars'}.
 
-  Windows of block_size from `input_pipeline.eval_windows`: every target is
+  Windows of block_size from `landauerjax.core.windows.eval_windows`: every target is
   scored once; stride defaults to block_size // 2, so every target but the
   first block's has at least half a block of context.
   """
   block = model.config.block_size
   stride = block // 2 if stride is None else stride
-  windows, mask = input_pipeline.eval_window_batches(
+  windows, mask = windows_lib.eval_window_batches(
       np.asarray(tokens_N, np.int32), block, stride, batch_windows)
   total = jnp.float32(0.0)  # Summed on device: one read-back at the end.
   for windows_WxT1, mask_WxT in zip(windows, mask):

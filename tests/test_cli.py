@@ -23,7 +23,6 @@ import pytest
 
 from fieldjax import field as field_lib
 from fieldjax import model as field_model
-from fieldjax import tokenizers
 from fieldjax import train as field_train
 from landauerjax import checkpoints
 from landauerjax import train
@@ -35,6 +34,7 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 _DRIVER = r'''
 import contextlib, io, json, sys, traceback
 from absl import flags
+from landauerjax.core import tokenizers
 module = __import__('experiments.' + sys.argv[1], fromlist=['main'])
 defined = set(flags.FLAGS)  # Config files define their override flags when parsed.
 results = []
@@ -100,7 +100,7 @@ def landauer_workdir(tiny_config, tmp_path_factory):
 def field_workdir(small_corpus_path, tmp_path_factory):
   """A 2-step field LM run with the char tokenizer of the small corpus."""
   text = open(small_corpus_path).read()
-  tokenizer = tokenizers.CharTokenizer.from_texts([text])
+  tokenizer = tokenizers.CharVocab.from_texts(text)
   tokens = np.asarray(tokenizer.encode(text), np.int32)
   cfg = field_model.ModelConfig(vocab_size=tokenizer.vocab_size, embed_dim=8, lags=3,
                                 lattice_dim=32,

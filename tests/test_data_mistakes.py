@@ -10,11 +10,12 @@ import ml_collections
 import pytest
 
 from conftest import small_corpus
-from fieldjax import datasets as field_datasets
-from fieldjax import tokenizers
-from landauerjax import datasets
 from landauerjax import input_pipeline
 from landauerjax.core.errors import ConfigError, DataError, DataNotFoundError
+from fieldjax import input_pipeline as field_input
+from landauerjax.core import text_builders
+from landauerjax.core import text_sources
+from landauerjax.core import tokenizers
 
 NOT_SHAKESPEARE = r"not the canonical Tiny Shakespeare.*dataset='local_text'.*--dataset=local_text"
 
@@ -35,17 +36,17 @@ def _config(dataset: str, local_path: str, data_dir: str) -> ml_collections.Conf
 
 def test_wrong_file_after_tiny_shakespeare_is_prepared(shakespeare_path, data_dir,
                                                        small_corpus_path):
-  splits = datasets.load_text_splits('tiny_shakespeare', local_path=shakespeare_path,
+  splits = text_sources.load_text_splits('tiny_shakespeare', local_path=shakespeare_path,
                                      data_dir=data_dir)
   assert len(splits['train']) == 1_003_854  # Prepared in data_dir now.
   with pytest.raises(DataError, match=NOT_SHAKESPEARE) as excinfo:
-    datasets.load_text_splits('tiny_shakespeare', local_path=small_corpus_path,
+    text_sources.load_text_splits('tiny_shakespeare', local_path=small_corpus_path,
                               data_dir=data_dir)
   assert small_corpus_path in _one_line(excinfo)
   with pytest.raises(DataError, match=NOT_SHAKESPEARE):
     input_pipeline.load_corpus(_config('tiny_shakespeare', small_corpus_path, data_dir))
   with pytest.raises(DataError, match=NOT_SHAKESPEARE):
-    field_datasets.load_token_splits('tiny_shakespeare', 'char',
+    field_input.load_token_splits('tiny_shakespeare', 'char',
                                      local_path=small_corpus_path, data_dir=data_dir)
 
 
@@ -57,15 +58,15 @@ def test_wrong_file_is_caught_with_or_without_prepared_data(tmp_path, monkeypatc
   other.write_text(small_corpus(seed=1))
   # Fresh data_dir: the builder would catch it too; the check comes first.
   with pytest.raises(DataError, match=NOT_SHAKESPEARE):
-    datasets.load_text_splits('tiny_shakespeare', local_path=str(other), data_dir=data_dir)
-  monkeypatch.setattr(datasets, 'TINY_SHAKESPEARE_SHA256',
-                      datasets.file_sha256(small_corpus_path))
-  splits = datasets.load_text_splits('tiny_shakespeare', local_path=small_corpus_path,
+    text_sources.load_text_splits('tiny_shakespeare', local_path=str(other), data_dir=data_dir)
+  monkeypatch.setattr(text_builders, 'TINY_SHAKESPEARE_SHA256',
+                      text_builders.file_sha256(small_corpus_path))
+  splits = text_sources.load_text_splits('tiny_shakespeare', local_path=small_corpus_path,
                                      data_dir=data_dir)
   assert ''.join(splits.values()) == small_corpus()
-  for load in (lambda: datasets.load_text_splits('tiny_shakespeare', local_path=str(other),
+  for load in (lambda: text_sources.load_text_splits('tiny_shakespeare', local_path=str(other),
                                                  data_dir=data_dir),
-               lambda: list(field_datasets.text_stream('tiny_shakespeare', 'validation',
+               lambda: list(text_sources.text_stream('tiny_shakespeare', 'validation',
                                                        local_path=str(other),
                                                        data_dir=data_dir))):
     with pytest.raises(DataError, match=NOT_SHAKESPEARE) as excinfo:
@@ -80,15 +81,15 @@ def test_local_sha256_is_memoised_by_path_mtime_and_size(tmp_path):
 
   def counting_sha256(p: str) -> str:
     calls.append(p)
-    return datasets.file_sha256(p)
+    return text_builders.file_sha256(p)
 
-  first = datasets.local_sha256(str(path), counting_sha256)
-  assert datasets.local_sha256(path, counting_sha256) == first
+  first = text_builders.local_sha256(str(path), counting_sha256)
+  assert text_builders.local_sha256(path, counting_sha256) == first
   assert calls == [str(path.resolve())]
   path.write_text('second, longer version of the text')
-  assert datasets.local_sha256(str(path), counting_sha256) != first
+  assert text_builders.local_sha256(str(path), counting_sha256) != first
   assert len(calls) == 2
-  assert datasets.local_sha256(str(path)) == datasets.file_sha256(path)
+  assert text_builders.local_sha256(str(path)) == text_builders.file_sha256(path)
 
 
 # A directory, or nothing, where a text file is expected.
@@ -97,16 +98,16 @@ def test_local_sha256_is_memoised_by_path_mtime_and_size(tmp_path):
 def _text_file_loaders(local_path: str, data_dir: str):
   """Every entry point that takes a corpus text file, for both models."""
   for dataset in ('tiny_shakespeare', 'local_text'):
-    yield lambda d=dataset: datasets.load_text_splits(d, local_path=local_path,
+    yield lambda d=dataset: text_sources.load_text_splits(d, local_path=local_path,
                                                       data_dir=data_dir)
     yield lambda d=dataset: input_pipeline.load_corpus(_config(d, local_path, data_dir))
-    yield lambda d=dataset: field_datasets.text_stream(d, 'train', local_path=local_path,
+    yield lambda d=dataset: text_sources.text_stream(d, 'train', local_path=local_path,
                                                        data_dir=data_dir)
-    yield lambda d=dataset: field_datasets.load_token_splits(d, 'char', local_path=local_path,
+    yield lambda d=dataset: field_input.load_token_splits(d, 'char', local_path=local_path,
                                                              data_dir=data_dir)
-    yield lambda d=dataset: field_datasets.dataset_tokenizer(d, 'char', local_path=local_path,
+    yield lambda d=dataset: field_input.dataset_tokenizer(d, 'char', local_path=local_path,
                                                              data_dir=data_dir)
-  yield lambda: datasets.read_text_file(local_path)
+  yield lambda: text_builders.read_text_file(local_path)
 
 
 def test_directory_given_as_data_file(tmp_path):
@@ -134,17 +135,17 @@ def test_missing_data_file(tmp_path):
 
 def test_other_data_mistakes_are_user_errors(tmp_path, small_corpus_path):
   with pytest.raises(DataError, match=r"'local_text'.*local_path=FILE.*--local_path=FILE"):
-    datasets.load_text_splits('local_text', data_dir=str(tmp_path))
+    text_sources.load_text_splits('local_text', data_dir=str(tmp_path))
   with pytest.raises(DataError, match="'c4' takes no local_path"):
-    field_datasets.text_stream('c4', 'train', local_path=small_corpus_path)
+    text_sources.text_stream('c4', 'train', local_path=small_corpus_path)
   with pytest.raises(ConfigError, match="'shakespeare'"):
-    datasets.load_text_splits('shakespeare', data_dir=str(tmp_path))
+    text_sources.load_text_splits('shakespeare', data_dir=str(tmp_path))
   with pytest.raises(ConfigError, match="'shakespeare'"):
-    field_datasets.text_stream('shakespeare', 'train')
+    text_sources.text_stream('shakespeare', 'train')
   latin1 = tmp_path / 'latin1.txt'
   latin1.write_bytes('caf\xe9 na\xefve, not UTF-8'.encode('latin-1'))
   with pytest.raises(DataError, match='latin1.txt.*not UTF-8.*convert') as excinfo:
-    datasets.read_text_file(latin1)
+    text_builders.read_text_file(latin1)
   _one_line(excinfo)
 
 
@@ -153,33 +154,33 @@ def test_other_data_mistakes_are_user_errors(tmp_path, small_corpus_path):
 
 def test_field_char_vocabulary_covers_both_splits_like_landauer(tmp_path):
   text = small_corpus() + 'SKÅL! Ærø.\n'
-  cut = int(len(text) * datasets.TRAIN_FRACTION)
+  cut = int(len(text) * text_builders.TRAIN_FRACTION)
   assert not set('ÅÆø') & set(text[:cut])  # Only in the validation split.
   path = tmp_path / 'skal.txt'
   path.write_text(text, encoding='utf-8')
   data_dir = str(tmp_path / 'data')
 
   corpus = input_pipeline.load_corpus(_config('local_text', str(path), data_dir))
-  tokenizer, splits = field_datasets.load_token_splits(
+  tokenizer, splits = field_input.load_token_splits(
       'local_text', 'char', local_path=str(path), data_dir=data_dir)
-  assert tokenizer.vocab.chars == corpus.vocab.chars == ''.join(sorted(set(text)))
+  assert tokenizer.chars == corpus.vocab.chars == ''.join(sorted(set(text)))
   assert tokenizer.decode(splits['validation']).endswith('SKÅL! Ærø.\n')
-  streamed = field_datasets.dataset_tokenizer('local_text', 'char', local_path=str(path),
+  streamed = field_input.dataset_tokenizer('local_text', 'char', local_path=str(path),
                                               data_dir=data_dir)
-  assert streamed.vocab.chars == corpus.vocab.chars
+  assert streamed.chars == corpus.vocab.chars
   with pytest.raises(DataError, match="'€'.*'byte' or 'sentencepiece'"):
     tokenizer.encode('a €')
 
 
 def test_tiny_shakespeare_char_vocabulary_is_unchanged(shakespeare_path, data_dir):
-  tokenizer, _ = field_datasets.load_token_splits(
+  tokenizer, _ = field_input.load_token_splits(
       'tiny_shakespeare', 'char', local_path=shakespeare_path, data_dir=data_dir,
       splits=('validation',))
   with open(shakespeare_path, encoding='utf-8') as f:
     text = f.read()
   train_only = ''.join(sorted(set(text[:1_003_854])))
-  assert tokenizer.vocab.chars == train_only and tokenizer.vocab_size == 65
+  assert tokenizer.chars == train_only and tokenizer.vocab_size == 65
   corpus = input_pipeline.load_corpus(_config('tiny_shakespeare', shakespeare_path, data_dir))
   assert corpus.vocab.chars == train_only
   assert isinstance(tokenizers.tokenizer_from_json(tokenizer.to_json()),
-                    tokenizers.CharTokenizer)
+                    tokenizers.CharVocab)

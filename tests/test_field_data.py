@@ -12,9 +12,12 @@ import pytest
 import sentencepiece as spm
 import tensorflow_datasets as tfds
 
-from fieldjax import datasets
-from fieldjax import tokenizers
 from conftest import small_corpus
+from fieldjax import input_pipeline as field_input
+from landauerjax.core import packing
+from landauerjax.core import text_builders
+from landauerjax.core import text_sources
+from landauerjax.core import tokenizers
 
 WIKI_FILES = ('wiki.train.raw', 'wiki.valid.raw', 'wiki.test.raw')
 
@@ -42,7 +45,7 @@ def wikitext_files(tmp_path_factory) -> dict[str, str]:
            'test': fake_wikitext(3, 2)}
   extracted = root / 'wikitext-2-raw'
   extracted.mkdir()
-  for split, name in datasets.WIKITEXT_FILES.items():
+  for split, name in text_builders.WIKITEXT_FILES.items():
     (extracted / name).write_text(texts[split], encoding='utf-8')
   with zipfile.ZipFile(root / 'wikitext-2-raw-v1.zip', 'w') as archive:
     for name in WIKI_FILES:
@@ -54,7 +57,7 @@ def wikitext_files(tmp_path_factory) -> dict[str, str]:
 
 
 def test_char_tokenizer_on_tiny_shakespeare(shakespeare_path, data_dir):
-  tokenizer, splits = datasets.load_token_splits(
+  tokenizer, splits = field_input.load_token_splits(
       'tiny_shakespeare', 'char', local_path=shakespeare_path, data_dir=data_dir)
   assert tokenizer.kind == 'char' and tokenizer.vocab_size == 65
   assert tokenizer.eos_id is None
@@ -149,7 +152,7 @@ def test_tokenizer_bad_kinds():
   with pytest.raises(ValueError, match="'wordpiece'"):
     tokenizers.tokenizer_from_json({'kind': 'wordpiece'})
   with pytest.raises(ValueError, match="'wordpiece'"):
-    datasets.load_token_splits('local_text', 'wordpiece', local_path=__file__)
+    field_input.load_token_splits('local_text', 'wordpiece', local_path=__file__)
   with pytest.raises(ValueError, match="'bpe2'"):
     tokenizers.make_tokenizer('sentencepiece', ['x'], model_type='bpe2')
 
@@ -159,7 +162,7 @@ def test_tokenizer_bad_kinds():
 
 def test_wikitext_articles_keep_every_character():
   raw = fake_wikitext(4)
-  articles = list(datasets.wikitext_articles(raw.splitlines(keepends=True)))
+  articles = list(text_builders.wikitext_articles(raw.splitlines(keepends=True)))
   assert ''.join(articles) == raw
   assert len(articles) == 4
   assert all(' = = ' not in a.splitlines()[0] for a in articles)
@@ -171,12 +174,12 @@ def test_wikitext_articles_keep_every_character():
 def test_wikitext_local_copy(wikitext_files, tmp_path, source):
   data_dir = str(tmp_path / 'data')
   for split in ('train', 'validation', 'test'):
-    docs = list(datasets.text_stream('wikitext-2', split, local_path=wikitext_files[source],
+    docs = list(text_sources.text_stream('wikitext-2', split, local_path=wikitext_files[source],
                                      data_dir=data_dir))
     assert all(isinstance(d, str) for d in docs)
     assert ''.join(docs) == wikitext_files[split]  # In order, every character.
     assert len(docs) == {'train': 5, 'validation': 2, 'test': 3}[split]
-  tail = list(datasets.text_stream('wikitext-2', 'train', local_path=wikitext_files[source],
+  tail = list(text_sources.text_stream('wikitext-2', 'train', local_path=wikitext_files[source],
                                    data_dir=data_dir, start=3))
   assert tail == docs_of(wikitext_files['train'])[3:]
   # A non-official copy is prepared under its own, content-named config.
@@ -186,14 +189,14 @@ def test_wikitext_local_copy(wikitext_files, tmp_path, source):
 
 
 def docs_of(raw: str) -> list[str]:
-  return list(datasets.wikitext_articles(raw.splitlines(keepends=True)))
+  return list(text_builders.wikitext_articles(raw.splitlines(keepends=True)))
 
 
 def test_wikitext_official_copy_and_download(wikitext_files, tmp_path, monkeypatch):
   # A local copy with the official sha256 prepares the same config as a download.
-  digest = datasets.char_datasets.file_sha256(wikitext_files['zip'])
-  monkeypatch.setitem(datasets.WIKITEXT_SHA256, 'wikitext-2', digest)
-  builder = datasets.Wikitext2Raw(local_path=wikitext_files['zip'], data_dir=str(tmp_path))
+  digest = text_builders.file_sha256(wikitext_files['zip'])
+  monkeypatch.setitem(text_builders.WIKITEXT_SHA256, 'wikitext-2', digest)
+  builder = text_builders.Wikitext2Raw(local_path=wikitext_files['zip'], data_dir=str(tmp_path))
   assert builder.builder_config.name == 'raw_v1'
 
   class FakeDownloadManager:
@@ -206,11 +209,11 @@ def test_wikitext_official_copy_and_download(wikitext_files, tmp_path, monkeypat
       self.urls.append(url)
       return wikitext_files['zip']
 
-  builder = datasets.Wikitext2Raw(data_dir=str(tmp_path))
+  builder = text_builders.Wikitext2Raw(data_dir=str(tmp_path))
   assert builder.builder_config.name == 'raw_v1'
   dl_manager = FakeDownloadManager()
   generators = builder._split_generators(dl_manager)  # pylint: disable=protected-access
-  assert dl_manager.urls == [datasets.WIKITEXT_URLS['wikitext-2']]
+  assert dl_manager.urls == [text_builders.WIKITEXT_URLS['wikitext-2']]
   # Registered, so TFDS checks the download's size and sha256.
   assert builder.url_infos[dl_manager.urls[0]].checksum == (
       'ef7edb566e3e2b2d31b29c1fdb0c89a4cc683597484c3dc2517919c615435a11')
@@ -221,18 +224,18 @@ def test_wikitext_official_copy_and_download(wikitext_files, tmp_path, monkeypat
 def test_wikitext_under_mock_data(tmp_path, dataset):
   with tfds.testing.mock_data(num_examples=4):
     for split in ('train', 'validation', 'test'):
-      docs = list(datasets.text_stream(dataset, split, data_dir=str(tmp_path)))
+      docs = list(text_sources.text_stream(dataset, split, data_dir=str(tmp_path)))
       assert len(docs) == 4 and all(isinstance(d, str) and d for d in docs)
-      tail = list(datasets.text_stream(dataset, split, data_dir=str(tmp_path), start=3))
+      tail = list(text_sources.text_stream(dataset, split, data_dir=str(tmp_path), start=3))
       assert tail == docs[3:]
 
 
 def test_c4_streams_when_prepared_and_explains_when_not(tmp_path, monkeypatch):
   with pytest.raises(FileNotFoundError, match=r"'c4'.*not prepared.*tfds build c4/en"):
-    datasets.text_stream('c4', 'train', data_dir=str(tmp_path))
+    text_sources.text_stream('c4', 'train', data_dir=str(tmp_path))
   with tfds.testing.mock_data(num_examples=5):
     monkeypatch.setattr(tfds.core.DatasetBuilder, 'is_prepared', lambda self: True)
-    stream = datasets.text_stream('c4', 'validation', data_dir=str(tmp_path))
+    stream = text_sources.text_stream('c4', 'validation', data_dir=str(tmp_path))
     assert not isinstance(stream, list)  # A lazy iterator, not the materialised split.
     docs = list(stream)
   assert len(docs) == 5 and all(isinstance(d, str) for d in docs)
@@ -240,32 +243,32 @@ def test_c4_streams_when_prepared_and_explains_when_not(tmp_path, monkeypatch):
 
 def test_dataset_errors(tmp_path, wikitext_files):
   with pytest.raises(ValueError, match=r"'wikitext-3'.*'tiny_shakespeare'.*'c4'"):
-    datasets.text_stream('wikitext-3', 'train')
+    text_sources.text_stream('wikitext-3', 'train')
   with pytest.raises(ValueError, match=r"'valid'.*'wikitext-2'.*'validation'"):
-    datasets.text_stream('wikitext-2', 'valid')
+    text_sources.text_stream('wikitext-2', 'valid')
   with pytest.raises(ValueError, match="'test'"):
-    datasets.text_stream('tiny_shakespeare', 'test')
+    text_sources.text_stream('tiny_shakespeare', 'test')
   missing = str(tmp_path / 'nowhere.zip')
   for dataset in ('wikitext-2', 'wikitext-103', 'local_text'):
     with pytest.raises(FileNotFoundError, match='nowhere.zip'):
-      datasets.text_stream(dataset, 'train', local_path=missing)
+      text_sources.text_stream(dataset, 'train', local_path=missing)
   with pytest.raises(FileNotFoundError, match='nowhere.zip'):
-    datasets.Wikitext2Raw(local_path=missing, data_dir=str(tmp_path))
+    text_builders.Wikitext2Raw(local_path=missing, data_dir=str(tmp_path))
   not_wiki = tmp_path / 'notes.txt'
   not_wiki.write_text('hello')
   with pytest.raises(ValueError, match='notes.txt'):
-    datasets.text_stream('wikitext-2', 'train', local_path=str(not_wiki),
+    text_sources.text_stream('wikitext-2', 'train', local_path=str(not_wiki),
                          data_dir=str(tmp_path / 'data'))
   (tmp_path / 'empty').mkdir()
   with pytest.raises(FileNotFoundError, match=r'wiki\.(train|valid|test)\.raw.*empty'):
-    datasets.text_stream('wikitext-2', 'train', local_path=str(tmp_path / 'empty'),
+    text_sources.text_stream('wikitext-2', 'train', local_path=str(tmp_path / 'empty'),
                          data_dir=str(tmp_path / 'data'))
   assert not (tmp_path / 'data').exists()  # Refused before any preparation.
   for dataset in ('wikitext-103', 'c4'):
     with pytest.raises(ValueError, match=f"'{dataset}'.*too large.*token_batches"):
-      datasets.load_token_splits(dataset, 'byte')
+      field_input.load_token_splits(dataset, 'byte')
   with pytest.raises(ValueError, match='local_path'):
-    datasets.text_stream('c4', 'train', local_path=wikitext_files['zip'])
+    text_sources.text_stream('c4', 'train', local_path=wikitext_files['zip'])
 
 
 # Whole corpora and the packer.
@@ -275,13 +278,13 @@ def test_load_token_splits_sentencepiece(small_corpus_path, tmp_path):
   cache = str(tmp_path / 'tokenizer')
   kwargs = dict(local_path=small_corpus_path, data_dir=str(tmp_path / 'data'),
                 vocab_size=80, cache_dir=cache)
-  tokenizer, splits = datasets.load_token_splits('local_text', 'sentencepiece', **kwargs)
+  tokenizer, splits = field_input.load_token_splits('local_text', 'sentencepiece', **kwargs)
   assert set(splits) == {'train', 'validation'} and tokenizer.vocab_size == 80
   text = open(small_corpus_path, encoding='utf-8').read()
-  for split, part in datasets.char_datasets.canonical_split(text).items():
+  for split, part in text_builders.canonical_split(text).items():
     assert splits[split][-1] == tokenizer.eos_id  # One document per split, eos-terminated.
     assert tokenizer.decode(splits[split][:-1]) == part
-  again, splits_again = datasets.load_token_splits('local_text', 'sentencepiece', **kwargs)
+  again, splits_again = field_input.load_token_splits('local_text', 'sentencepiece', **kwargs)
   assert again.model_proto == tokenizer.model_proto and len(os.listdir(cache)) == 1
   np.testing.assert_array_equal(splits_again['train'], splits['train'])
 
@@ -290,17 +293,17 @@ def test_dataset_tokenizer_streams_the_train_split(wikitext_files, tmp_path):
   cache = str(tmp_path / 'tokenizer')
   kwargs = dict(local_path=wikitext_files['dir'], data_dir=str(tmp_path / 'data'),
                 vocab_size=60, cache_dir=cache)
-  tokenizer = datasets.dataset_tokenizer('wikitext-2', 'sentencepiece', **kwargs)
+  tokenizer = field_input.dataset_tokenizer('wikitext-2', 'sentencepiece', **kwargs)
   assert isinstance(tokenizer, tokenizers.Tokenizer) and tokenizer.vocab_size == 60
   [name] = os.listdir(cache)
   assert name.startswith('spm-bpe-v60-wikitext-2-local_sha256_')
   assert tokenizer.decode(tokenizer.encode(wikitext_files['train'])) == wikitext_files['train']
-  char = datasets.dataset_tokenizer('wikitext-2', 'char', **kwargs)
+  char = field_input.dataset_tokenizer('wikitext-2', 'char', **kwargs)
   assert char.vocab_size == len(set(wikitext_files['train']) | set(wikitext_files['validation']))
 
 
 def test_load_token_splits_wikitext2(wikitext_files, tmp_path):
-  tokenizer, splits = datasets.load_token_splits(
+  tokenizer, splits = field_input.load_token_splits(
       'wikitext-2', 'byte', local_path=wikitext_files['dir'], data_dir=str(tmp_path),
       splits=('train', 'test'))
   assert set(splits) == {'train', 'test'}
@@ -322,9 +325,9 @@ def spm_tokenizer():
 def test_token_batches_pack_the_stream(kind, spm_tokenizer):
   docs = _documents()
   tokenizer = spm_tokenizer if kind == 'sentencepiece' else tokenizers.ByteTokenizer()
-  stream = datasets.encode_documents(docs, tokenizer)
+  stream = packing.encode_documents(docs, tokenizer)
   batch_size, seq_len = 3, 7
-  out = list(datasets.token_batches(docs, tokenizer, batch_size, seq_len))
+  out = list(packing.token_batches(docs, tokenizer, batch_size, seq_len))
   assert len(out) == (len(stream) - 1) // (batch_size * seq_len) and len(out) > 3
   rows = np.concatenate([batch for batch, _ in out])
   assert rows.shape[1:] == (seq_len + 1,) and rows.dtype == np.int32
@@ -334,7 +337,7 @@ def test_token_batches_pack_the_stream(kind, spm_tokenizer):
     assert (stream == tokenizer.eos_id).sum() == len(docs)
   assert [s.batches for _, s in out] == list(range(1, len(out) + 1))
   # Deterministic.
-  again = list(datasets.token_batches(iter(docs), tokenizer, batch_size, seq_len))
+  again = list(packing.token_batches(iter(docs), tokenizer, batch_size, seq_len))
   assert all(np.array_equal(a, b) and s == t for (a, s), (b, t) in zip(out, again))
 
 
@@ -342,11 +345,11 @@ def test_token_batches_pack_the_stream(kind, spm_tokenizer):
 def test_token_batches_resume(spm_tokenizer, callable_texts):
   docs = _documents()
   texts = (lambda start: iter(docs[start:])) if callable_texts else docs
-  full = list(datasets.token_batches(texts, spm_tokenizer, 2, 5))
+  full = list(packing.token_batches(texts, spm_tokenizer, 2, 5))
   assert len(full) > 5
   for k in range(len(full)):
-    state = datasets.PackerState.from_json(json.loads(json.dumps(full[k][1].to_json())))
-    resumed = list(datasets.token_batches(texts, spm_tokenizer, 2, 5, state=state))
+    state = packing.PackerState.from_json(json.loads(json.dumps(full[k][1].to_json())))
+    resumed = list(packing.token_batches(texts, spm_tokenizer, 2, 5, state=state))
     assert len(resumed) == len(full) - k - 1
     for (a, s), (b, t) in zip(resumed, full[k + 1:]):
       np.testing.assert_array_equal(a, b)
@@ -357,27 +360,27 @@ def test_token_batches_repeat_resumes_across_epochs():
   docs = ['abcdefg', '', 'hij', 'klmnopqrs']
   texts = lambda start: iter(docs[start:])
   tokenizer = tokenizers.ByteTokenizer()
-  gen = datasets.token_batches(texts, tokenizer, 2, 3, repeat=True)
+  gen = packing.token_batches(texts, tokenizer, 2, 3, repeat=True)
   full = [next(gen) for _ in range(12)]
-  stream = datasets.encode_documents(docs * 6, tokenizer)
+  stream = packing.encode_documents(docs * 6, tokenizer)
   np.testing.assert_array_equal(np.concatenate([b for b, _ in full])[:, :-1].reshape(-1),
                                 stream[:12 * 6])
   assert full[-1][1].epoch >= 2
   for k in (0, 3, 7):
-    gen = datasets.token_batches(texts, tokenizer, 2, 3, repeat=True, state=full[k][1])
+    gen = packing.token_batches(texts, tokenizer, 2, 3, repeat=True, state=full[k][1])
     for (a, s), (b, t) in zip([next(gen) for _ in range(11 - k)], full[k + 1:]):
       np.testing.assert_array_equal(a, b)
       assert s == t
   with pytest.raises(ValueError, match='callable'):
-    datasets.token_batches(docs, tokenizer, 2, 3, repeat=True)
+    packing.token_batches(docs, tokenizer, 2, 3, repeat=True)
   with pytest.raises(ValueError, match='no tokens'):
-    next(datasets.token_batches(lambda start: iter(['', ''][start:]), tokenizer, 1, 1,
+    next(packing.token_batches(lambda start: iter(['', ''][start:]), tokenizer, 1, 1,
                                 repeat=True))
 
 
 def test_token_batches_bad_state():
-  state = datasets.PackerState(documents=0, offset=99)
+  state = packing.PackerState(documents=0, offset=99)
   with pytest.raises(ValueError, match='past the end of document 0'):
-    next(datasets.token_batches(['short'], tokenizers.ByteTokenizer(), 1, 2, state=state))
+    next(packing.token_batches(['short'], tokenizers.ByteTokenizer(), 1, 2, state=state))
   with pytest.raises(ValueError, match='batch_size'):
-    datasets.token_batches(['short'], tokenizers.ByteTokenizer(), 0, 2)
+    packing.token_batches(['short'], tokenizers.ByteTokenizer(), 0, 2)

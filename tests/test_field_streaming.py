@@ -11,20 +11,21 @@ import pytest
 
 from conftest import small_corpus
 from fieldjax import checkpoints
-from fieldjax import datasets
 from fieldjax import model
-from fieldjax import tokenizers
 from fieldjax import train
 from test_field_data import fake_wikitext
 from test_field_experiments import TINY, _run
+from landauerjax.core import packing
+from landauerjax.core import text_builders
+from landauerjax.core import tokenizers
 
 CFG = model.ModelConfig(vocab_size=256, embed_dim=8, lags=3, lattice_dim=32)
 
 
 def _stream(tokenizer, docs, batch, seq):
   def stream(state_json):
-    state = datasets.PackerState.from_json(state_json) if state_json else None
-    for windows, state in datasets.token_batches(lambda start: docs[start:], tokenizer, batch,
+    state = packing.PackerState.from_json(state_json) if state_json else None
+    for windows, state in packing.token_batches(lambda start: docs[start:], tokenizer, batch,
                                                  seq, state=state, repeat=True):
       yield windows, state.to_json()
   return stream
@@ -38,7 +39,7 @@ def _lines(workdir):
 def test_streamed_training_resumes_exactly(tmp_path):
   tokenizer = tokenizers.ByteTokenizer()
   docs = small_corpus(60).split('.\n')
-  validation = datasets.encode_documents(docs[:5], tokenizer)
+  validation = packing.encode_documents(docs[:5], tokenizer)
   common = dict(batch_size=2, seq_len=16, eval_stride=8, eval_every=2, checkpoint_every=2, log_every=1,
                 perturbation_schedule='{"0": "levy", "3": "beta"}')
   stream = _stream(tokenizer, docs, 2, 16)
@@ -75,7 +76,7 @@ def test_train_needs_exactly_one_data_source(tmp_path):
 def test_train_command_streams_wikitext103_with_sentencepiece(tmp_path, data_dir):
   root = tmp_path / 'wikitext-103-raw'
   root.mkdir()
-  for split, name in datasets.WIKITEXT_FILES.items():
+  for split, name in text_builders.WIKITEXT_FILES.items():
     (root / name).write_text(fake_wikitext(8 if split == 'train' else 2, len(name)),
                              encoding='utf-8')
   workdir = tmp_path / 'run'

@@ -1,18 +1,19 @@
-"""Tokenizers of the field LM: characters, UTF-8 bytes, or a local SentencePiece model.
+"""Tokenizers of both models: characters, UTF-8 bytes, or a local SentencePiece model.
 
 Every tokenizer follows the `Tokenizer` protocol: `vocab_size`, `kind`,
 `eos_id` (None when the vocabulary has no end-of-document token),
 `encode(text) -> int32[N]`, `decode(ids) -> str` and `to_json() -> dict`. The
 JSON form is self-contained (a SentencePiece model travels as its serialized
 proto, base64), so `tokenizer_from_json(checkpoint_metadata['tokenizer'])`
-rebuilds the exact tokenizer with no other file.
+rebuilds the exact tokenizer with no other file. Imports no model.
 
 Kinds:
 
-* 'char': the sorted set of characters of the texts it is built from;
-  `fieldjax.datasets` passes the train AND validation splits, as the Landauer
-  LM does (65 characters on Tiny Shakespeare, the same as from train alone).
-  Unknown characters make `encode` raise `DataError`, naming them.
+* 'char' (`CharVocab`, the Landauer LM's and the field LM's default): the
+  sorted set of characters of the texts it is built from; both models pass the
+  train AND validation splits (65 characters on Tiny Shakespeare, the same as
+  from train alone). Unknown characters make `encode` raise `DataError`,
+  naming them.
 * 'byte': UTF-8 bytes, vocab_size 256; `decode` replaces invalid sequences.
 * 'sentencepiece': BPE or unigram, trained here with the `sentencepiece`
   package on (at most `max_train_chars` characters of) the training split and
@@ -27,6 +28,7 @@ Kinds:
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import io
 import json
@@ -39,7 +41,6 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from landauerjax.core.errors import ConfigError, DataError
-from landauerjax.input_pipeline import CharVocab
 
 KINDS = ('char', 'byte', 'sentencepiece')
 MODEL_TYPES = ('bpe', 'unigram')
@@ -89,46 +90,61 @@ def _as_ids(ids: Any, vocab_size: int) -> np.ndarray:
   return flat
 
 
-class CharTokenizer:
-  """One token per character; ids index the sorted vocabulary string."""
+@dataclasses.dataclass(frozen=True)
+class CharVocab:
+  """One token per character: token id i is `chars[i]` (the sorted characters)."""
 
+  chars: str
   kind = 'char'
   eos_id = None
 
-  def __init__(self, vocab: CharVocab):
-    if not vocab.chars:
-      raise ValueError('A char tokenizer needs a non-empty vocabulary.')
-    self.vocab = vocab
+  def __post_init__(self):
+    if not self.chars:
+      raise ValueError('A character vocabulary needs at least one character.')
 
   @classmethod
-  def from_texts(cls, texts: Iterable[str]) -> 'CharTokenizer':
+  def from_texts(cls, *texts: str) -> 'CharVocab':
+    """The characters of the given texts."""
+    return cls.from_text_stream(texts)
+
+  @classmethod
+  def from_text_stream(cls, texts: Iterable[str]) -> 'CharVocab':
+    """The characters of an iterable of texts, read one at a time (a large split)."""
     chars: set[str] = set()
     for text in texts:
       chars.update(text)
-    return cls(CharVocab(''.join(sorted(chars))))
+    return cls(''.join(sorted(chars)))
+
+  @property
+  def size(self) -> int:
+    return len(self.chars)
 
   @property
   def vocab_size(self) -> int:
-    return self.vocab.size
+    return len(self.chars)
 
   def encode(self, text: str) -> np.ndarray:
     """str of N characters -> int32[N]; `DataError` (a ValueError) naming unknown characters."""
-    try:
-      return self.vocab.encode(text)
-    except ValueError as e:
+    index = {c: i for i, c in enumerate(self.chars)}
+    unknown = sorted(set(text) - index.keys())
+    if unknown:
       raise DataError(
-          f'{e} A char tokenizer knows only the characters of the text it was built '
-          "from (a dataset's train and validation splits); use tokenizer 'byte' or "
-          "'sentencepiece' for text with other characters.") from e
+          f'Characters not in the vocabulary: {"".join(unknown[:20])!r} (vocabulary of '
+          f'{self.size}: {self.chars!r}). A character vocabulary knows only the characters '
+          "of the text it was built from (a dataset's train and validation splits); use "
+          "tokenizer 'byte' or 'sentencepiece' for text with other characters.")
+    return np.fromiter((index[c] for c in text), dtype=np.int32, count=len(text))
 
   def decode(self, ids: Any) -> str:
-    return self.vocab.decode(_as_ids(ids, self.vocab_size))
+    return ''.join(self.chars[i] for i in _as_ids(ids, self.size))
 
   def to_json(self) -> dict[str, Any]:
-    return {'kind': self.kind, 'chars': self.vocab.chars}
+    return {'kind': self.kind, 'chars': self.chars}
 
-  def __repr__(self) -> str:
-    return f'CharTokenizer(vocab_size={self.vocab_size})'
+  @classmethod
+  def from_json(cls, obj: dict[str, Any]) -> 'CharVocab':
+    """From `to_json()`, or the {'chars': ...} that Landauer checkpoints hold."""
+    return cls(obj['chars'])
 
 
 class ByteTokenizer:
@@ -200,9 +216,9 @@ def tokenizer_from_json(obj: dict[str, Any] | str) -> Tokenizer:
   """Rebuilds a tokenizer from `to_json()` (a dict, or its JSON string)."""
   if isinstance(obj, str):
     obj = json.loads(obj)
-  kind = obj.get('kind')
+  kind = obj.get('kind', 'char' if 'chars' in obj else None)
   if kind == 'char':
-    return CharTokenizer(CharVocab(obj['chars']))
+    return CharVocab.from_json(obj)
   if kind == 'byte':
     return ByteTokenizer()
   if kind == 'sentencepiece':
@@ -379,16 +395,15 @@ def make_tokenizer(kind: str, train_texts: TrainTexts = (), *,
   Args:
     kind: 'char', 'byte' or 'sentencepiece'.
     train_texts: the documents to build from (iterable, or a callable
-      returning one). 'char' reads them all (`fieldjax.datasets` passes the
-      train and validation splits); 'sentencepiece' its first
-      `max_train_chars` characters (`fieldjax.datasets`: train split only);
-      'byte' ignores them.
+      returning one). 'char' reads them all (both models pass the train and
+      validation splits); 'sentencepiece' its first `max_train_chars`
+      characters (the field LM passes the train split only); 'byte' ignores them.
     vocab_size, model_type, cache_dir, data_id, byte_fallback, max_train_chars:
       SentencePiece only; see `train_sentencepiece`. 'char' and 'byte' take
       their size from the data / from UTF-8.
   """
   if kind == 'char':
-    return CharTokenizer.from_texts(_iter_texts(train_texts))
+    return CharVocab.from_text_stream(_iter_texts(train_texts))
   if kind == 'byte':
     return ByteTokenizer()
   if kind == 'sentencepiece':
