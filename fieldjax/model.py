@@ -32,6 +32,7 @@ from fieldjax import crystal
 from fieldjax import embeddings
 from fieldjax import field
 from fieldjax import perturbations
+from landauerjax.core import sharding
 
 DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16, 'float16': jnp.float16}
 
@@ -113,6 +114,19 @@ def init_params(cfg: ModelConfig, key: jax.Array) -> dict[str, jax.Array]:
       'crystal': jnp.zeros((cfg.lattice_dim, cfg.embed_dim), jnp.float32),
       'counts': jnp.ones((cfg.vocab_size,), jnp.float32),
   }
+
+
+def param_shardings(mesh: jax.sharding.Mesh) -> dict[str, jax.sharding.NamedSharding]:
+  """Where each parameter lives on a (data, model) mesh (landauerjax.core.sharding).
+
+  The lattice [K*d, D], its bias [D] and the crystal [D, d] are split along the
+  lattice sites D over the `model` axis (D is their largest axis: memory per
+  device falls ~1/model for them); the counts [V] are replicated. Every
+  parameter is replicated over `data`.
+  """
+  named = lambda *spec: jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(*spec))
+  return {'lattice': named(None, sharding.MODEL), 'lattice_bias': named(sharding.MODEL),
+          'crystal': named(sharding.MODEL, None), 'counts': named()}
 
 
 def param_count(cfg: ModelConfig) -> int:

@@ -36,6 +36,7 @@ from landauerjax.core import errors
 from landauerjax.core import guards
 from landauerjax.core import loop as core_loop
 from landauerjax.core import metrics as core_metrics
+from landauerjax.core import sharding
 from landauerjax.core import windows as windows_lib
 from landauerjax.core import workdir as workdir_lib
 
@@ -57,10 +58,14 @@ class TrainConfig:
   # Stop (keeping the last good checkpoint) when the train CE exceeds this
   # multiple of ln V, the CE of a uniform guess; 0 turns the guard off.
   divergence_factor: float = 10.0
+  # Devices of the mesh's `model` axis, which split the lattice and crystal
+  # (core.sharding); the rest of the devices split the batch.
+  model_parallelism: int = 1
 
   def __post_init__(self):
     for name in ('num_steps', 'batch_size', 'seq_len', 'eval_every', 'eval_stride',
-                 'eval_batch_size', 'checkpoint_every', 'checkpoint_keep', 'log_every'):
+                 'eval_batch_size', 'checkpoint_every', 'checkpoint_keep', 'log_every',
+                 'model_parallelism'):
       if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
         raise errors.ConfigError(f'{name} must be an integer >= 1, got {getattr(self, name)!r}.')
     if not isinstance(self.eval_max_tokens, int) or self.eval_max_tokens < 0:
@@ -118,23 +123,57 @@ def hebbian_step(params: dict[str, jax.Array], windows_BxT1: jax.Array,
   return new_params, metrics
 
 
-@functools.partial(jax.jit, static_argnames=('cfg', 'batch_size', 'seq_len'))
-def _train_step(params, tokens_N, batch_key, perturb_key, kind_index, *, cfg,
-                batch_size, seq_len):
-  windows = windows_lib.sample_windows(tokens_N, batch_key, batch_size, seq_len)
+def _sampled_step(params, tokens_N, batch_key, perturb_key, kind_index, *, cfg,
+                  batch_size, seq_len, mesh):
+  windows = sharding.constrain_batch(
+      windows_lib.sample_windows(tokens_N, batch_key, batch_size, seq_len), mesh)
   return hebbian_step(params, windows, perturb_key, kind_index, cfg)
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled(cfg: model_lib.ModelConfig, batch_size: int | None, seq_len: int | None,
+              mesh: jax.sharding.Mesh | None) -> Callable[..., Any]:
+  """The jitted step: on windows sampled inside (batch_size and seq_len given) or on a
+  given batch of windows (None). With a mesh, the batch is split over `data` and the
+  parameters laid out by `model_lib.param_shardings`."""
+  if batch_size is None:
+    fn = functools.partial(hebbian_step, cfg=cfg)
+  else:
+    fn = functools.partial(_sampled_step, cfg=cfg, batch_size=batch_size, seq_len=seq_len,
+                           mesh=mesh)
+  if mesh is None:
+    return jax.jit(fn)
+  params, everywhere = model_lib.param_shardings(mesh), sharding.replicated(mesh)
+  if batch_size is None:  # (params, windows, key, kind)
+    in_shardings = (params, sharding.batch_sharding(mesh), everywhere, everywhere)
+  else:  # (params, tokens, batch key, key, kind)
+    in_shardings = (params,) + (everywhere,) * 4
+  return jax.jit(fn, in_shardings=in_shardings, out_shardings=(params, everywhere))
 
 
 def train_step(params: dict[str, jax.Array], tokens_N: jax.Array, step: int,
                cfg: model_lib.ModelConfig, train_cfg: TrainConfig,
-               schedule: perturbations.Schedule
+               schedule: perturbations.Schedule, mesh: jax.sharding.Mesh | None = None
                ) -> tuple[dict[str, jax.Array], dict[str, jax.Array]]:
-  """Training step `step` (1-based) on random windows of `tokens_N`."""
-  return _train_step(
-      params, tokens_N, windows_lib.batch_key(train_cfg.seed, step),
-      perturbation_key(train_cfg.seed, step),
-      perturbations.kind_index_at(schedule, step - 1),
-      cfg=cfg, batch_size=train_cfg.batch_size, seq_len=train_cfg.seq_len)
+  """Training step `step` (1-based) on random windows of `tokens_N` (jitted).
+
+  The windows and perturbations are a pure function of (seed, step), on any
+  number of devices; with a `mesh` the batch is split over its data axis.
+  """
+  step_fn = _compiled(cfg, train_cfg.batch_size, train_cfg.seq_len, mesh)
+  return step_fn(params, tokens_N, windows_lib.batch_key(train_cfg.seed, step),
+                 perturbation_key(train_cfg.seed, step),
+                 perturbations.kind_index_at(schedule, step - 1))
+
+
+def stream_step(params: dict[str, jax.Array], windows_BxT1: jax.Array, step: int,
+                cfg: model_lib.ModelConfig, train_cfg: TrainConfig,
+                schedule: perturbations.Schedule, mesh: jax.sharding.Mesh | None = None
+                ) -> tuple[dict[str, jax.Array], dict[str, jax.Array]]:
+  """Training step `step` (1-based) on a given batch (a streamed one; jitted)."""
+  return _compiled(cfg, None, None, mesh)(
+      params, windows_BxT1, perturbation_key(train_cfg.seed, step),
+      perturbations.kind_index_at(schedule, step - 1))
 
 
 # ---------------------------------------------------------------------------
@@ -172,8 +211,6 @@ def evaluate(params: dict[str, jax.Array], tokens_N: np.ndarray,
 # ---------------------------------------------------------------------------
 
 
-_jit_hebbian_step = jax.jit(hebbian_step, static_argnames=('cfg',))
-
 # A training stream: state (JSON-able, None = the beginning) -> iterator of
 # (windows int32 [B, T + 1], the state just after that batch).
 TrainStream = Callable[[Any], Iterator[tuple[np.ndarray, Any]]]
@@ -183,7 +220,7 @@ TrainStream = Callable[[Any], Iterator[tuple[np.ndarray, Any]]]
 # allow_config_change.
 EXTENDABLE_KEYS = tuple(f'train.{k}' for k in (
     'num_steps', 'eval_every', 'checkpoint_every', 'checkpoint_keep', 'log_every',
-    'divergence_factor'))
+    'divergence_factor', 'model_parallelism'))
 RUN_FILE = 'run.json'
 
 
@@ -216,8 +253,8 @@ def train(cfg: model_lib.ModelConfig, train_cfg: TrainConfig, *,
           meta: dict[str, Any] | None = None,
           on_eval: Callable[[int, dict[str, float]], None] | None = None,
           data_fingerprint: str | None = None, allow_config_change: bool = False,
-          run_info: dict[str, Any] | None = None, resume_step: int | None = None
-          ) -> dict[str, Any]:
+          run_info: dict[str, Any] | None = None, resume_step: int | None = None,
+          mesh: jax.sharding.Mesh | None = None) -> dict[str, Any]:
   """Trains in `workdir`, resuming from its newest checkpoint that verifies.
 
   Training data is either `train_tokens` (a corpus held in memory; batch
@@ -245,6 +282,12 @@ def train(cfg: model_lib.ModelConfig, train_cfg: TrainConfig, *,
   already finished, the recorded ones, leaving the workdir as it was.
   """
   schedule = perturbations.parse_schedule(train_cfg.perturbation_schedule)
+  mesh = sharding.make_mesh(train_cfg.model_parallelism) if mesh is None else mesh
+  sharding.check_batch_size(train_cfg.batch_size, mesh, 'batch_size')
+  if cfg.lattice_dim % mesh.shape[sharding.MODEL]:
+    raise errors.ConfigError(
+        f'The model axis ({mesh.shape[sharding.MODEL]} devices) must divide the lattice '
+        f'dimension ({cfg.lattice_dim}), which it splits.')
   if (train_tokens is None) == (train_stream is None):
     raise ValueError('Pass exactly one of train_tokens and train_stream.')
   if train_tokens is not None and len(train_tokens) < train_cfg.seq_len + 1:
@@ -268,7 +311,8 @@ def train(cfg: model_lib.ModelConfig, train_cfg: TrainConfig, *,
   with workdir_lib.WorkdirLock(workdir):
     store = core_checkpoints.CheckpointStore(workdir, keep=train_cfg.checkpoint_keep)
     store.remove_unfinished_saves()
-    params = model_lib.init_params(cfg, jax.random.PRNGKey(train_cfg.seed))
+    params = jax.device_put(model_lib.init_params(cfg, jax.random.PRNGKey(train_cfg.seed)),
+                            model_lib.param_shardings(mesh))
 
     def load(step: int) -> tuple[dict[str, Any], dict[str, Any]]:
       saved = store.read_meta(step)
@@ -278,7 +322,8 @@ def train(cfg: model_lib.ModelConfig, train_cfg: TrainConfig, *,
           saved.get('run'), run, extendable=EXTENDABLE_KEYS, allow_changes=allow_config_change,
           workdir=workdir, step=step,
           shape_mismatch=core_checkpoints.shape_mismatch(saved_params['params'], params))
-      return store.restore_state(step, {'params': params, 'step': jnp.int32(0)}), saved
+      template = {'params': params, 'step': sharding.put_replicated(jnp.int32(0), mesh)}
+      return store.restore_state(step, template), saved
 
     start, restored = store.resume(load, step=resume_step)
     stream_state = None
@@ -292,12 +337,12 @@ def train(cfg: model_lib.ModelConfig, train_cfg: TrainConfig, *,
                    'to do; raise num_steps to train further.', workdir, start,
                    train_cfg.num_steps)
       return _recorded_run(workdir, start, run_info)['final']
-    logging.info('Field LM: %d parameters, vocabulary %d.', model_lib.param_count(cfg),
-                 cfg.vocab_size)
+    logging.info('Field LM: %d parameters, vocabulary %d; %s.', model_lib.param_count(cfg),
+                 cfg.vocab_size, sharding.describe(mesh))
     with core_metrics.MetricsWriter(workdir, start) as writer:
       last_eval = _train_loop(cfg, train_cfg, schedule, params, start, stream_state,
                               train_tokens, train_stream, validation_tokens, store,
-                              writer, full_meta, on_eval)
+                              writer, full_meta, on_eval, mesh)
     workdir_lib.write_json(os.path.join(workdir, RUN_FILE), {
         'final': last_eval, 'step': train_cfg.num_steps,
         'wall_seconds': time.perf_counter() - t0, **(run_info or {})})
@@ -310,36 +355,34 @@ def _train_loop(cfg: model_lib.ModelConfig, train_cfg: TrainConfig,
                 train_stream: TrainStream | None, validation_tokens: np.ndarray,
                 store: core_checkpoints.CheckpointStore,
                 writer: core_metrics.MetricsWriter, full_meta: dict[str, Any],
-                on_eval: Callable[[int, dict[str, float]], None] | None
-                ) -> dict[str, Any]:
+                on_eval: Callable[[int, dict[str, float]], None] | None,
+                mesh: jax.sharding.Mesh) -> dict[str, Any]:
   """Steps start+1 .. num_steps through the shared loop (landauerjax.core.loop)."""
   if train_tokens is not None:
-    tokens_N = jnp.asarray(train_tokens, jnp.int32)
+    tokens_N = sharding.put_replicated(jnp.asarray(train_tokens, jnp.int32), mesh)
   else:
     stream = iter(train_stream(stream_state))
   # The batch of the step last dispatched and the stream's state after it.
   current: dict[str, Any] = {'windows': None, 'stream_state': stream_state}
 
   def step_fn(params, step):
-    kind = perturbations.kind_index_at(schedule, step - 1)
     if train_tokens is not None:
-      return train_step(params, tokens_N, step, cfg, train_cfg, schedule)
+      return train_step(params, tokens_N, step, cfg, train_cfg, schedule, mesh)
     try:
       windows, current['stream_state'] = next(stream)
     except StopIteration:
       raise errors.DataError(f'The training stream ended before step {step}.') from None
-    current['windows'] = jnp.asarray(windows, jnp.int32)
-    return _jit_hebbian_step(params, current['windows'], perturbation_key(train_cfg.seed, step),
-                             kind, cfg=cfg)
+    # Each process feeds its own rows of the global batch.
+    rows = np.asarray(windows, np.int32)[sharding.process_rows(len(windows))]
+    current['windows'] = sharding.global_batch(rows, mesh)
+    return stream_step(params, current['windows'], step, cfg, train_cfg, schedule, mesh)
 
   def updated_ce(params, step) -> float:
     """CE of the updated parameters on the batch that produced them."""
     if train_tokens is not None:
-      _, probe = train_step(params, tokens_N, step, cfg, train_cfg, schedule)
+      _, probe = train_step(params, tokens_N, step, cfg, train_cfg, schedule, mesh)
     else:
-      _, probe = _jit_hebbian_step(params, current['windows'],
-                                   perturbation_key(train_cfg.seed, step),
-                                   perturbations.kind_index_at(schedule, step - 1), cfg=cfg)
+      _, probe = stream_step(params, current['windows'], step, cfg, train_cfg, schedule, mesh)
     return float(probe['ce'])
 
   def evaluate_params(params) -> dict[str, float]:
@@ -417,7 +460,8 @@ def train_config_from(config: Any) -> TrainConfig:
         eval_every=config.eval.every, eval_stride=config.eval.stride,
         eval_max_tokens=config.eval.max_tokens, eval_batch_size=config.eval.batch_size,
         checkpoint_every=config.checkpoint.every, checkpoint_keep=config.checkpoint.keep,
-        log_every=config.log_every, divergence_factor=config.train.divergence_factor)
+        log_every=config.log_every, divergence_factor=config.train.divergence_factor,
+        model_parallelism=config.train.get('model_parallelism', 1))
   except errors.ConfigError:
     raise
   except (TypeError, ValueError) as e:  # E.g. a malformed schedule.
@@ -425,7 +469,8 @@ def train_config_from(config: Any) -> TrainConfig:
 
 
 def train_and_evaluate(config: Any, workdir: str, *, allow_config_change: bool = False,
-                       resume_step: int | None = None) -> dict[str, Any]:
+                       resume_step: int | None = None,
+                       mesh: jax.sharding.Mesh | None = None) -> dict[str, Any]:
   """Trains the field LM of a config file (experiments/configs/field_*.py) in `workdir`.
 
   Reads `config.data` (tokenizer trained on the training split and cached in
@@ -447,6 +492,6 @@ def train_and_evaluate(config: Any, workdir: str, *, allow_config_change: bool =
   train(cfg, train_cfg, workdir=workdir,
         meta={'tokenizer': data.tokenizer.to_json(), 'dataset': config.data.dataset},
         run_info=info, allow_config_change=allow_config_change, resume_step=resume_step,
-        **data.train_kwargs())
+        mesh=mesh, **data.train_kwargs())
   with open(os.path.join(workdir, RUN_FILE)) as f:
     return json.load(f)

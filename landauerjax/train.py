@@ -30,6 +30,7 @@ from landauerjax.core import errors
 from landauerjax.core import guards
 from landauerjax.core import loop as core_loop
 from landauerjax.core import metrics as core_metrics
+from landauerjax.core import sharding
 from landauerjax.core import windows as windows_lib
 from landauerjax.core import workdir as workdir_lib
 
@@ -171,15 +172,19 @@ def init_train_state(model_config: models.ModelConfig,
 
 def train_step(state: TrainState, tokens_N: jax.Array, *, model: models.LandauerLM,
                optimizer: optax.GradientTransformation, seed: int,
-               batch_size: int, seq_len: int, coefficient: float
+               batch_size: int, seq_len: int, coefficient: float,
+               mesh: jax.sharding.Mesh | None = None
                ) -> tuple[TrainState, dict[str, jax.Array]]:
   """One optimiser step on the batch of step `state['step']` (pure; jit it).
 
   The batch is drawn inside from `tokens_N` with key fold_in(seed, step), so a
-  resumed run sees exactly the batches an uninterrupted one would.
+  resumed run sees exactly the batches an uninterrupted one would, on any
+  number of devices. With a `mesh`, the batch is split over its data axis
+  (the gradients' mean then all-reduces through XLA).
   """
   key = windows_lib.batch_key(seed, state['step'])
-  windows = windows_lib.sample_windows(tokens_N, key, batch_size, seq_len)
+  windows = sharding.constrain_batch(
+      windows_lib.sample_windows(tokens_N, key, batch_size, seq_len), mesh)
   dropout_key = jax.random.fold_in(key, 1) if model.config.dropout > 0 else None
   grads, metrics = jax.grad(loss_fn, has_aux=True)(
       state['params'], model, windows, coefficient, dropout_key)
@@ -190,14 +195,22 @@ def train_step(state: TrainState, tokens_N: jax.Array, *, model: models.Landauer
 
 
 def make_train_step(config: Any, model: models.LandauerLM,
-                    optimizer: optax.GradientTransformation) -> Callable[..., Any]:
-  """The jitted train step for `config` (state is donated)."""
+                    optimizer: optax.GradientTransformation,
+                    mesh: jax.sharding.Mesh | None = None) -> Callable[..., Any]:
+  """The jitted train step for `config` (state is donated).
+
+  With a `mesh`: state and corpus replicated, the batch split over `data`.
+  """
   step = functools.partial(
       train_step, model=model, optimizer=optimizer, seed=config.seed,
       batch_size=config.train.batch_size, seq_len=config.train.seq_len,
       coefficient=inertia_coefficient(config.train.energy_weight,
-                                      config.train.inertia_temperature))
-  return jax.jit(step, donate_argnums=0)
+                                      config.train.inertia_temperature), mesh=mesh)
+  if mesh is None:
+    return jax.jit(step, donate_argnums=0)
+  everywhere = sharding.replicated(mesh)
+  return jax.jit(step, donate_argnums=0, in_shardings=(everywhere, everywhere),
+                 out_shardings=(everywhere, everywhere))
 
 
 def updated_loss(state: TrainState, tokens_N: jax.Array, *, model: models.LandauerLM,
@@ -312,7 +325,8 @@ def _last_evaluation(workdir: str) -> dict[str, Any]:
 
 
 def train_and_evaluate(config: Any, workdir: str, *, allow_config_change: bool = False,
-                       resume_step: int | None = None) -> dict[str, Any]:
+                       resume_step: int | None = None,
+                       mesh: jax.sharding.Mesh | None = None) -> dict[str, Any]:
   """Trains `config` in `workdir`, resuming from its newest checkpoint that verifies.
 
   Holds the workdir's lock for the whole run (a second writer is refused).
@@ -325,9 +339,15 @@ def train_and_evaluate(config: Any, workdir: str, *, allow_config_change: bool =
   loss (`config.train.divergence_factor`) stops the run with TrainingStopped
   before anything bad is saved. Returns the last evaluation's metrics (of the
   recorded run, when it had already finished).
+
+  Runs data-parallel over `mesh` (default: all devices, `sharding.make_mesh`);
+  the batch size must be a multiple of its data axis. A checkpoint restores on
+  any device count.
   """
   config = canonical_config(config)
   check_train_config(config)
+  mesh = sharding.make_mesh() if mesh is None else mesh
+  sharding.check_batch_size(config.train.batch_size, mesh)
   corpus = input_pipeline.load_corpus(config.data)
   if len(corpus.train) < config.train.seq_len + 1:
     raise errors.DataError(
@@ -343,7 +363,7 @@ def train_and_evaluate(config: Any, workdir: str, *, allow_config_change: bool =
   with workdir_lib.WorkdirLock(workdir):
     store = core_checkpoints.CheckpointStore(workdir, keep=config.checkpoint.keep)
     store.remove_unfinished_saves()
-    state = init_train_state(model_config, optimizer, config.seed)
+    state = sharding.put_replicated(init_train_state(model_config, optimizer, config.seed), mesh)
 
     def load(step: int) -> TrainState:
       saved = store.read_meta(step)
@@ -369,20 +389,21 @@ def train_and_evaluate(config: Any, workdir: str, *, allow_config_change: bool =
                    start, config.train.num_steps)
       return _last_evaluation(workdir)
     workdir_lib.write_json(os.path.join(workdir, 'config.json'), meta)
-    logging.info('Model %s: %d parameters.', model_config.variant,
-                 models.count_params(state['params']))
+    logging.info('Model %s: %d parameters; %s.', model_config.variant,
+                 models.count_params(state['params']), sharding.describe(mesh))
     with core_metrics.MetricsWriter(workdir, start) as writer:
       return _train_loop(config, model, optimizer, corpus, state, start, store, writer,
-                         meta)
+                         meta, mesh)
 
 
 def _train_loop(config: Any, model: models.LandauerLM,
                 optimizer: optax.GradientTransformation, corpus: input_pipeline.CharCorpus,
                 state: TrainState, start: int, store: core_checkpoints.CheckpointStore,
-                writer: core_metrics.MetricsWriter, meta: dict[str, Any]) -> dict[str, Any]:
+                writer: core_metrics.MetricsWriter, meta: dict[str, Any],
+                mesh: jax.sharding.Mesh) -> dict[str, Any]:
   """Steps start+1 .. num_steps through the shared loop (landauerjax.core.loop)."""
-  tokens_N = jnp.asarray(corpus.train)
-  step_fn = make_train_step(config, model, optimizer)
+  tokens_N = sharding.put_replicated(jnp.asarray(corpus.train), mesh)
+  step_fn = make_train_step(config, model, optimizer, mesh)
   probe = jax.jit(functools.partial(
       updated_loss, model=model, seed=config.seed, batch_size=config.train.batch_size,
       seq_len=config.train.seq_len,

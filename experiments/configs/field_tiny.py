@@ -64,6 +64,9 @@ def get_config() -> ml_collections.ConfigDict:
   # Stop (keeping the last good checkpoint) when the train CE exceeds this
   # multiple of ln V, the CE of a uniform guess; 0 turns the guard off.
   config.train.divergence_factor = 10.0
+  # Devices of the mesh's `model` axis, which split the lattice and the crystal along
+  # their lattice sites (landauerjax.core.sharding); the other devices split the batch.
+  config.train.model_parallelism = 1
 
   config.eval = ml_collections.ConfigDict()
   config.eval.every = 500

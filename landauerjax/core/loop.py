@@ -144,7 +144,8 @@ def train_loop(state: Any, hooks: Hooks, *, start: int, cadence: Cadence,
       if not math.isfinite(last_eval['val_ce']):  # A high one is overfitting, not divergence.
         raise guard.stop(step, f'non-finite validation CE ({last_eval["val_ce"]})')
       logging.info('step %d: %s [%.1fs]', step,
-                   ', '.join(f'{k} {v:.4f}' for k, v in last_eval.items()),
+                   ', '.join(f'{k} {v:.4f}' if isinstance(v, float) else f'{k} {v}'
+                             for k, v in last_eval.items()),
                    time.perf_counter() - t0)
       line.update(last_eval)
       if hooks.on_eval is not None:
