@@ -2,33 +2,15 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from fieldjax import model as model_lib
 from fieldjax import perturbations
 from fieldjax import train
-
-
-def _interleaved_medians(fns: list[Any], repeats: int) -> list[float]:
-  """Median seconds per call of each warm function, timed in alternation.
-
-  Alternating the calls round by round exposes every function to the same
-  machine load, so their ratio holds even on a busy machine.
-  """
-  for fn in fns:
-    jax.block_until_ready(fn())
-  times: list[list[float]] = [[] for _ in fns]
-  for _ in range(repeats):
-    for fn, out in zip(fns, times):
-      t0 = time.perf_counter()
-      jax.block_until_ready(fn())
-      out.append(time.perf_counter() - t0)
-  return [float(np.median(t)) for t in times]
+from landauerjax.core import timing
 
 
 def _matmul(size: int, dtype: str) -> tuple[Any, float]:
@@ -45,7 +27,7 @@ def matmul_flops_per_sec(size: int = 2048, dtype: str = 'float32',
                          repeats: int = 5) -> float:
   """This machine's measured dense matmul rate, FLOP/s ([n, n] @ [n, n])."""
   fn, flops = _matmul(size, dtype)
-  return flops / _interleaved_medians([fn], repeats)[0]
+  return flops / timing.time_calls([fn], repeats)[0]['median_s']
 
 
 def _cost(compiled: Any) -> dict[str, float]:
@@ -81,8 +63,9 @@ def profile_cell(cfg: model_lib.ModelConfig, batch_size: int, seq_len: int, *,
   compiled = step.lower(params, windows, key, kind_index, cfg=cfg).compile()
   cost = _cost(compiled)
   matmul, matmul_flops = _matmul(matmul_size, matmul_dtype)
-  seconds, matmul_seconds = _interleaved_medians(
+  step_timing, matmul_timing = timing.time_calls(
       [lambda: compiled(params, windows, key, kind_index), matmul], repeats)
+  seconds, matmul_seconds = step_timing['median_s'], matmul_timing['median_s']
   tokens = batch_size * seq_len
   flops_per_sec = cost['flops'] / seconds
   matmul_rate = matmul_flops / matmul_seconds

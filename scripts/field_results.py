@@ -19,7 +19,7 @@ from absl import flags
 
 from experiments import common
 from fieldjax import analysis
-from landauerjax import datasets as landauer_datasets
+from landauerjax.core import text_builders
 from landauerjax import input_pipeline
 
 _RUNS = flags.DEFINE_string('runs', '/work/runs/field', 'Directory holding the runs.')
@@ -58,8 +58,8 @@ def main(argv):
   with open(os.path.join(runs, 'ablation.json')) as f:
     ablation = json.load(f)['rows']
   out['ablation'] = ablation
-  text = landauer_datasets.read_text_file(_LOCAL.value)
-  train_text = landauer_datasets.canonical_split(text)['train']
+  text = text_builders.read_text_file(_LOCAL.value)
+  train_text = text_builders.canonical_split(text)['train']
   vocab = input_pipeline.CharVocab.from_texts(text)
   amplification = {d: analysis.hebbian_amplification(vocab.encode(train_text), vocab.size, d)
                    for d in (16, 64, 256, 1024)}

@@ -5,69 +5,25 @@ Usage (from the repository root):
   python -m scripts.ngram_baseline \
       --local_path=../shared/data/tiny_shakespeare.txt --data_dir=/tmp/ngram_tfds
 
-For every order in `--orders` it fits an interpolated Kneser–Ney (KN) model on
-the `train` split (first 90% of the corpus), measures the cross-entropy of the
-`validation` split (last 10%) in nats/char and bits/char, prints a Markdown
-table and writes it as JSON to `--output`.
-
-The model (Chen & Goodman 1999, "interpolated Kneser–Ney"), for an order-N
-model and a context h of N-1 characters, with levels k = 1..N:
-
-  P_k(w | h_k) = max(c_k(h_k w) - D_k, 0) / T_k(h_k)
-                 + D_k * U_k(h_k) / T_k(h_k) * P_{k-1}(w | h_{k-1})
-  P_0(w)       = 1 / V                      (uniform over the vocabulary)
-
-where h_k is the last k-1 characters of h, and
-* c_N is the raw count of the N-gram in the training text (highest level);
-* c_k for k < N is the continuation count N1+(. h_k w): the number of distinct
-  characters that precede the k-gram `h_k w` in the training text;
-* T_k(h_k) = sum_w c_k(h_k w) and U_k(h_k) = #{w : c_k(h_k w) > 0} (the
-  N1+(h_k .) of the formula), both taken from the same table c_k so that every
-  level is exactly normalised;
-* when T_k(h_k) = 0 (context never seen at level k) the level is skipped:
-  P_k(. | h_k) = P_{k-1}(. | h_{k-1}).
-The unigram level (k = 1) interpolates with the uniform distribution over the
-vocabulary, so a character never seen in training still gets probability
-D_1 * U_1 / T_1 / V > 0 (as long as D_1 > 0).
-
-Discounts. With `--discount` set, that single D (0 <= D <= 1) is used at every
-level. Otherwise each level gets one discount estimated from the
-count-of-counts of its own table c_k (raw counts at the top level,
-continuation counts below), D_k = n1 / (n1 + 2 n2) (Ney, Essen & Kneser 1994),
-where n_r is the number of k-grams with c_k = r. This is plain interpolated
-KN with one discount per level, not modified KN (three discounts D1, D2, D3+
-per level). The estimate is clipped to [MIN_ESTIMATED_DISCOUNT, 1]: the upper
-bound keeps max(c - D, 0) removing exactly D per seen type; the floor only
-matters when a level has no singletons (n1 = 0), where the raw estimate 0
-would give unseen characters zero probability.
-
-Boundary. Every validation character is scored given the N-1 characters that
-precede it in the corpus; for the first validation characters those lie at the
-end of the training text (the model stores the training tail as `history`).
-So the cross-entropy is the average of -log P(x_i | x_{i-N+1} .. x_{i-1}) over
-all validation positions i, exactly as a model reading the whole corpus would
-score them. Training n-grams are all the substrings of the training text; the
-first characters of the training text have no left neighbour and so add no
-continuation count.
-
-Vocabulary: the characters of train + validation (65 for Tiny Shakespeare).
+For every order in `--orders` it fits `landauerjax.ngram` (the model and its
+equations are documented there) on the `train` split (first 90% of the
+corpus), measures the cross-entropy of the `validation` split (last 10%) in
+nats/char and bits/char, prints a Markdown table and writes it as JSON to
+`--output`.
 """
 
 from __future__ import annotations
 
-import collections
-import dataclasses
 import json
-import math
 import os
-import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from absl import app
 from absl import flags
-import numpy as np
 
-MIN_ESTIMATED_DISCOUNT = 0.01
+from landauerjax import ngram
+from landauerjax.core import text_sources
 
 _DATASET = flags.DEFINE_string(
     'dataset', 'tiny_shakespeare', "'tiny_shakespeare' or 'local_text'.")
@@ -75,8 +31,8 @@ _LOCAL_PATH = flags.DEFINE_string(
     'local_path', '', "Local copy of the corpus ('' downloads Tiny Shakespeare).")
 _DATA_DIR = flags.DEFINE_string(
     'data_dir', '', "TFDS data directory ('' uses TFDS's default).")
-_ORDERS = flags.DEFINE_string(
-    'orders', '1,2,3,4,5,6,7', 'Comma-separated n-gram orders to evaluate.')
+_ORDERS = flags.DEFINE_list('orders', ['1', '2', '3', '4', '5', '6', '7'],
+                            'N-gram orders to evaluate.')
 _DISCOUNT = flags.DEFINE_float(
     'discount', None,
     'One absolute discount in [0, 1] for every level; unset estimates '
@@ -85,278 +41,45 @@ _OUTPUT = flags.DEFINE_string(
     'output', 'docs/ngram_baseline.json', "JSON output path ('' writes none).")
 
 
-@dataclasses.dataclass(frozen=True)
-class KneserNeyModel:
-  """A fitted interpolated Kneser–Ney character model.
-
-  Attributes:
-    order: N, the n-gram order (the context is N-1 characters).
-    vocab: the vocabulary as a sorted string of V distinct characters.
-    discounts: length N; discounts[k-1] is D_k of level k (unitless, [0, 1]).
-    counts: length N; counts[k-1] maps a k-character string `h w` to c_k(h w)
-      (raw count at k = N, continuation count N1+(. h w) for k < N).
-    context_totals: length N; context_totals[k-1] maps a (k-1)-character
-      context h to T_k(h) = sum_w c_k(h w) (> 0 for every stored key).
-    context_types: length N; context_types[k-1] maps h to U_k(h), the number
-      of distinct w with c_k(h w) > 0.
-    history: the last N-1 (or fewer) characters of the training text, the
-      context of the first character scored by `cross_entropy`.
-  """
-  order: int
-  vocab: str
-  discounts: tuple[float, ...]
-  counts: tuple[dict[str, int], ...]
-  context_totals: tuple[dict[str, int], ...]
-  context_types: tuple[dict[str, int], ...]
-  history: str
-
-  @property
-  def num_contexts(self) -> int:
-    """Distinct (N-1)-character training contexts (that have a successor)."""
-    return len(self.context_totals[-1])
-
-
-def count_ngrams(text: str, order: int) -> collections.Counter[str]:
-  """Counts every length-`order` substring of `text`.
-
-  Args:
-    text: the training text, a string of length L.
-    order: n >= 1.
-
-  Returns:
-    Counter mapping each n-character string to its number of (overlapping)
-    occurrences; the counts sum to max(L - n + 1, 0).
-  """
-  if order < 1:
-    raise ValueError(f'order must be >= 1, got {order}.')
-  return collections.Counter(
-      text[i:i + order] for i in range(len(text) - order + 1))
-
-
-def continuation_counts(longer_ngrams: Iterable[str]
-                        ) -> collections.Counter[str]:
-  """Continuation counts N1+(. g) from the distinct (k+1)-grams.
-
-  Args:
-    longer_ngrams: the distinct (k+1)-character strings seen in training
-      (iterating a Counter gives its keys).
-
-  Returns:
-    Counter mapping each k-character string g to the number of distinct
-    characters x such that `x g` is among `longer_ngrams`.
-  """
-  return collections.Counter(g[1:] for g in longer_ngrams)
-
-
-def estimate_discount(counts: dict[str, int]) -> float:
-  """D = n1 / (n1 + 2 n2) from a count table, clipped to [0.01, 1].
-
-  Args:
-    counts: map from n-gram to (raw or continuation) count.
-
-  Returns:
-    The absolute discount D (unitless). n_r is the number of n-grams with
-    count exactly r; see the module docstring for the clipping.
-  """
-  n1 = sum(1 for c in counts.values() if c == 1)
-  n2 = sum(1 for c in counts.values() if c == 2)
-  raw = n1 / (n1 + 2 * n2) if n1 + n2 > 0 else 0.0
-  return min(max(raw, MIN_ESTIMATED_DISCOUNT), 1.0)
-
-
-def _context_stats(counts: dict[str, int]
-                   ) -> tuple[dict[str, int], dict[str, int]]:
-  totals: collections.Counter[str] = collections.Counter()
-  types: collections.Counter[str] = collections.Counter()
-  for gram, c in counts.items():
-    if c > 0:
-      totals[gram[:-1]] += c
-      types[gram[:-1]] += 1
-  return dict(totals), dict(types)
-
-
-def kneser_ney_model(train_text: str, order: int,
-                     discount: float | None = None,
-                     vocab: str | Sequence[str] | None = None
-                     ) -> KneserNeyModel:
-  """Fits an interpolated Kneser–Ney model of order N on `train_text`.
-
-  Args:
-    train_text: training string of length L >= 1.
-    order: N >= 1.
-    discount: one D in [0, 1] for every level, or None to estimate D_k per
-      level from the count-of-counts (see the module docstring).
-    vocab: the characters the model predicts over (V of them); defaults to the
-      characters of `train_text`. Must contain every training character.
-
-  Returns:
-    The fitted `KneserNeyModel`.
-  """
-  if order < 1:
-    raise ValueError(f'order must be >= 1, got {order}.')
-  if not train_text:
-    raise ValueError('train_text is empty.')
-  if discount is not None and not 0.0 <= discount <= 1.0:
-    raise ValueError(f'discount must lie in [0, 1], got {discount}.')
-  vocab_str = ''.join(sorted(set(train_text if vocab is None else vocab)))
-  missing = set(train_text) - set(vocab_str)
-  if missing:
-    raise ValueError(f'vocab lacks training characters {sorted(missing)!r}.')
-
-  # Raw counts at the top level; distinct (k+1)-grams give level k's
-  # continuation counts.
-  top = dict(count_ngrams(train_text, order))
-  counts: list[dict[str, int]] = [top]
-  longer: Iterable[str] = top
-  for k in range(order - 1, 0, -1):
-    counts.insert(0, dict(continuation_counts(longer)))
-    if k > 1:
-      longer = {train_text[i:i + k] for i in range(len(train_text) - k + 1)}
-  totals, types = zip(*(_context_stats(c) for c in counts))
-  if discount is None:
-    discounts = tuple(estimate_discount(c) for c in counts)
-  else:
-    discounts = (float(discount),) * order
-  return KneserNeyModel(
-      order=order, vocab=vocab_str, discounts=discounts,
-      counts=tuple(counts), context_totals=tuple(totals),
-      context_types=tuple(types),
-      history=train_text[max(len(train_text) - (order - 1), 0):])
-
-
-def probability(model: KneserNeyModel, context: str, char: str) -> float:
-  """P(char | context) under the model (a probability in [0, 1]).
-
-  Args:
-    model: a fitted model of order N.
-    context: the preceding characters (any length; only the last N-1 are
-      used; a shorter context starts at a lower level).
-    char: one character of `model.vocab`.
-  """
-  p = 1.0 / len(model.vocab)
-  levels = min(model.order, len(context) + 1)
-  n = len(context)
-  for k in range(1, levels + 1):
-    h = context[n - k + 1:] if k > 1 else ''
-    total = model.context_totals[k - 1].get(h, 0)
-    if total == 0:
-      break  # A longer context containing h is unseen as well.
-    d = model.discounts[k - 1]
-    c = model.counts[k - 1].get(h + char, 0)
-    p = (max(c - d, 0.0) + d * model.context_types[k - 1][h] * p) / total
-  return p
-
-
-def conditional_distribution(model: KneserNeyModel,
-                             context: str) -> np.ndarray:
-  """P(. | context) over `model.vocab`: float64 array of shape [V], sums to 1."""
-  return np.array([probability(model, context, w) for w in model.vocab])
-
-
-def cross_entropy(model: KneserNeyModel, val_text: str,
-                  history: str | None = None) -> float:
-  """Average -log P(x_i | preceding N-1 chars) over `val_text`, in nats/char.
-
-  Args:
-    model: a fitted model of order N.
-    val_text: the evaluation string (length M >= 1), every character in
-      `model.vocab`.
-    history: the text just before `val_text`; None uses `model.history`, the
-      end of the training text (the canonical split is contiguous).
-
-  Returns:
-    Cross-entropy in nats per character, averaged over all M characters
-    (inf if some character gets probability 0, possible only with D = 0).
-  """
-  if not val_text:
-    raise ValueError('val_text is empty.')
-  unknown = set(val_text) - set(model.vocab)
-  if unknown:
-    raise ValueError(f'val_text has characters outside the vocabulary: '
-                     f'{sorted(unknown)!r}.')
-  history = model.history if history is None else history
-  ctx = model.order - 1
-  text = history[max(len(history) - ctx, 0):] + val_text
-  offset = len(text) - len(val_text)
-  total = 0.0
-  for i in range(offset, len(text)):
-    p = probability(model, text[max(i - ctx, 0):i], text[i])
-    if p <= 0.0:
-      return math.inf
-    total -= math.log(p)
-  return total / len(val_text)
-
-
-def evaluate_orders(train_text: str, val_text: str, orders: Sequence[int],
-                    discount: float | None = None) -> list[dict[str, object]]:
-  """Fits and scores one model per order on a contiguous train/val split.
-
-  Returns:
-    One dict per order: order, nats_per_char, bits_per_char, num_contexts,
-    discounts (per level, 1..N), seconds (fit + evaluation wall time).
-  """
-  vocab = ''.join(sorted(set(train_text) | set(val_text)))
-  rows = []
-  for order in orders:
-    start = time.perf_counter()
-    model = kneser_ney_model(train_text, order, discount=discount, vocab=vocab)
-    nats = cross_entropy(model, val_text)
-    rows.append({
-        'order': order,
-        'nats_per_char': nats,
-        'bits_per_char': nats / math.log(2),
-        'num_contexts': model.num_contexts,
-        'discounts': list(model.discounts),
-        'seconds': time.perf_counter() - start,
-    })
-  return rows
-
-
-def markdown_table(rows: Sequence[dict[str, object]]) -> str:
-  """Formats `evaluate_orders` rows as a Markdown table."""
+def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
+  """`ngram.evaluate_orders` rows as a Markdown table."""
   lines = ['| order | val nats/char | val bits/char | contexts | seconds |',
            '|---:|---:|---:|---:|---:|']
   for r in rows:
-    lines.append(f"| {r['order']} | {r['nats_per_char']:.4f} | "
-                 f"{r['bits_per_char']:.4f} | {r['num_contexts']:,} | "
-                 f"{r['seconds']:.1f} |")
+    lines.append(f"| {r['order']} | {r['nats_per_char']:.4f} | {r['bits_per_char']:.4f} | "
+                 f"{r['num_contexts']:,} | {r['seconds']:.1f} |")
   return '\n'.join(lines)
 
 
 def main(argv: Sequence[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  from landauerjax import datasets  # pylint: disable=g-import-not-at-top
-  orders = [int(o) for o in _ORDERS.value.split(',') if o.strip()]
-  splits = datasets.load_text_splits(
+  splits = text_sources.load_text_splits(
       _DATASET.value, local_path=_LOCAL_PATH.value, data_dir=_DATA_DIR.value)
   train, val = splits['train'], splits['validation']
-  rows = evaluate_orders(train, val, orders, discount=_DISCOUNT.value)
-  print(f'Interpolated Kneser–Ney, {_DATASET.value}: train {len(train):,} '
-        f'chars, validation {len(val):,} chars, vocabulary '
-        f'{len(set(train) | set(val))}, discount '
-        f"{'estimated per level' if _DISCOUNT.value is None else _DISCOUNT.value}.")
+  discount = _DISCOUNT.value
+  rows = ngram.evaluate_orders(train, val, [int(o) for o in _ORDERS.value], discount=discount)
+  vocab_size = len(set(train) | set(val))
+  print(f'Interpolated Kneser–Ney, {_DATASET.value}: train {len(train):,} chars, validation '
+        f'{len(val):,} chars, vocabulary {vocab_size}, discount '
+        f"{'estimated per level' if discount is None else discount}.")
   print(markdown_table(rows))
-  if _OUTPUT.value:
-    result = {
-        'dataset': _DATASET.value,
-        'model': 'interpolated Kneser-Ney, character level',
-        'discount': ('per level D = n1/(n1+2 n2), clipped to '
-                     f'[{MIN_ESTIMATED_DISCOUNT}, 1]'
-                     if _DISCOUNT.value is None else _DISCOUNT.value),
-        'boundary': 'validation contexts continue from the end of train',
-        'train_chars': len(train),
-        'validation_chars': len(val),
-        'vocab_size': len(set(train) | set(val)),
-        'results': rows,
-    }
-    out_dir = os.path.dirname(_OUTPUT.value)
-    if out_dir:
-      os.makedirs(out_dir, exist_ok=True)
-    with open(_OUTPUT.value, 'w', encoding='utf-8') as f:
-      json.dump(result, f, indent=2)
-      f.write('\n')
-    print(f'Wrote {_OUTPUT.value}')
+  if not _OUTPUT.value:
+    return
+  result = {
+      'dataset': _DATASET.value,
+      'model': 'interpolated Kneser-Ney, character level',
+      'discount': (f'per level D = n1/(n1+2 n2), clipped to [{ngram.MIN_ESTIMATED_DISCOUNT}, 1]'
+                   if discount is None else discount),
+      'boundary': 'validation contexts continue from the end of train',
+      'train_chars': len(train), 'validation_chars': len(val), 'vocab_size': vocab_size,
+      'results': rows,
+  }
+  os.makedirs(os.path.dirname(os.path.abspath(_OUTPUT.value)), exist_ok=True)
+  with open(_OUTPUT.value, 'w', encoding='utf-8') as f:
+    json.dump(result, f, indent=2)
+    f.write('\n')
+  print(f'Wrote {_OUTPUT.value}')
 
 
 if __name__ == '__main__':

@@ -1,8 +1,8 @@
-"""Tests for scripts/import_torch_checkpoint.py against a PyTorch reference."""
+"""landauerjax.torch_import against the PyTorch reference, and its CLI."""
 
 from __future__ import annotations
 
-import pathlib
+import subprocess
 import sys
 
 import numpy as np
@@ -10,14 +10,11 @@ import pytest
 
 torch = pytest.importorskip('torch')
 
-_TESTS_DIR = pathlib.Path(__file__).resolve().parent
-for _p in (_TESTS_DIR.parent, _TESTS_DIR):
-  if str(_p) not in sys.path:
-    sys.path.insert(0, str(_p))
-
-from landauerjax import models  # pylint: disable=g-import-not-at-top
-from scripts import import_torch_checkpoint as itc  # pylint: disable=g-import-not-at-top
-import torch_reference as ref  # pylint: disable=g-import-not-at-top
+# pylint: disable=g-import-not-at-top,g-bad-import-order
+from landauerjax import models
+from landauerjax import torch_import as itc
+from landauerjax import torch_reference as ref
+from tests.conftest import REPO_ROOT
 
 V, E, H, L, C = 11, 5, 7, 2, 1.618
 B, T = 3, 9
@@ -52,42 +49,6 @@ def _flax_logits(params, cfg: models.ModelConfig, tokens: np.ndarray) -> np.ndar
   out = models.LandauerLM(cfg).apply({'params': params}, tokens,
                                      models.initial_state(cfg, tokens.shape[0]))
   return np.asarray(out[0])
-
-
-def _numpy_loop(model: ref.OriginalLandauerLM, tokens: np.ndarray) -> np.ndarray:
-  """The equations, unit by unit and step by step, in float64."""
-  sd = {k: v.double().numpy() for k, v in model.state_dict().items()}
-  emb = sd['token_embedding.weight']
-  h = np.zeros((L, H))
-  out = np.zeros((B, T, V))
-  for b in range(B):
-    h[:] = 0.0
-    for t in range(T):
-      u = emb[tokens[b, t]]
-      for l in range(L):
-        phi = ref.GOLDEN_ANGLE / C**l
-        w, bias = sd[f'rnn.input_linears.{l}.weight'], sd[f'rnn.input_linears.{l}.bias']
-        new = np.empty(H)
-        for k in range(H):
-          hk = h[l, k]
-          new[k] = np.tanh(w[k] @ u + bias[k]
-                           + sd['rnn.hidden_scale'][l, k] * hk * np.cos(phi * k + hk))
-        h[l] = new
-        u = new
-      out[b, t] = sd['output_head.weight'] @ u + sd['output_head.bias']
-  return out
-
-
-def test_torch_reference_matches_numpy_loop():
-  model = _random_model()
-  tokens = _tokens()
-  np.testing.assert_allclose(_torch_logits(model, tokens), _numpy_loop(model, tokens),
-                             atol=LOGIT_ATOL, rtol=0)
-  assert [n for n, _ in model.named_parameters()] == [
-      'token_embedding.weight', 'rnn.hidden_scale', 'rnn.input_linears.0.weight',
-      'rnn.input_linears.0.bias', 'rnn.input_linears.1.weight',
-      'rnn.input_linears.1.bias', 'output_head.weight', 'output_head.bias']
-  assert model.rnn.hidden_scale.shape == (L, H)
 
 
 def test_nested_checkpoint_round_trip(tmp_path):
@@ -207,3 +168,30 @@ def test_written_checkpoint_loads_for_inference(tmp_path):
   tokens = _tokens()
   np.testing.assert_allclose(_flax_logits(loaded.params, loaded.model_config, tokens),
                              _torch_logits(model, tokens), atol=LOGIT_ATOL, rtol=0)
+
+
+def test_convert_checkpoint_checks_the_vocabulary_size(tmp_path):
+  model = _random_model(seed=6)
+  path = tmp_path / 'orig.pth'
+  ref.save_original_checkpoint(path, model, CONFIG, ITOS)
+  converted = itc.convert_checkpoint(str(path))
+  assert converted.vocab_chars == ''.join(ITOS) and converted.original_config == CONFIG
+  np.testing.assert_allclose(_flax_logits(converted.params, converted.model_config, _tokens()),
+                             _torch_logits(model, _tokens()), atol=LOGIT_ATOL, rtol=0)
+  ref.save_original_checkpoint(path, model, CONFIG, ITOS[:-1])
+  with pytest.raises(ValueError, match='itos has 10 characters, the embedding 11 rows'):
+    itc.convert_checkpoint(str(path))
+
+
+@pytest.mark.slow
+def test_script_imports_a_checkpoint_that_eval_loads(tmp_path):
+  checkpoints = pytest.importorskip('landauerjax.checkpoints')
+  path, workdir = tmp_path / 'orig.pth', tmp_path / 'imported'
+  ref.save_original_checkpoint(path, _random_model(seed=7), CONFIG, ITOS)
+  result = subprocess.run(
+      [sys.executable, '-m', 'scripts.import_torch_checkpoint', f'--pth={path}',
+       f'--workdir={workdir}'], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+      check=False)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert 'Max |flax - NumPy reference| logit difference' in result.stdout
+  assert checkpoints.load_for_inference(str(workdir)).vocab.chars == ''.join(ITOS)

@@ -1,21 +1,18 @@
-"""Tests for scripts/ngram_baseline.py (interpolated Kneser–Ney baseline)."""
+"""landauerjax.ngram (interpolated Kneser–Ney) and its CLI, scripts/ngram_baseline.py."""
 
 from __future__ import annotations
 
+import json
 import math
-import pathlib
+import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-_REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
-if str(_REPO_ROOT) not in sys.path:
-  sys.path.insert(0, str(_REPO_ROOT))
+from landauerjax import ngram as nb
+from tests.conftest import REPO_ROOT, SHAKESPEARE
 
-from scripts import ngram_baseline as nb  # pylint: disable=g-import-not-at-top
-
-_SHAKESPEARE = _REPO_ROOT.parent / 'shared' / 'data' / 'tiny_shakespeare.txt'
 _TRAIN = 'the cat sat on the mat; a rat ate the hat. ' * 3 + 'then the cat ran.'
 
 
@@ -120,10 +117,10 @@ def test_unknown_validation_character_raises():
     nb.cross_entropy(model, 'abd')
 
 
-@pytest.mark.skipif(not _SHAKESPEARE.is_file(),
+@pytest.mark.skipif(not SHAKESPEARE.is_file(),
                     reason='../shared/data/tiny_shakespeare.txt is absent')
 def test_tiny_shakespeare_slice_orders_1_to_3():
-  text = _SHAKESPEARE.read_text(encoding='utf-8')[:60_000]
+  text = SHAKESPEARE.read_text(encoding='utf-8')[:60_000]
   cut = int(len(text) * 0.9)
   rows = nb.evaluate_orders(text[:cut], text[cut:], [1, 2, 3])
   nats = [r['nats_per_char'] for r in rows]
@@ -134,4 +131,18 @@ def test_tiny_shakespeare_slice_orders_1_to_3():
   for r in rows:
     assert r['bits_per_char'] == pytest.approx(r['nats_per_char'] / math.log(2))
   assert [r['num_contexts'] for r in rows][0] == 1
-  assert 'order' in nb.markdown_table(rows)
+
+
+@pytest.mark.slow
+def test_script_writes_the_json_that_the_results_table_reads(tmp_path, small_corpus_path):
+  out = tmp_path / 'ngram.json'
+  result = subprocess.run(
+      [sys.executable, '-m', 'scripts.ngram_baseline', '--dataset=local_text',
+       f'--local_path={small_corpus_path}', f'--data_dir={tmp_path / "tfds"}',
+       '--orders=1,3', f'--output={out}'],
+      cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, check=False)
+  assert result.returncode == 0, result.stderr[-3000:]
+  written = json.loads(out.read_text())
+  assert [r['order'] for r in written['results']] == [1, 3]
+  assert written['results'][1]['nats_per_char'] < written['results'][0]['nats_per_char']
+  assert '| 3 |' in result.stdout
