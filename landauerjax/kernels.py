@@ -72,21 +72,40 @@ def _matmul_bwd(dtype, residuals, g):
 matmul.defvjp(_matmul_fwd, _matmul_bwd)
 
 
+def cpu_tuned() -> bool:
+  """Whether the CPU-shaped kernels apply (`jax.default_backend()` is 'cpu').
+
+  `matmul`'s and `original_scan`'s backward passes are written for XLA's CPU
+  backend; on GPU and TPU the plain jitted code (`plain_matmul`,
+  `autodiff_original_scan`) runs, with bfloat16 operands still an option.
+  """
+  return jax.default_backend() == 'cpu'
+
+
+def plain_matmul(x_NxK: jax.Array, w_KxM: jax.Array, dtype: str = 'float32') -> jax.Array:
+  """`matmul` with JAX's own backward pass (what runs off the CPU)."""
+  dt = MATMUL_DTYPES[dtype]
+  return jnp.matmul(x_NxK.astype(dt), w_KxM.astype(dt), preferred_element_type=jnp.float32)
+
+
 def dot_general_for(dtype: str) -> Callable[..., jax.Array]:
-  """A `dot_general` for nn.Dense that runs `matmul` with operands of `dtype`."""
+  """A `dot_general` for nn.Dense that runs `matmul` (`plain_matmul` off the CPU) with
+  operands of `dtype`."""
+  matmul_fn = matmul if cpu_tuned() else plain_matmul
+
   def dot_general(lhs, rhs, dimension_numbers, precision=None,
                   preferred_element_type=None):
     del precision, preferred_element_type  # Always float32 accumulation.
     if tuple(map(tuple, dimension_numbers[0])) != ((lhs.ndim - 1,), (0,)) or any(
         dimension_numbers[1]):
       raise ValueError(f'matmul handles x @ w only, got {dimension_numbers}.')
-    return matmul(lhs, rhs, dtype)
+    return matmul_fn(lhs, rhs, dtype)
   return dot_general
 
 
 @jax.custom_vjp
 def original_scan(h0_BxH: jax.Array, z_TxBxH: jax.Array, scale_H: jax.Array,
-              cos_phase_H: jax.Array, sin_phase_H: jax.Array) -> jax.Array:
+                  cos_phase_H: jax.Array, sin_phase_H: jax.Array) -> jax.Array:
   """All states [T, B, H] of `original_recurrence` over time, from h0.
 
   Equal to `scan_time` over `original_recurrence`, computed so that XLA's CPU
@@ -202,3 +221,15 @@ def associative_linear_scan(h0_BxN: jax.Array, b_TxBxN: jax.Array,
     a_r, b_r = right
     return a_l * a_r, a_r * b_l + b_r
   return jax.lax.associative_scan(combine, (a_TxBxN, b_TxBxN), axis=0)[1]
+
+
+def autodiff_original_scan(h0_BxH: jax.Array, z_TxBxH: jax.Array, scale_H: jax.Array,
+                           cos_phase_H: jax.Array, sin_phase_H: jax.Array) -> jax.Array:
+  """`original_scan` as one `lax.scan` with JAX's own backward pass (off the CPU)."""
+  body = lambda h, z: recurrences.original_recurrence(h, z, scale_H, cos_phase_H, sin_phase_H)
+  return scan_time(body, h0_BxH, z_TxBxH)[1]
+
+
+def default_original_scan() -> Callable[..., jax.Array]:
+  """`original_scan` on the CPU backend, `autodiff_original_scan` elsewhere."""
+  return original_scan if cpu_tuned() else autodiff_original_scan

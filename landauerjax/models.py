@@ -132,8 +132,9 @@ class OriginalLayer(_RecurrentLayer):
   phase: float
   matmul_dtype: str = 'float32'
   # All states [T, B, H] from (h0, z, scale, cos_phase, sin_phase): a drop-in for
-  # kernels.original_scan (benchmarks pass ablated ones).
-  scan_fn: Callable[..., jax.Array] = kernels.original_scan
+  # kernels.original_scan (benchmarks pass ablated ones); None: the backend's
+  # default (kernels.default_original_scan).
+  scan_fn: Callable[..., jax.Array] | None = None
 
   def setup(self):
     self.input_proj = dense(self.hidden_dim, self.in_dim, matmul_dtype=self.matmul_dtype)
@@ -156,7 +157,8 @@ class OriginalLayer(_RecurrentLayer):
   def scan(self, h0: jax.Array, z_TxBxH: jax.Array, unroll: int = 1
            ) -> tuple[jax.Array, jax.Array]:
     del unroll  # original_scan has its own backward pass; it always scans one step at a time.
-    hs = self.scan_fn(h0, z_TxBxH, self.scale, *self.phase_terms())
+    scan_fn = self.scan_fn or kernels.default_original_scan()
+    hs = scan_fn(h0, z_TxBxH, self.scale, *self.phase_terms())
     return hs[-1], hs
 
 
@@ -262,12 +264,12 @@ class PhasorLayer(nn.Module):
 class LandauerLM(nn.Module):
   """Embedding -> recurrent layers -> head. See the module docstring.
 
-  `original_scan` runs the original layers over time (default kernels.original_scan; the
-  step-time breakdown passes ablated ones).
+  `original_scan` runs the original layers over time (default: the backend's,
+  kernels.default_original_scan; benchmarks pass ablated ones).
   """
 
   config: ModelConfig
-  original_scan: Callable[..., jax.Array] = kernels.original_scan
+  original_scan: Callable[..., jax.Array] | None = None
 
   def setup(self):
     cfg = self.config
