@@ -83,16 +83,21 @@ class Settings:
 QUICK = Settings(repeats=1, train_steps=2, train_repeat_s=0.5, torch_steps=1, gen_chars=512,
                  torch_gen_chars=100)
 
-_CONFIGS = flags.DEFINE_list('configs', list(ALL_CONFIGS), 'Configs of experiments/configs.')
-_QUICK = flags.DEFINE_bool('quick', False, 'Smoke run: one repeat, few steps and characters.')
-_TORCH = flags.DEFINE_bool('torch', True, 'Benchmark the original PyTorch model too.')
-_MEMORY_LENGTHS = flags.DEFINE_list(
-    'memory_lengths', ['10000', '1000000'],
-    'Generated lengths of the memory test, one fresh process each (--quick: 1000,10000).')
-_OUTPUT_MD = flags.DEFINE_string('output_md', 'docs/BENCHMARKS.md',
-                                 "Markdown file whose marked section is replaced ('' = none).")
-_OUTPUT_JSON = flags.DEFINE_string('output_json', 'docs/benchmarks_landauer.json',
-                                   "Raw results as JSON ('' = none).")
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  """This script's flags; defined only when it runs (scripts.benchmark_device imports it)."""
+  flags.DEFINE_list('configs', list(ALL_CONFIGS), 'Configs of experiments/configs.')
+  flags.DEFINE_bool('quick', False, 'Smoke run: one repeat, few steps and characters.')
+  flags.DEFINE_bool('torch', True, 'Benchmark the original PyTorch model too.')
+  flags.DEFINE_list(
+      'memory_lengths', ['10000', '1000000'],
+      'Generated lengths of the memory test, one fresh process each (--quick: 1000,10000).')
+  flags.DEFINE_string('output_md', 'docs/BENCHMARKS.md',
+                      "Markdown file whose marked section is replaced ('' = none).")
+  flags.DEFINE_string('output_json', 'docs/benchmarks_landauer.json',
+                      "Raw results as JSON ('' = none).")
 
 
 def _config(name: str) -> Any:
@@ -337,29 +342,29 @@ def main(argv: Sequence[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   logging.set_verbosity(logging.WARNING)  # Hides JAX's backend-probing INFO lines.
-  for name in _CONFIGS.value:
+  for name in FLAGS.configs:
     if importlib.util.find_spec(f'experiments.configs.{name}') is None:
       raise app.UsageError(f'--configs: no experiments/configs/{name}.py.')
-  quick = _QUICK.value
+  quick = FLAGS.quick
   s = QUICK if quick else Settings()
-  memory_lengths = ([1_000, 10_000] if quick and not _MEMORY_LENGTHS.present
-                    else [int(n) for n in _MEMORY_LENGTHS.value if n])
+  memory_lengths = ([1_000, 10_000] if quick and not FLAGS['memory_lengths'].present
+                    else [int(n) for n in FLAGS.memory_lengths if n])
   t_start = time.perf_counter()
   results: dict[str, Any] = {
       'command': ' '.join(['python -m scripts.benchmark_landauer', *sys.argv[1:]]),
       'machine': timing.machine_info(),
       'settings': {'quick': quick, **dataclasses.asdict(s), 'chunk': CHUNK,
-                   'configs': list(_CONFIGS.value), 'memory_lengths': memory_lengths,
+                   'configs': list(FLAGS.configs), 'memory_lengths': memory_lengths,
                    'xla_flags': os.environ.get('XLA_FLAGS', '')}}
   # Fresh processes first, before torch is imported: a child's ru_maxrss starts at the
   # parent's resident size at the fork.
   results['memory'] = [in_fresh_process(memory_chars=n) for n in memory_lengths]
   results['hoisted_loops'] = {name: in_fresh_process(config=name, settings=dataclasses.asdict(s))
-                              for name in _CONFIGS.value}
-  results['train'] = [bench_train(name, s) for name in _CONFIGS.value]
-  results['generate'] = [bench_generate(name, s) for name in _CONFIGS.value]
+                              for name in FLAGS.configs}
+  results['train'] = [bench_train(name, s) for name in FLAGS.configs]
+  results['generate'] = [bench_generate(name, s) for name in FLAGS.configs]
   results['torch_train'], results['torch_generate'] = [], []
-  if _TORCH.value and importlib.util.find_spec('torch') is not None:
+  if FLAGS.torch and importlib.util.find_spec('torch') is not None:
     import torch  # pylint: disable=g-import-not-at-top
     results['machine']['torch'] = torch.__version__
     for threads in dict.fromkeys(n or torch.get_num_threads() for n in TORCH_THREADS):
@@ -371,16 +376,17 @@ def main(argv: Sequence[str]) -> None:
 
   markdown = render_markdown(results)
   print(markdown)
-  if _OUTPUT_MD.value and (not quick or _OUTPUT_MD.present):
-    common.write_marked_section(_OUTPUT_MD.value, 'benchmark_landauer', markdown, '# Benchmarks')
-    print(f'Wrote the section of {_OUTPUT_MD.value}.')
-  if _OUTPUT_JSON.value and (not quick or _OUTPUT_JSON.present):
-    os.makedirs(os.path.dirname(os.path.abspath(_OUTPUT_JSON.value)), exist_ok=True)
-    with open(_OUTPUT_JSON.value, 'w') as f:
+  if FLAGS.output_md and (not quick or FLAGS['output_md'].present):
+    common.write_marked_section(FLAGS.output_md, 'benchmark_landauer', markdown, '# Benchmarks')
+    print(f'Wrote the section of {FLAGS.output_md}.')
+  if FLAGS.output_json and (not quick or FLAGS['output_json'].present):
+    os.makedirs(os.path.dirname(os.path.abspath(FLAGS.output_json)), exist_ok=True)
+    with open(FLAGS.output_json, 'w') as f:
       json.dump(results, f, indent=2)
       f.write('\n')
-    print(f'Wrote {_OUTPUT_JSON.value}.')
+    print(f'Wrote {FLAGS.output_json}.')
 
 
 if __name__ == '__main__':
+  define_flags()
   app.run(main)
