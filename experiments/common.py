@@ -35,8 +35,11 @@ class _OwnInfoOnly(std_logging.Filter):
 def quiet_libraries() -> None:
   """Shows our own INFO logs; hides TFDS progress bars and library chatter."""
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  from landauerjax.core import distributed  # pylint: disable=g-import-not-at-top
   tfds.disable_progress_bar()
-  logging.set_verbosity(logging.INFO)
+  # In a multi-process run, process 0 logs; the others only warn.
+  primary = not distributed.initialized() or distributed.is_primary()
+  logging.set_verbosity(logging.INFO if primary else logging.WARNING)
   logging.get_absl_handler().addFilter(_OwnInfoOnly())
 
 
@@ -202,9 +205,30 @@ def _kept_checkpoints_note(trains: bool | Callable[[], bool]) -> str:
   return f'; the checkpoints in {directory} are kept (run the same command again to resume)'
 
 
+def define_distributed_flags() -> None:
+  """The flags of `jax.distributed.initialize` (trainers define them at import)."""
+  flags.DEFINE_string('coordinator_address', '', 'Multi-process run: host:port of process 0 '
+                      '(with --num_processes and --process_id on every process).')
+  flags.DEFINE_integer('num_processes', None, 'Multi-process run: the number of processes.')
+  flags.DEFINE_integer('process_id', None, 'Multi-process run: this process\'s index.')
+  flags.DEFINE_bool('distributed', False, 'Multi-process run set up by the cluster '
+                    '(SLURM, Open MPI, TPU pod): jax.distributed.initialize() detects it.')
+
+
+def _initialize_distributed() -> None:
+  """jax.distributed.initialize from the flags, where the command defines them."""
+  if 'coordinator_address' not in flags.FLAGS:
+    return
+  from landauerjax.core import distributed  # pylint: disable=g-import-not-at-top
+  f = flags.FLAGS
+  distributed.initialize(f.coordinator_address, f.num_processes, f.process_id,
+                         auto=f.distributed)
+
+
 def _run_main(main: Callable[[list[str]], Any], trains: bool | Callable[[], bool],
               argv: list[str]) -> Any:
   try:
+    _initialize_distributed()
     return main(argv)
   except (errors.UserError, app.UsageError) as e:
     if _debug_requested():

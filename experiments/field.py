@@ -62,6 +62,7 @@ config_flags.DEFINE_config_file(
     'config', None, 'train / ablation: a field LM config file (default: '
     'experiments/configs/field_tiny.py); --config.KEY=VALUE overrides.', lock_config=True)
 # Shorthands for config keys (None: as the config says).
+common.define_distributed_flags()  # train: a multi-process run.
 _DATA = flags.DEFINE_string('dataset', None, f'config.data.dataset: one of {text_sources.DATASETS}.')
 _LOCAL = flags.DEFINE_string('local_path', None, 'config.data.local_path: an offline copy of '
                              'the dataset (ablation: NAME=FILE,NAME=FILE).')

@@ -28,6 +28,7 @@ flags.DEFINE_integer('step', None, 'Resume from this checkpoint step instead of 
                      'that verifies; newer ones are moved to WORKDIR/checkpoints_set_aside/.',
                      lower_bound=0)
 flags.mark_flags_as_required(['config', 'workdir'])
+common.define_distributed_flags()
 
 
 def main(argv):

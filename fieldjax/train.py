@@ -32,6 +32,7 @@ from fieldjax import input_pipeline
 from fieldjax import model as model_lib
 from fieldjax import perturbations
 from landauerjax.core import checkpoints as core_checkpoints
+from landauerjax.core import distributed
 from landauerjax.core import errors
 from landauerjax.core import guards
 from landauerjax.core import loop as core_loop
@@ -398,7 +399,8 @@ def _train_loop(cfg: model_lib.ModelConfig, train_cfg: TrainConfig,
           'train_loss': m['ce'], 'coherence': m['coherence'],
           'crystal_norm': m['crystal_norm'],
           'perturbation': perturbations.kind_at(schedule, step - 1)},
-      checkpoint=lambda params, step: ({'params': params, 'step': jnp.int32(step)},
+      checkpoint=lambda params, step: ({'params': params,
+                                        'step': sharding.put_replicated(jnp.int32(step), mesh)},
                                        {**full_meta, 'stream_state': current['stream_state']}),
       loss_key='ce', on_eval=on_eval)
   cadence = core_loop.Cadence(train_cfg.num_steps, train_cfg.log_every, train_cfg.eval_every,
@@ -481,10 +483,11 @@ def train_and_evaluate(config: Any, workdir: str, *, allow_config_change: bool =
   """
   train_cfg = train_config_from(config)  # Checks the settings before reading any data.
   model_config_from(config.model, 2)  # Checks the model keys likewise.
-  data = input_pipeline.load(config.data, batch_size=train_cfg.batch_size,
-                             seq_len=train_cfg.seq_len,
-                             eval_max_tokens=train_cfg.eval_max_tokens,
-                             cache_dir=os.path.join(workdir, 'tokenizer'))
+  data = distributed.primary_first(  # Process 0 prepares the TFDS files and tokenizer.
+      lambda: input_pipeline.load(config.data, batch_size=train_cfg.batch_size,
+                                  seq_len=train_cfg.seq_len,
+                                  eval_max_tokens=train_cfg.eval_max_tokens,
+                                  cache_dir=os.path.join(workdir, 'tokenizer')), 'load data')
   cfg = model_config_from(config.model, data.tokenizer.vocab_size)
   info = {'params': model_lib.param_count(cfg),
           'tokens_train': None if data.train_tokens is None else len(data.train_tokens),
@@ -493,5 +496,6 @@ def train_and_evaluate(config: Any, workdir: str, *, allow_config_change: bool =
         meta={'tokenizer': data.tokenizer.to_json(), 'dataset': config.data.dataset},
         run_info=info, allow_config_change=allow_config_change, resume_step=resume_step,
         mesh=mesh, **data.train_kwargs())
+  distributed.barrier('run.json written')
   with open(os.path.join(workdir, RUN_FILE)) as f:
     return json.load(f)

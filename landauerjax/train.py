@@ -26,6 +26,7 @@ from landauerjax import constants
 from landauerjax import input_pipeline
 from landauerjax import models
 from landauerjax.core import checkpoints as core_checkpoints
+from landauerjax.core import distributed
 from landauerjax.core import errors
 from landauerjax.core import guards
 from landauerjax.core import loop as core_loop
@@ -348,7 +349,8 @@ def train_and_evaluate(config: Any, workdir: str, *, allow_config_change: bool =
   check_train_config(config)
   mesh = sharding.make_mesh() if mesh is None else mesh
   sharding.check_batch_size(config.train.batch_size, mesh)
-  corpus = input_pipeline.load_corpus(config.data)
+  corpus = distributed.primary_first(lambda: input_pipeline.load_corpus(config.data),
+                                     'load_corpus')  # Process 0 prepares the TFDS files.
   if len(corpus.train) < config.train.seq_len + 1:
     raise errors.DataError(
         f'The training split has {len(corpus.train)} characters, fewer than one window of '

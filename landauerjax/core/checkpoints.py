@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 
+from landauerjax.core import distributed
 from landauerjax.core import errors
 
 MANIFEST = 'sha256.json'
@@ -336,9 +337,11 @@ class CheckpointStore:
     """
     restored = self.restore_latest(load, step=step)
     start, value = restored if restored is not None else (0, None)
+    distributed.barrier('resume: restored')  # Everyone has read before anything moves.
     for newer in self.steps():
       if newer > start:
         self.set_aside(newer)
+    distributed.barrier('resume: set aside')
     return start, value
 
   def latest_verified_step(self) -> int | None:
@@ -355,13 +358,13 @@ class CheckpointStore:
 
   def remove_unfinished_saves(self) -> None:
     """Deletes orbax's temporary directories of saves, and steps being deleted, that a
-    kill interrupted."""
-    if not os.path.isdir(self.directory):
-      return
-    for name in sorted(os.listdir(self.directory)):
-      if _ORBAX_TMP in name or name.startswith(_DELETING):
-        logging.warning('Removing %s, left by a killed run.', name)
-        shutil.rmtree(os.path.join(self.directory, name), ignore_errors=True)
+    kill interrupted (process 0; the others wait)."""
+    if distributed.is_primary() and os.path.isdir(self.directory):
+      for name in sorted(os.listdir(self.directory)):
+        if _ORBAX_TMP in name or name.startswith(_DELETING):
+          logging.warning('Removing %s, left by a killed run.', name)
+          shutil.rmtree(os.path.join(self.directory, name), ignore_errors=True)
+    distributed.barrier('remove_unfinished_saves')
 
   def adopt(self) -> dict[int, str]:
     """Writes the manifest of every step that has none (e.g. written before checksums).
@@ -390,7 +393,12 @@ class CheckpointStore:
     return report
 
   def set_aside(self, step: int) -> str:
-    """Moves a step out of the way into WORKDIR/checkpoints_set_aside/ (kept, never deleted)."""
+    """Moves a step out of the way into WORKDIR/checkpoints_set_aside/ (kept, never deleted).
+
+    Process 0 moves it; with several processes, call `barrier` before reading again.
+    """
+    if not distributed.is_primary():
+      return ''
     target_dir = os.path.join(self.workdir, 'checkpoints_set_aside')
     os.makedirs(target_dir, exist_ok=True)
     target = os.path.join(target_dir, f'{step}-{time.strftime("%Y%m%d-%H%M%S")}')
@@ -410,15 +418,20 @@ class CheckpointStore:
     bad = nonfinite_leaves(state)
     if bad:
       raise NonFiniteState(step, bad)
-    os.makedirs(self.directory, exist_ok=True)
-    if os.path.exists(self.step_dir(step)):  # Left by a run that died after it.
-      self.set_aside(step)
+    if distributed.is_primary():
+      os.makedirs(self.directory, exist_ok=True)
+      if os.path.exists(self.step_dir(step)):  # Left by a run that died after it.
+        self.set_aside(step)
+    distributed.barrier(f'save {step}: start')
     with deferred_interrupts():
+      # Every process saves (orbax writes each process's shards and syncs them).
       ocp.Checkpointer(ocp.CompositeCheckpointHandler()).save(
           self.step_dir(step), args=ocp.args.Composite(
               state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)))
-      write_manifest(self.step_dir(step))
-      self._prune()
+      if distributed.is_primary():
+        write_manifest(self.step_dir(step))
+        self._prune()
+      distributed.barrier(f'save {step}: done')
 
   def _prune(self) -> None:
     if self.keep is None:

@@ -30,6 +30,8 @@ from typing import Any
 
 from absl import logging
 
+from landauerjax.core import distributed
+
 FILENAME = 'metrics.jsonl'
 TENSORBOARD_DIR = 'tensorboard'
 
@@ -103,6 +105,9 @@ class MetricsWriter:
   def __init__(self, workdir: str, resume_step: int, *, tensorboard: bool = True):
     self.path = metrics_path(workdir)
     self._tensorboard = None
+    self._file = None
+    if not distributed.is_primary():  # Process 0 writes the run's metrics.
+      return
     if tensorboard:
       import tensorboardX  # pylint: disable=g-import-not-at-top  # Only writers need it.
       self._tensorboard = tensorboardX.SummaryWriter(
@@ -128,6 +133,8 @@ class MetricsWriter:
   def write(self, record: dict[str, Any]) -> None:
     """Appends one record (must have an int 'step'); non-finite floats become null."""
     line = json.dumps({k: _finite(v) for k, v in record.items()}, allow_nan=False)
+    if self._file is None:
+      return
     self._file.write(line + '\n')
     if self._tensorboard is not None:
       for key, value in record.items():
@@ -136,13 +143,15 @@ class MetricsWriter:
 
   def commit(self) -> None:
     """Puts every record written so far on disk (flush + fsync; TensorBoard: flush)."""
+    if self._file is None:
+      return
     self._file.flush()
     os.fsync(self._file.fileno())
     if self._tensorboard is not None:
       self._tensorboard.flush()
 
   def close(self) -> None:
-    if not self._file.closed:
+    if self._file is not None and not self._file.closed:
       self.commit()
       self._file.close()
     if self._tensorboard is not None:

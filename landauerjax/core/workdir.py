@@ -27,6 +27,7 @@ from typing import Any
 from absl import logging
 import numpy as np
 
+from landauerjax.core import distributed
 from landauerjax.core import errors
 
 LOCK_FILE = '.lock'
@@ -41,6 +42,9 @@ class WorkdirLock:
     self._fd: int | None = None
 
   def acquire(self) -> None:
+    """Takes the lock (process 0 of a multi-process run; the others hold nothing)."""
+    if not distributed.is_primary():
+      return
     try:
       os.makedirs(self.workdir, exist_ok=True)
       fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -87,8 +91,13 @@ def _read_holder(fd: int) -> dict[str, Any]:
 
 
 def write_json(path: str, obj: Any) -> None:
-  """Writes JSON to `path` atomically: a kill leaves the old file or the new one."""
+  """Writes JSON to `path` atomically: a kill leaves the old file or the new one.
+
+  Process 0 writes; the others of a multi-process run do nothing.
+  """
   text = json.dumps(obj, indent=2, allow_nan=False) + '\n'  # Fails before any file is made.
+  if not distributed.is_primary():
+    return
   tmp = f'{path}.tmp{os.getpid()}'
   with open(tmp, 'w') as f:
     f.write(text)
