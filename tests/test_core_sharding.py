@@ -29,6 +29,11 @@ def test_mistakes_are_config_errors_naming_the_fix():
   sharding.check_batch_size(3, mesh)  # One device divides anything.
   with pytest.raises(errors.ConfigError, match=r'model axis \(3\) must divide the 1 devices'):
     sharding.make_mesh(3)
+  mesh8 = jax.sharding.Mesh(np.asarray([jax.devices()[0]] * 8, dtype=object).reshape(8, 1),
+                            ('data', 'model'))  # Only its shape matters here.
+  with pytest.raises(errors.ConfigError, match=r'batch_size \(12\) must be a multiple of the '
+                     r'8 devices .*e\.g\. 8 or 16'):
+    sharding.check_batch_size(12, mesh8)
 
 
 def test_batch_constraint_and_global_batch_keep_values():

@@ -72,9 +72,11 @@ def check_batch_size(batch_size: int, mesh: Mesh, name: str = 'config.train.batc
   """Raises ConfigError unless the data axis divides the batch evenly."""
   data = mesh.shape[DATA]
   if batch_size % data:
+    lower = batch_size // data * data
+    choices = ' or '.join(str(b) for b in (lower, lower + data) if b > 0)
     raise errors.ConfigError(
         f'{name} ({batch_size}) must be a multiple of the {data} devices of the data axis '
-        f'(e.g. {max(data, batch_size // data * data)}), so that each device gets as many rows.')
+        f'(e.g. {choices}), so that each device gets as many rows.')
 
 
 def constrain_batch(x: jax.Array, mesh: Mesh | None) -> jax.Array:
