@@ -4,9 +4,9 @@ Texts come from `landauerjax.core.text_sources` (tiny_shakespeare, local_text,
 wikitext-2/103, c4), tokenizers from `landauerjax.core.tokenizers`. Small
 corpora (`text_sources.IN_MEMORY_DATASETS`) are held as whole token arrays
 (`load_token_splits`); the others (wikitext-103, c4) stream their training
-split through `landauerjax.core.packing.token_batches`, with the packer's
-position saved in every checkpoint, and evaluate on the first tokens of their
-validation split.
+split through grain (`landauerjax.core.streams`), with every process's
+pipeline position saved in every checkpoint, and evaluate on the first tokens
+of their validation split.
 
 Shapes: N tokens, B batch, T sequence length.
 """
@@ -20,10 +20,11 @@ import os
 from collections.abc import Sequence
 from typing import Any, Iterator
 
+import jax
 import numpy as np
 
 from landauerjax.core import errors
-from landauerjax.core import packing
+from landauerjax.core import streams
 from landauerjax.core import text_builders
 from landauerjax.core import text_sources
 from landauerjax.core import tokenizers
@@ -124,8 +125,9 @@ def load_token_splits(dataset: str, tokenizer_kind: str, *, local_path: str = ''
     raise errors.ConfigError(
         f'Dataset {dataset!r} is too large to hold in memory as token arrays '
         f'(load_token_splits takes {list(text_sources.IN_MEMORY_DATASETS)}). Stream it instead: '
-        f"token_batches(text_source({dataset!r}, 'train', ...), tokenizer, batch_size, "
-        f"seq_len), with tokenizer = dataset_tokenizer({dataset!r}, kind, ...).")
+        f"landauerjax.core.streams.token_batches(text_sources.data_source({dataset!r}, "
+        f"'train', ...), tokenizer, batch_size, seq_len), with tokenizer = "
+        f"dataset_tokenizer({dataset!r}, kind, ...).")
   for split in splits:
     text_sources.check_split(dataset, split)
   if tokenizer is None:
@@ -147,7 +149,7 @@ def load_token_splits(dataset: str, tokenizer_kind: str, *, local_path: str = ''
     tokenizer = tokenizers.make_tokenizer(
         tokenizer_kind, docs['train'], vocab_size=vocab_size, cache_dir=cache_dir,
         data_id=f'{dataset}-train-sha256_{digest.hexdigest()[:16]}', model_type=model_type)
-  return tokenizer, {split: packing.encode_documents(docs[split], tokenizer, add_eos=add_eos)
+  return tokenizer, {split: streams.encode_documents(docs[split], tokenizer, add_eos=add_eos)
                      for split in splits}
 
 
@@ -200,21 +202,26 @@ def load(data_config: Any, *, batch_size: int, seq_len: int, eval_max_tokens: in
     return Data(tokenizer, validation_tokens=splits['validation'],
                 train_tokens=splits['train'])
   tokenizer = dataset_tokenizer(dataset, kind, local_path=local_path,
-                                         data_dir=data_dir, vocab_size=data_config.vocab_size,
-                                         cache_dir=cache_dir)
-  source = text_sources.text_source(dataset, 'train', local_path=local_path, data_dir=data_dir)
+                                data_dir=data_dir, vocab_size=data_config.vocab_size,
+                                cache_dir=cache_dir)
+  # Each process streams its own documents into its own rows of the global batch.
+  process, processes = jax.process_index(), jax.process_count()
+  if batch_size % processes:
+    raise errors.ConfigError(f'The batch size ({batch_size}) must be a multiple of the '
+                             f'{processes} processes.')
+  stream = streams.token_batches(
+      text_sources.data_source(dataset, 'train', local_path=local_path, data_dir=data_dir),
+      tokenizer, batch_size // processes, seq_len, shard_index=process,
+      shard_count=processes)
 
-  def train_stream(state_json: Any) -> Iterator[tuple[np.ndarray, Any]]:
-    state = packing.PackerState.from_json(state_json) if state_json else None
-    for windows, state in packing.token_batches(source, tokenizer, batch_size, seq_len,
-                                                 state=state, repeat=True):
-      yield windows, state.to_json()
+  def train_stream(state: Any) -> Iterator[tuple[np.ndarray, Any]]:
+    return streams.batches_with_state(stream, state)
 
   limit = eval_max_tokens or STREAM_EVAL_TOKENS
   pieces, count = [], 0
   for doc in text_sources.text_stream(dataset, 'validation', local_path=local_path,
                                   data_dir=data_dir):
-    pieces.append(packing.document_tokens(doc, tokenizer))
+    pieces.append(streams.document_tokens(doc, tokenizer))
     count += len(pieces[-1])
     if count > limit:
       break

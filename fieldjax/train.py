@@ -248,6 +248,19 @@ def _recorded_run(workdir: str, step: int, run_info: dict[str, Any] | None
   return recorded
 
 
+def _own_stream_state(saved: Any, workdir: str, step: int) -> Any:
+  """This process's stream state from a checkpoint's {'processes': [state, ...]}."""
+  if saved is None:
+    return None
+  count = jax.process_count()
+  if not (isinstance(saved, dict) and len(saved.get('processes', ())) == count):
+    raise errors.CheckpointError(
+        f'Checkpoint step {step} of {workdir} holds the stream position of another input '
+        f'pipeline or process count than this run\'s {count} (e.g. the packer before grain); '
+        'resume it as it was run, or use another --workdir.')
+  return saved['processes'][jax.process_index()]
+
+
 def train(cfg: model_lib.ModelConfig, train_cfg: TrainConfig, *,
           validation_tokens: np.ndarray, workdir: str,
           train_tokens: np.ndarray | None = None, train_stream: TrainStream | None = None,
@@ -260,10 +273,12 @@ def train(cfg: model_lib.ModelConfig, train_cfg: TrainConfig, *,
 
   Training data is either `train_tokens` (a corpus held in memory; batch
   `step` is B random windows drawn with batch_key(seed, step)) or
-  `train_stream` (e.g. `landauerjax.core.packing.token_batches` over a TFDS text
-  stream, for corpora too large to hold; its state is saved in every
-  checkpoint's meta as 'stream_state', so a resumed run continues with the
-  same batches).
+  `train_stream` (e.g. `landauerjax.core.streams.token_batches` over a TFDS text
+  stream, for corpora too large to hold: a callable state -> iterator of
+  (this process's rows int32 [B / processes, T + 1], the state after them),
+  with state None at the start. Every process's state is saved in every
+  checkpoint's meta ('stream_state': {'processes': [...]}), so a resumed run
+  continues with the same batches).
 
   The workdir is locked for the run (a second writer is refused). Resuming
   compares the model, the TrainConfig, `meta` and the data (fingerprint of
@@ -331,7 +346,7 @@ def train(cfg: model_lib.ModelConfig, train_cfg: TrainConfig, *,
     if restored is not None:
       state, saved_meta = restored
       params = state['params']
-      stream_state = saved_meta.get('stream_state')
+      stream_state = _own_stream_state(saved_meta.get('stream_state'), workdir, start)
       logging.info('Resumed from step %d of %s.', start, workdir)
     if start >= train_cfg.num_steps:
       logging.info('%s already holds this run trained to step %d (num_steps %d): nothing '
@@ -373,10 +388,15 @@ def _train_loop(cfg: model_lib.ModelConfig, train_cfg: TrainConfig,
       windows, current['stream_state'] = next(stream)
     except StopIteration:
       raise errors.DataError(f'The training stream ended before step {step}.') from None
-    # Each process feeds its own rows of the global batch.
-    rows = np.asarray(windows, np.int32)[sharding.process_rows(len(windows))]
-    current['windows'] = sharding.global_batch(rows, mesh)
+    # Each process's stream yields its own rows of the global batch.
+    current['windows'] = sharding.global_batch(np.asarray(windows, np.int32), mesh)
     return stream_step(params, current['windows'], step, cfg, train_cfg, schedule, mesh)
+
+  def stream_position() -> Any:
+    """Every process's stream state, saved together (None for an in-memory corpus)."""
+    if train_tokens is not None:
+      return None
+    return {'processes': distributed.allgather_json(current['stream_state'])}
 
   def updated_ce(params, step) -> float:
     """CE of the updated parameters on the batch that produced them."""
@@ -401,7 +421,7 @@ def _train_loop(cfg: model_lib.ModelConfig, train_cfg: TrainConfig,
           'perturbation': perturbations.kind_at(schedule, step - 1)},
       checkpoint=lambda params, step: ({'params': params,
                                         'step': sharding.put_replicated(jnp.int32(step), mesh)},
-                                       {**full_meta, 'stream_state': current['stream_state']}),
+                                       {**full_meta, 'stream_state': stream_position()}),
       loss_key='ce', on_eval=on_eval)
   cadence = core_loop.Cadence(train_cfg.num_steps, train_cfg.log_every, train_cfg.eval_every,
                               train_cfg.checkpoint_every)

@@ -77,6 +77,25 @@ def barrier(name: str) -> None:
     multihost_utils.sync_global_devices(name)
 
 
+def allgather_json(obj: Any) -> list[Any]:
+  """[every process's `obj`] in process order, on every process (JSON-able objects).
+
+  E.g. each process's input-pipeline position, saved together by process 0.
+  """
+  if jax.process_count() == 1:
+    return [obj]
+  import json  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+  data = np.frombuffer(json.dumps(obj).encode(), np.uint8)
+  lengths = multihost_utils.process_allgather(np.asarray([data.size], np.int32))
+  padded = np.zeros(int(np.max(lengths)), np.uint8)
+  padded[:data.size] = data
+  gathered = np.asarray(multihost_utils.process_allgather(padded)).reshape(len(lengths), -1)
+  return [json.loads(bytes(row[:int(n)]).decode()) for row, n in
+          zip(gathered, np.asarray(lengths).reshape(-1))]
+
+
 def primary_first(fn: Callable[[], T], name: str) -> T:
   """`fn()` on process 0, then on the others (e.g. preparing a dataset or a tokenizer
   cache that they then read, instead of all writing it at once)."""

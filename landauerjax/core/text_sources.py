@@ -12,8 +12,9 @@ no TensorFlow), the builders in `landauerjax.core.text_builders`:
 
 `load_text_splits` returns the whole splits of a character corpus as strings
 (the Landauer LM's input); `text_stream(dataset, split)` yields the documents
-of any dataset one at a time, from any index, in O(1) for the TFDS-backed ones
-(the field LM's input, packed by `landauerjax.core.packing`).
+of any dataset one at a time, from any index, in O(1) for the TFDS-backed ones;
+`data_source` gives them random access (the field LM's streamed input, packed
+by grain in `landauerjax.core.streams`).
 
 A given `local_path` is checked before TFDS (which skips the builders once a
 dataset is prepared): an existing file (for tiny_shakespeare the canonical
@@ -159,10 +160,23 @@ def _c4_source(split: str, data_dir: str):
     ) from e
 
 
-def _records(source: Sequence[Any], start: int) -> Iterator[str]:
-  """The 'text' of records start, start+1, ... of a data source, one at a time."""
-  for i in range(max(0, start), len(source)):
-    yield as_str(source[i]['text'])
+def data_source(dataset: str, split: str, *, local_path: str = '', data_dir: str = ''
+                ) -> Sequence[Any]:
+  """The documents of a split as a random-access sequence of records {'text': ...}.
+
+  What grain reads (`landauerjax.core.streams`): a TFDS array_record data
+  source for wikitext-* and c4, a one-record list for tiny_shakespeare and
+  local_text (their split is one document). Arguments as in `text_stream`.
+  """
+  check_split(dataset, split)
+  check_local_path(dataset, local_path)
+  if dataset in TEXT_FILE_DATASETS:
+    return [{'text': load_text_splits(dataset, local_path=local_path, data_dir=data_dir)[split]}]
+  if dataset == 'c4':
+    return _c4_source(split, data_dir)
+  builder_cls = text_builders.WIKITEXT_BUILDERS[dataset]
+  return tfds.data_source(builder_cls.name, split=split, data_dir=data_dir or None,
+                          builder_kwargs={'local_path': local_path or None})
 
 
 def text_stream(dataset: str, split: str, *, local_path: str = '', data_dir: str = '',
@@ -178,24 +192,15 @@ def text_stream(dataset: str, split: str, *, local_path: str = '', data_dir: str
     data_dir: TFDS data directory ('' uses TFDS's default). Preparation, when
       needed (not c4), happens on the first call.
     start: index of the first document to yield (skips without reading the
-      earlier ones, except for the single-document tiny_shakespeare / local_text).
+      earlier ones).
   """
-  check_split(dataset, split)
-  check_local_path(dataset, local_path)
-  if dataset in TEXT_FILE_DATASETS:
-    text = load_text_splits(dataset, local_path=local_path, data_dir=data_dir)[split]
-    return iter([text][start:])
-  if dataset == 'c4':
-    return _records(_c4_source(split, data_dir), start)
-  builder_cls = text_builders.WIKITEXT_BUILDERS[dataset]
-  source = tfds.data_source(builder_cls.name, split=split, data_dir=data_dir or None,
-                            builder_kwargs={'local_path': local_path or None})
-  return _records(source, start)
+  source = data_source(dataset, split, local_path=local_path, data_dir=data_dir)
+  return (as_str(source[i]['text']) for i in range(max(0, start), len(source)))
 
 
 def text_source(dataset: str, split: str, *, local_path: str = '',
                 data_dir: str = '') -> Callable[[int], Iterator[str]]:
-  """`start -> text_stream(..., start=start)`: the form `token_batches` resumes in O(1)."""
+  """`start -> text_stream(..., start=start)`: the documents from any index on."""
   check_split(dataset, split)
   return functools.partial(_text_stream_from, dataset, split, local_path, data_dir)
 
