@@ -105,15 +105,15 @@ def markdown(results: dict[str, Any]) -> str:
                  f"{r['ms_per_step']:.2f} | {1e3 / r['ms_per_step']:,.1f} | "
                  f"{r['chars_per_s']:,.0f} | {r['sampling']['chars_per_s']:,.0f} |")
   lines += ['', '| field size | params | tokens/s | GFLOP/step | % of float32 matmul | '
-            'peak memory (GiB) | claimed tokens/s (4090) | claimed memory (4090) |',
-            '|---|---:|---:|---:|---:|---:|---:|---:|']
+            'peak memory (GiB) | claimed tokens/s (4090) | ours / claimed | '
+            'claimed memory (4090) |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|']
   for r in results['field']:
     peak = r['device_peak_bytes'] if r['device_peak_bytes'] is not None else r['peak_memory_bytes']
     claim = results['claims_rtx4090'][r['size']]
     lines.append(f"| {r['size']} | {r['params'] / 1e6:,.0f}M | {r['tokens_per_sec']:,.0f} | "
                  f"{r['flops_per_step'] / 1e9:,.1f} | {100 * r['fraction_of_matmul']:.0f}% | "
                  f"{peak / 2**30:.2f} ({r['memory_source']}) | {claim['tokens_per_s']:,} | "
-                 f"~{claim['memory_gb']} GB |")
+                 f"{r['tokens_per_sec'] / claim['tokens_per_s']:.2f}x | ~{claim['memory_gb']} GB |")
   return '\n'.join(lines)
 
 
