@@ -2,8 +2,9 @@
 
 Compilation dominates this suite's time on CPU, so XLA's backend optimisation
 is turned down (compiles ~40% faster; inherited by the subprocesses of
-test_experiments.py) and JAX's persistent compilation cache is on, so the
-same program traced again (e.g. a resumed run's train step) is not recompiled.
+test_experiments.py) and JAX's persistent compilation cache is on, shared by the
+xdist workers, so the same program traced again (e.g. a resumed run's train step,
+or the same tiny run in another file) is not recompiled.
 
 The library is not written for `jax_numpy_rank_promotion='raise'` (its
 broadcasts of [H] against [B, H] rely on rank promotion), so the tests keep
@@ -15,6 +16,7 @@ from __future__ import annotations
 import os
 import pathlib
 import sys
+import zipfile
 
 if '--xla_backend_optimization_level' not in os.environ.get('XLA_FLAGS', ''):
   os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '')
@@ -39,11 +41,39 @@ def small_corpus(num_lines: int = 160, seed: int = 0) -> str:
   return ''.join(_WORDS[i] + '.\n' for i in rng.integers(0, len(_WORDS), num_lines))
 
 
+def fake_wikitext(num_articles: int, seed: int = 0) -> str:
+  """A raw WikiText-like file: ' = Title = ' articles with ' = = Section = = ' parts."""
+  rng = np.random.default_rng(seed)
+  words = small_corpus(40, seed).split()
+  lines = [' \n']
+  for a in range(num_articles):
+    lines += [f' = Article {a} = \n', ' \n']
+    for s in range(int(rng.integers(1, 3))):
+      if s:
+        lines += [f' = = Section {s} = = \n', ' \n']
+      sentence = ' '.join(rng.choice(words, int(rng.integers(5, 15))))
+      lines += [f' {sentence} , naïve café – {a} @-@ {s} . \n', ' \n']
+  return ''.join(lines)
+
+
+def wikitext_docs(raw: str) -> list[str]:
+  """The articles of a raw WikiText file, as the builders split it."""
+  from landauerjax.core import text_builders  # pylint: disable=g-import-not-at-top
+  return list(text_builders.wikitext_articles(raw.splitlines(keepends=True)))
+
+
 @pytest.fixture(scope='session', autouse=True)
 def _compilation_cache(tmp_path_factory):
-  """A persistent compilation cache private to this session (and xdist worker)."""
-  jax.config.update('jax_compilation_cache_dir',
-                    str(tmp_path_factory.mktemp('jax_cache')))
+  """A persistent compilation cache private to this test run, shared by its xdist
+  workers: a program one worker compiled, the other loads (e.g. the same tiny training
+  run in two test files). JAX names entries by a hash of the program, compiler options
+  and versions; a half-written entry read by the other worker is recompiled."""
+  root = tmp_path_factory.getbasetemp()
+  if os.environ.get('PYTEST_XDIST_WORKER'):
+    root = root.parent  # This run's directory, above the workers' own (popen-gw0, ...).
+  cache = root / 'jax_cache'
+  cache.mkdir(exist_ok=True)
+  jax.config.update('jax_compilation_cache_dir', str(cache))
   jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.0)
   jax.config.update('jax_persistent_cache_min_entry_size_bytes', 0)
 
@@ -65,9 +95,35 @@ def small_corpus_path(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope='session')
+def wikitext_files(tmp_path_factory) -> dict[str, str]:
+  """A fake WikiText-2 (5, 2 and 3 articles): {'zip': its archive, 'dir': the directory
+  it was extracted into, and split -> raw text}."""
+  from landauerjax.core import text_builders  # pylint: disable=g-import-not-at-top
+  root = tmp_path_factory.mktemp('wikitext')
+  texts = {'train': fake_wikitext(5, 0), 'validation': fake_wikitext(2, 1),
+           'test': fake_wikitext(3, 2)}
+  extracted = root / 'wikitext-2-raw'
+  extracted.mkdir()
+  for split, name in text_builders.WIKITEXT_FILES.items():
+    (extracted / name).write_text(texts[split], encoding='utf-8')
+  with zipfile.ZipFile(root / 'wikitext-2-raw-v1.zip', 'w') as archive:
+    for name in text_builders.WIKITEXT_FILES.values():
+      archive.write(extracted / name, f'wikitext-2-raw/{name}')
+  return {'zip': str(root / 'wikitext-2-raw-v1.zip'), 'dir': str(root), **texts}
+
+
+@pytest.fixture(scope='session')
 def data_dir(tmp_path_factory) -> str:
   """A TFDS data_dir shared by the session's tests."""
   return str(tmp_path_factory.mktemp('tfds_data'))
+
+
+@pytest.fixture(scope='session')
+def shakespeare_splits(shakespeare_path, data_dir) -> dict[str, str]:
+  """Tiny Shakespeare's text splits, prepared once into the session data_dir."""
+  from landauerjax.core import text_sources  # pylint: disable=g-import-not-at-top
+  return text_sources.load_text_splits('tiny_shakespeare', local_path=shakespeare_path,
+                                       data_dir=data_dir)
 
 
 @pytest.fixture(scope='session')
@@ -98,3 +154,12 @@ def tiny_config(small_corpus_path, data_dir):
     config.checkpoint.every = 3
     return config
   return make
+
+
+@pytest.fixture(scope='session')
+def landauer_run(tiny_config, tmp_path_factory) -> tuple[str, dict]:
+  """(workdir, returned metrics) of `tiny_config('original')` trained in-process: 6
+  steps, checkpoints 3 and 6. Shared by the test files: read it, or copy it to change it."""
+  from landauerjax import train  # pylint: disable=g-import-not-at-top
+  workdir = str(tmp_path_factory.mktemp('landauer_run'))
+  return workdir, train.train_and_evaluate(tiny_config('original'), workdir)

@@ -1,9 +1,10 @@
 """Every user mistake on the command line: one line, a non-zero exit, nothing harmed.
 
-The mistakes of one entry point run in ONE Python process (a driver that
-calls `experiments.common.run(main)` once per command line, catching its exit),
-so that some 30 command lines cost four JAX start-ups; a few true end-to-end
-runs check the raw output of a real process: Ctrl-C, a closed pipe, kill -9.
+The mistakes run in ONE Python process (a driver that calls each entry point's
+`experiments.common.run(main)` once per command line, catching its exit), so
+that some 60 command lines cost one JAX start-up; a few true end-to-end runs
+check the raw output of a real process: an unknown config key of eval_landauer
+(here), Ctrl-C, a closed pipe, kill -9 (slow).
 """
 
 from __future__ import annotations
@@ -15,57 +16,92 @@ import pathlib
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import jax
 import numpy as np
 import pytest
 
+from conftest import small_corpus
+from field_fixtures import char_corpus
 from fieldjax import field as field_lib
 from fieldjax import model as field_model
 from fieldjax import train as field_train
 from landauerjax import checkpoints
 from landauerjax import train
+from landauerjax.core import tokenizers
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
-# Runs `experiments.<module>` once per command line read from stdin (a JSON list
-# of argv lists); prints one JSON list of {code, stdout, stderr, traceback}.
+# The driver: reads one request a line, [module, [argv, ...]], calls
+# `experiments.<module>.cli()` once per argv (catching its exit) and answers one line,
+# RESULTS + a JSON list of {code, stdout, stderr, traceback}. After each entry point it
+# drops the flags the entry point defined (each defines --workdir, --config, ...).
 _DRIVER = r'''
-import contextlib, io, json, sys, traceback
-from absl import flags
+import contextlib, importlib, io, json, sys, traceback
+from absl import app, flags
 from landauerjax.core import tokenizers
-module = __import__('experiments.' + sys.argv[1], fromlist=['main'])
-defined = set(flags.FLAGS)  # Config files define their override flags when parsed.
-results = []
-for argv in json.loads(sys.stdin.read()):
-  out, err, code, trace = io.StringIO(), io.StringIO(), None, ''
-  sys.argv = ['prog'] + argv
-  with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-    try:
-      module.cli()
-    except SystemExit as e:
-      code = e.code
-    except BaseException:
-      trace = traceback.format_exc()
-  flags.FLAGS.unparse_flags()
-  for name in set(flags.FLAGS) - defined:
-    if name.startswith('config.'):
-      delattr(flags.FLAGS, name)
-  results.append({'code': code, 'stdout': out.getvalue(), 'stderr': err.getvalue(),
-                  'traceback': trace})
-sys.stdout.write('\nRESULTS ' + json.dumps(results) + '\n')
+from experiments import common  # Defines --debug, which every entry point reads.
+from landauerjax import xla_cpu
+xla_cpu.set_small_loop_threshold()  # Before any JAX computation, as generate_landauer does.
+app.define_help_flags()
+shared = set(flags.FLAGS)
+for request in sys.stdin:
+  name, argvs = json.loads(request)
+  sys.modules.pop('experiments.' + name, None)  # Imported afresh: it defines its flags.
+  module = importlib.import_module('experiments.' + name)
+  defined = set(flags.FLAGS)  # Config files define their override flags when parsed.
+  results = []
+  for argv in argvs:
+    out, err, code, trace = io.StringIO(), io.StringIO(), None, ''
+    sys.argv = ['prog'] + argv
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+      try:
+        module.cli()
+      except SystemExit as e:
+        code = e.code
+      except BaseException:
+        trace = traceback.format_exc()
+    flags.FLAGS.unparse_flags()
+    for flag in set(flags.FLAGS) - defined:
+      if flag.startswith('config.'):
+        delattr(flags.FLAGS, flag)
+    results.append({'code': code, 'stdout': out.getvalue(), 'stderr': err.getvalue(),
+                    'traceback': trace})
+  for flag in set(flags.FLAGS) - shared:  # The entry point's own (libraries' flags stay).
+    if flags.FLAGS.find_module_defining_flag(flag, '').startswith('experiments.'):
+      delattr(flags.FLAGS, flag)
+  sys.stdout.write('\nRESULTS ' + json.dumps(results) + '\n')
+  sys.stdout.flush()
 '''
 
 
-def _drive(module: str, argvs: list[list[str]]) -> list[dict]:
-  env = dict(os.environ, JAX_PLATFORMS='cpu')
-  proc = subprocess.run([sys.executable, '-c', _DRIVER, module], input=json.dumps(argvs),
-                        cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-                        timeout=600, check=False)
-  marker = proc.stdout.rfind('\nRESULTS ')
-  assert marker >= 0, proc.stderr[-3000:]
-  return json.loads(proc.stdout[marker + len('\nRESULTS '):])
+@pytest.fixture(scope='module')
+def drive(tmp_path_factory):
+  """`drive(module, argvs)` -> one result per argv, from one driver process shared by
+  this file's tests (one JAX start-up, not one per entry point)."""
+  log = tmp_path_factory.mktemp('driver') / 'stderr.txt'
+  with open(log, 'w') as stderr:
+    process = subprocess.Popen([sys.executable, '-c', _DRIVER], cwd=REPO_ROOT, text=True,
+                               env=dict(os.environ, JAX_PLATFORMS='cpu'),
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr)
+
+  def run(module: str, argvs: list[list[str]]) -> list[dict]:
+    watchdog = threading.Timer(600, process.kill)
+    watchdog.start()
+    try:
+      process.stdin.write(json.dumps([module, argvs]) + '\n')
+      process.stdin.flush()
+      for line in process.stdout:  # Anything printed outside the commands is skipped.
+        if line.startswith('RESULTS '):
+          return json.loads(line[len('RESULTS '):])
+    finally:
+      watchdog.cancel()
+    raise AssertionError(f'The driver stopped: {log.read_text()[-3000:]}')
+  yield run
+  process.stdin.close()
+  process.wait(timeout=120)
 
 
 def _snapshot(*dirs: str) -> dict[str, str]:
@@ -90,26 +126,26 @@ def _assert_one_line_error(result: dict, expected: str, code: int = 2) -> None:
 
 
 @pytest.fixture(scope='module')
-def landauer_workdir(tiny_config, tmp_path_factory):
-  workdir = str(tmp_path_factory.mktemp('landauer_cli'))
-  train.train_and_evaluate(tiny_config('original'), workdir)
-  return workdir
+def landauer_workdir(landauer_run):
+  """The 6-step run of tiny_config('original') (conftest); the tests check it is untouched."""
+  return landauer_run[0]
 
 
 @pytest.fixture(scope='module')
-def field_workdir(small_corpus_path, tmp_path_factory):
-  """A 2-step field LM run with the char tokenizer of the small corpus."""
-  text = open(small_corpus_path).read()
-  tokenizer = tokenizers.CharVocab.from_texts(text)
-  tokens = np.asarray(tokenizer.encode(text), np.int32)
-  cfg = field_model.ModelConfig(vocab_size=tokenizer.vocab_size, embed_dim=8, lags=3,
-                                lattice_dim=32,
-                                field=field_lib.FieldConfig(chunk=8, window=8, num_steps=1))
+def field_workdir(tmp_path_factory):
+  """A 2-step field LM run with the char tokenizer of the small corpus (the model, data
+  and batch shapes of test_reliability.py's field runs: the same compiled programs)."""
+  tokenizer = tokenizers.CharVocab.from_texts(small_corpus())
+  cfg, train_tokens, validation_tokens = char_corpus(field_model.ModelConfig(
+      vocab_size=2, embed_dim=8, lags=3, lattice_dim=32,
+      field=field_lib.FieldConfig(chunk=8, window=8, num_steps=1)))
+  assert cfg.vocab_size == tokenizer.vocab_size
   workdir = str(tmp_path_factory.mktemp('field_cli'))
   field_train.train(cfg, field_train.TrainConfig(
-      num_steps=2, batch_size=2, seq_len=8, eval_every=2, checkpoint_every=2, eval_stride=8,
-      eval_max_tokens=32), train_tokens=tokens[:3000], validation_tokens=tokens[3000:],
-      workdir=workdir, meta={'tokenizer': tokenizer.to_json(), 'dataset': 'local_text'})
+      num_steps=2, batch_size=4, seq_len=8, eval_every=2, checkpoint_every=2, eval_stride=8,
+      eval_max_tokens=64, eval_batch_size=16), train_tokens=train_tokens,
+      validation_tokens=validation_tokens, workdir=workdir,
+      meta={'tokenizer': tokenizer.to_json(), 'dataset': 'local_text'})
   return workdir
 
 
@@ -124,7 +160,8 @@ def _landauer_train_args(tiny_config, workdir, *extra):
           + overrides + list(extra))
 
 
-def test_train_landauer_mistakes(tiny_config, landauer_workdir, field_workdir, tmp_path):
+def test_train_landauer_mistakes(drive, tiny_config, landauer_workdir, field_workdir,
+                                 tmp_path):
   fresh = str(tmp_path / 'fresh')
   before = _snapshot(landauer_workdir, field_workdir)
   cases = [
@@ -155,16 +192,16 @@ def test_train_landauer_mistakes(tiny_config, landauer_workdir, field_workdir, t
   expected = [e for _, e in cases] + ['seed: 0 -> 7', 'field LM checkpoint',
                                       "config file 'experiments/configs/nope.py' not found"]
   assert len(argvs) == len(expected)
-  for result, message in zip(_drive('train_landauer', argvs), expected):
+  for result, message in zip(drive('train_landauer', argvs), expected):
     _assert_one_line_error(result, message)
   assert _snapshot(landauer_workdir, field_workdir) == before
   assert not os.path.exists(os.path.join(fresh, 'checkpoints'))
 
 
-def test_eval_and_generate_landauer_mistakes(landauer_workdir, field_workdir, tmp_path):
+def test_eval_and_generate_landauer_mistakes(drive, landauer_workdir, field_workdir, tmp_path):
   before = _snapshot(landauer_workdir, field_workdir)
   missing = str(tmp_path / 'never_trained')
-  eval_results = _drive('eval_landauer', [
+  eval_results = drive('eval_landauer', [
       [f'--workdir={missing}'],
       [f'--workdir={field_workdir}'],
       [f'--workdir={landauer_workdir}', '--step=4'],
@@ -178,7 +215,7 @@ def test_eval_and_generate_landauer_mistakes(landauer_workdir, field_workdir, tm
                                             'config.eval.window must be >= 1',
                                             'config.eval.num_streams must be >= 1']):
     _assert_one_line_error(result, message)
-  generate = _drive('generate_landauer', [
+  generate = drive('generate_landauer', [
       [f'--workdir={landauer_workdir}', '--prompt=the~'],
       [f'--workdir={landauer_workdir}', '--prompt='],
       [f'--workdir={landauer_workdir}', '--max_new_tokens=0'],
@@ -196,7 +233,7 @@ def test_eval_and_generate_landauer_mistakes(landauer_workdir, field_workdir, tm
   assert _snapshot(landauer_workdir, field_workdir) == before
 
 
-def test_field_mistakes(field_workdir, landauer_workdir, small_corpus_path, data_dir,
+def test_field_mistakes(drive, field_workdir, landauer_workdir, small_corpus_path, data_dir,
                         tmp_path):
   before = _snapshot(landauer_workdir, field_workdir)
   fresh = str(tmp_path / 'fresh')
@@ -242,7 +279,7 @@ def test_field_mistakes(field_workdir, landauer_workdir, small_corpus_path, data
        'must name a .png'),
       (['profile', '--batch_sizes=0'], 'integers >= 1'),
   ]
-  results = _drive('field', [argv for argv, _ in cases])
+  results = drive('field', [argv for argv, _ in cases])
   for result, (argv, message) in zip(results, cases):
     _assert_one_line_error(result, message)
     if argv[0] == 'generate':

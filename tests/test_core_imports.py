@@ -33,6 +33,6 @@ def test_the_core_imports_no_model_and_the_field_lm_no_landauer_module():
   assert result.returncode == 0, result.stderr[-2000:]
   core_line, field_line = result.stdout.strip().splitlines()[-2:]
   count = int(core_line.split()[1])
-  assert count >= 10  # checkpoints, errors, guards, loop, metrics, packing, text_*, ...
+  assert count >= 10  # checkpoints, distributed, errors, guards, loop, metrics, sharding, ...
   assert core_line.endswith(' []'), core_line
   assert field_line == 'field []', field_line

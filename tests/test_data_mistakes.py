@@ -74,24 +74,6 @@ def test_wrong_file_is_caught_with_or_without_prepared_data(tmp_path, monkeypatc
     assert isinstance(excinfo.value, ValueError) and 'other.txt' in _one_line(excinfo)
 
 
-def test_local_sha256_is_memoised_by_path_mtime_and_size(tmp_path):
-  path = tmp_path / 'corpus.txt'
-  path.write_text('first version of the text')
-  calls = []
-
-  def counting_sha256(p: str) -> str:
-    calls.append(p)
-    return text_builders.file_sha256(p)
-
-  first = text_builders.local_sha256(str(path), counting_sha256)
-  assert text_builders.local_sha256(path, counting_sha256) == first
-  assert calls == [str(path.resolve())]
-  path.write_text('second, longer version of the text')
-  assert text_builders.local_sha256(str(path), counting_sha256) != first
-  assert len(calls) == 2
-  assert text_builders.local_sha256(str(path)) == text_builders.file_sha256(path)
-
-
 # A directory, or nothing, where a text file is expected.
 
 

@@ -11,8 +11,7 @@ import sys
 
 import pytest
 
-from landauerjax import checkpoints
-from landauerjax.core import errors
+from test_checkpoints import flip_bytes_in_data
 
 # The entry points end to end in subprocesses: the slow CI step (pytest -m slow).
 pytestmark = pytest.mark.slow
@@ -97,22 +96,10 @@ def test_generate_prints_prompt_and_continuation(trained):
   assert set(result.stdout[len(PROMPT):-1]) <= set(vocab)
 
 
-def _flip_bytes_in_data(step_dir):
-  """Three flipped bytes in the largest array file of a step."""
-  files = [os.path.join(root, name) for root, _, names in os.walk(os.path.join(step_dir, 'state'))
-           for name in names]
-  path = max(files, key=os.path.getsize)
-  data = bytearray(open(path, 'rb').read())
-  for i in (0, 1, 2):
-    data[len(data) // 2 + 5 * i] ^= 0xFF
-  with open(path, 'wb') as f:
-    f.write(data)
-
-
 def test_eval_falls_back_from_a_corrupt_checkpoint_in_one_line(trained, tmp_path):
   workdir = str(tmp_path / 'corrupt')
   shutil.copytree(trained, workdir)
-  _flip_bytes_in_data(os.path.join(workdir, 'checkpoints', '4'))
+  flip_bytes_in_data(os.path.join(workdir, 'checkpoints', '4'))
   result = _run('eval_landauer', f'--workdir={workdir}', '--config.eval.num_streams=4',
                 '--config.eval.window=8')
   assert result.returncode == 0, result.stderr[-3000:]
@@ -120,43 +107,8 @@ def test_eval_falls_back_from_a_corrupt_checkpoint_in_one_line(trained, tmp_path
   warning = [l for l in result.stderr.splitlines() if 'unusable' in l]
   assert len(warning) == 1 and 'checkpoint step 4 is unusable' in warning[0]
   assert 'falling back to step 2' in warning[0] and 'sha256' in warning[0]
-  _flip_bytes_in_data(os.path.join(workdir, 'checkpoints', '2'))
+  flip_bytes_in_data(os.path.join(workdir, 'checkpoints', '2'))
   result = _run('eval_landauer', f'--workdir={workdir}')
   assert result.returncode == 2
   assert result.stderr.splitlines()[-1].startswith('error: No checkpoint in')
   assert 'Traceback' not in result.stderr
-
-
-def _truncate_data(step_dir):
-  state = os.path.join(step_dir, 'state')
-  for root, _, files in os.walk(state):
-    for name in files:
-      path = os.path.join(root, name)
-      if os.sep + 'd' + os.sep in path:  # Array data; metadata stays readable.
-        with open(path, 'r+b') as f:
-          f.truncate(os.path.getsize(path) // 2)
-
-
-@pytest.mark.parametrize('damage', [
-    _truncate_data,
-    _flip_bytes_in_data,
-    lambda step_dir: shutil.rmtree(os.path.join(step_dir, 'state')),
-    lambda step_dir: shutil.rmtree(os.path.join(step_dir, 'meta')),
-    lambda step_dir: [shutil.rmtree(os.path.join(step_dir, d)) for d in os.listdir(step_dir)
-                      if os.path.isdir(os.path.join(step_dir, d))],
-], ids=['truncated_arrays', 'flipped_bytes', 'no_state', 'no_meta', 'emptied'])
-def test_load_for_inference_falls_back_from_a_damaged_checkpoint(trained, tmp_path, damage):
-  workdir = str(tmp_path / 'damaged')
-  shutil.copytree(trained, workdir)
-  step_dir = os.path.join(workdir, 'checkpoints', '4')
-  damage(step_dir)
-  assert checkpoints.load_for_inference(workdir).step == 2  # The older one is fine.
-  with pytest.raises(errors.CheckpointError, match='checkpoint step 4 is unusable') as info:
-    checkpoints.load_for_inference(workdir, step=4)
-  assert step_dir in str(info.value)
-
-
-def test_load_for_inference_without_checkpoints(tmp_path):
-  os.makedirs(tmp_path / 'checkpoints')
-  with pytest.raises(errors.CheckpointError, match='No checkpoint in'):
-    checkpoints.load_for_inference(str(tmp_path))

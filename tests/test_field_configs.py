@@ -46,16 +46,19 @@ def test_the_schedule_is_a_dict_of_steps():
 
 
 def _tiny(small_corpus_path, data_dir, num_steps=4):
+  """field_tiny.py shrunk to the model and shapes of test_reliability.py's field runs (the
+  same compiled programs)."""
   config = field_tiny.get_config()
   config.data.dataset = 'local_text'
   config.data.local_path = small_corpus_path
   config.data.data_dir = data_dir
   config.model.embed_dim, config.model.lags, config.model.lattice_dim = 8, 3, 32
   config.model.field.chunk = config.model.field.window = 8
-  config.train.num_steps, config.train.batch_size, config.train.seq_len = num_steps, 2, 8
+  config.model.field.num_steps = 1
+  config.train.num_steps, config.train.batch_size, config.train.seq_len = num_steps, 4, 8
   config.train.perturbation_schedule = {0: 'beta', 2: 'levy'}
   config.eval.every = config.checkpoint.every = 2
-  config.eval.stride, config.eval.max_tokens = 8, 64
+  config.eval.stride, config.eval.max_tokens, config.eval.batch_size = 8, 64, 16
   config.log_every = 1
   return config
 

@@ -10,6 +10,9 @@ import sys
 
 import pytest
 
+from conftest import fake_wikitext
+from landauerjax.core import text_builders
+
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 TINY_MODEL = json.dumps({'embed_dim': 8, 'lags': 3, 'lattice_dim': 64,
                          'field': {'chunk': 8, 'window': 16}})
@@ -106,3 +109,23 @@ def test_checkpoint_of_another_size_is_refused(trained, small_corpus_path, data_
   assert 'other settings' in result.stderr
   assert 'model.lattice_dim: 64 -> 128' in result.stderr
   assert sorted(os.listdir(os.path.join(trained, 'checkpoints'))) == ['3', '6']
+
+
+def test_train_command_streams_wikitext103_with_sentencepiece(tmp_path, data_dir):
+  root = tmp_path / 'wikitext-103-raw'
+  root.mkdir()
+  for split, name in text_builders.WIKITEXT_FILES.items():
+    (root / name).write_text(fake_wikitext(8 if split == 'train' else 2, len(name)),
+                             encoding='utf-8')
+  workdir = tmp_path / 'run'
+  result = _run('train', f'--workdir={workdir}', '--dataset=wikitext-103',
+                f'--local_path={root}', f'--data_dir={data_dir}', '--tokenizer=sentencepiece',
+                '--vocab_size=120', *TINY, '--num_steps=4', '--eval_every=2',
+                '--checkpoint_every=2')
+  assert result.returncode == 0, result.stderr[-3000:]
+  lines = [json.loads(l) for l in (workdir / 'metrics.jsonl').read_text().splitlines()]
+  assert [l['step'] for l in lines] == [2, 4] and all(l['val_ce'] > 0 for l in lines)
+  assert any(name.endswith('.model') for name in os.listdir(workdir / 'tokenizer'))
+  meta = json.loads((workdir / 'checkpoints' / '4' / 'meta' / 'metadata').read_text())
+  assert len(meta['stream_state']['processes']) == 1  # This process's stream position.
+  assert meta['tokenizer']['kind'] == 'sentencepiece'

@@ -1,8 +1,10 @@
-"""fieldjax.train: Hebbian training, resume, TrainConfig validation."""
+"""fieldjax.train: Hebbian training, resume (from token arrays and from a stream),
+TrainConfig validation."""
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 import os
@@ -12,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from conftest import small_corpus
 from field_fixtures import char_corpus
 from fieldjax import checkpoints
 from fieldjax import field
@@ -19,6 +22,8 @@ from fieldjax import model
 from fieldjax import perturbations
 from fieldjax import train
 from landauerjax.core import errors
+from landauerjax.core import streams
+from landauerjax.core import tokenizers
 
 
 TRAIN_MODEL = model.ModelConfig(vocab_size=2, embed_dim=16, lags=4, lattice_dim=128,
@@ -99,3 +104,59 @@ def test_train_resume_equals_uninterrupted_run(corpus, tmp_path):
 def test_train_config_rejects_bad_settings(kwargs, match):
   with pytest.raises(ValueError, match=match):
     train.TrainConfig(**kwargs)
+
+
+# Training from a stream (corpora too large to hold): resume is exact.
+
+STREAM_CFG = model.ModelConfig(vocab_size=256, embed_dim=8, lags=3, lattice_dim=32)
+
+
+def _stream(tokenizer, docs, batch, seq):
+  """A TrainStream: grain batches of the documents, from a saved state (None: the start)."""
+  dataset = streams.token_batches([{'text': d} for d in docs], tokenizer, batch, seq)
+  return lambda state: streams.batches_with_state(dataset, state)
+
+
+def _lines(workdir):
+  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+    return [{k: v for k, v in json.loads(l).items() if k != 'tokens_per_sec'} for l in f]
+
+
+def test_streamed_training_resumes_exactly(tmp_path):
+  tokenizer = tokenizers.ByteTokenizer()
+  docs = small_corpus(60).split('.\n')
+  validation = streams.encode_documents(docs[:5], tokenizer)
+  common = dict(batch_size=2, seq_len=16, eval_stride=8, eval_every=2, checkpoint_every=2,
+                log_every=1, perturbation_schedule='{"0": "levy", "3": "beta"}')
+  stream = _stream(tokenizer, docs, 2, 16)
+  whole = str(tmp_path / 'whole')
+  train.train(STREAM_CFG, train.TrainConfig(num_steps=6, **common), train_stream=stream,
+              validation_tokens=validation, workdir=whole)
+  parts = str(tmp_path / 'parts')
+  train.train(STREAM_CFG, train.TrainConfig(num_steps=4, **common), train_stream=stream,
+              validation_tokens=validation, workdir=parts)
+  # The checkpoint of step 4 holds the stream position; the rest continues from it.
+  train.train(STREAM_CFG, train.TrainConfig(num_steps=6, **common), train_stream=stream,
+              validation_tokens=validation, workdir=parts)
+  assert _lines(whole) == _lines(parts)
+  _, params_whole, _, meta = checkpoints.load(whole)
+  _, params_parts, _, _ = checkpoints.load(parts)
+  for a, b in zip(jax.tree_util.tree_leaves(params_whole),
+                  jax.tree_util.tree_leaves(params_parts)):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  # Every process's stream position after its 6th batch (one process here).
+  states = [state for _, state in itertools.islice(stream(None), 6)]
+  assert meta['stream_state'] == {'processes': [json.loads(json.dumps(states[-1]))]}
+
+
+def test_train_needs_exactly_one_data_source(tmp_path):
+  cfg = train.TrainConfig(num_steps=1, batch_size=2, seq_len=8, eval_stride=4)
+  validation = np.arange(20, dtype=np.int32) % 7
+  for kwargs in ({}, {'train_tokens': validation, 'train_stream': lambda s: iter(())}):
+    try:
+      train.train(STREAM_CFG, cfg, validation_tokens=validation, workdir=str(tmp_path),
+                  **kwargs)
+    except ValueError as e:
+      assert 'exactly one' in str(e)
+    else:
+      raise AssertionError('no error')

@@ -1,47 +1,20 @@
-"""Tests of landauerjax.datasets and landauerjax.input_pipeline."""
+"""Tests of landauerjax.input_pipeline: the character corpus and its fingerprint."""
 
 from __future__ import annotations
 
+import dataclasses
 
-import jax
 import ml_collections
 import numpy as np
 import pytest
-import tensorflow_datasets as tfds
 
 from landauerjax import input_pipeline
-from landauerjax.core import text_builders
-from landauerjax.core import text_sources
-from landauerjax.core import windows as windows_lib
+from landauerjax.core import errors
 
 
-@pytest.fixture(scope='module')
-def shakespeare_splits(shakespeare_path, data_dir):
-  """Tiny Shakespeare prepared once into the session data_dir."""
-  return text_sources.load_text_splits('tiny_shakespeare', local_path=shakespeare_path,
-                                   data_dir=data_dir)
-
-
-@pytest.mark.parametrize('n', [10, 11, 19, 101, 1_115_394])
-def test_canonical_split(n):
-  text = ''.join(chr(ord('a') + i % 26) for i in range(n))
-  splits = text_builders.canonical_split(text)
-  assert len(splits['train']) == int(n * 0.9)
-  assert splits['train'] + splits['validation'] == text
-
-
-def test_canonical_split_of_tiny_shakespeare_size():
-  splits = text_builders.canonical_split('x' * 1_115_394)
-  assert (len(splits['train']), len(splits['validation'])) == (1_003_854, 111_540)
-
-
-def test_load_tiny_shakespeare(shakespeare_splits, shakespeare_path):
-  with open(shakespeare_path, encoding='utf-8') as f:
-    text = f.read()
-  assert len(shakespeare_splits['train']) == 1_003_854
-  assert len(shakespeare_splits['validation']) == 111_540
-  assert shakespeare_splits['train'] + shakespeare_splits['validation'] == text
-  assert shakespeare_splits['train'].startswith('First Citizen:')
+def _config(dataset: str, local_path: str, data_dir: str) -> ml_collections.ConfigDict:
+  return ml_collections.ConfigDict(
+      {'dataset': dataset, 'local_path': local_path, 'data_dir': data_dir})
 
 
 def test_load_corpus_vocab(shakespeare_splits, shakespeare_path, data_dir):
@@ -57,167 +30,26 @@ def test_load_corpus_vocab(shakespeare_splits, shakespeare_path, data_dir):
   assert corpus.vocab.decode(corpus.train[:14]) == 'First Citizen:'
 
 
-def test_load_under_mock_data(tmp_path):
-  with tfds.testing.mock_data(num_examples=3):
-    splits = text_sources.load_text_splits('tiny_shakespeare', data_dir=str(tmp_path))
-  for name in ('train', 'validation'):
-    text = splits[name]
-    assert isinstance(text, str) and text
-    # Mocked examples hold no newlines; three of them are joined by two.
-    assert len(text.split('\n')) == 3
+def test_load_corpus_with_a_given_vocabulary(small_corpus_path, data_dir):
+  corpus = input_pipeline.load_corpus(_config('local_text', small_corpus_path, data_dir))
+  again = input_pipeline.load_corpus(_config('local_text', small_corpus_path, data_dir),
+                                     vocab=corpus.vocab)
+  np.testing.assert_array_equal(again.train, corpus.train)
+  np.testing.assert_array_equal(again.validation, corpus.validation)
+  # A checkpoint's vocabulary that lacks characters of the corpus: another corpus.
+  narrow = input_pipeline.CharVocab.from_texts(corpus.vocab.chars.replace('w', ''))
+  with pytest.raises(errors.DataError, match=r"characters the checkpoint's vocabulary "
+                                             r"lacks \('w'\).*not the corpus"):
+    input_pipeline.load_corpus(_config('local_text', small_corpus_path, data_dir), vocab=narrow)
 
 
-def test_local_text_builder(tmp_path):
-  path = tmp_path / 'corpus.txt'
-  text = 'hello world, this is a small corpus.\n' * 5
-  path.write_text(text)
-  data_dir = str(tmp_path / 'data')
-  splits = text_sources.load_text_splits('local_text', local_path=str(path), data_dir=data_dir)
-  assert splits == text_builders.canonical_split(text)
-  # A new content at the same path gets its own prepared data.
-  other = 'a different corpus entirely!\n' * 4
-  path.write_text(other)
-  splits = text_sources.load_text_splits('local_text', local_path=str(path), data_dir=data_dir)
-  assert splits == text_builders.canonical_split(other)
-
-
-def test_missing_data_file(tmp_path):
-  missing = str(tmp_path / 'nope.txt')
-  for dataset in ('tiny_shakespeare', 'local_text'):
-    with pytest.raises(FileNotFoundError, match='nope.txt'):
-      text_sources.load_text_splits(dataset, local_path=missing, data_dir=str(tmp_path))
-
-
-def test_local_text_rejects_unusable_files(tmp_path):
-  short = tmp_path / 'short.txt'
-  short.write_text('abc')
-  with pytest.raises(ValueError, match='at least 10'):
-    text_sources.load_text_splits('local_text', local_path=str(short), data_dir=str(tmp_path))
-  latin1 = tmp_path / 'latin1.txt'
-  latin1.write_bytes('caf\xe9 na\xefve, not UTF-8'.encode('latin-1'))
-  with pytest.raises(ValueError, match='latin1.txt.*not UTF-8'):
-    text_sources.load_text_splits('local_text', local_path=str(latin1), data_dir=str(tmp_path))
-
-
-def test_local_text_needs_a_path(tmp_path):
-  with pytest.raises(ValueError, match='local_path'):
-    text_sources.load_text_splits('local_text', data_dir=str(tmp_path))
-
-
-def test_wrong_file_as_tiny_shakespeare(tmp_path):
-  path = tmp_path / 'not_shakespeare.txt'
-  path.write_text('This is not the Tiny Shakespeare corpus.\n' * 3)
-  with pytest.raises(ValueError, match='sha256'):
-    text_sources.load_text_splits('tiny_shakespeare', local_path=str(path),
-                              data_dir=str(tmp_path / 'data'))
-
-
-def test_unknown_dataset(tmp_path):
-  with pytest.raises(ValueError, match='wikitext'):
-    text_sources.load_text_splits('wikitext', data_dir=str(tmp_path))
-
-
-def test_vocab_encode_decode_and_unknown_chars():
-  vocab = input_pipeline.CharVocab.from_texts('hello', 'world')
-  assert vocab.chars == 'dehlorw'
-  ids = vocab.encode('hold')
-  np.testing.assert_array_equal(ids, [2, 4, 3, 0])
-  assert ids.dtype == np.int32
-  assert vocab.decode(ids) == 'hold'
-  assert input_pipeline.CharVocab.from_json(vocab.to_json()) == vocab
-  with pytest.raises(ValueError, match="'QZ'"):
-    vocab.encode('hQlloZwQrld')
-
-
-def test_sample_windows_are_deterministic_contiguous_slices():
-  tokens = np.arange(1000, dtype=np.int32) * 3 + 7  # Distinct values: positions are recoverable.
-  key = jax.random.PRNGKey(0)
-  windows = np.asarray(windows_lib.sample_windows(tokens, key, 16, 10))
-  assert windows.shape == (16, 11)
-  np.testing.assert_array_equal(
-      windows, np.asarray(windows_lib.sample_windows(tokens, key, 16, 10)))
-  for row in windows:
-    start = (row[0] - 7) // 3
-    np.testing.assert_array_equal(row, tokens[start:start + 11])
-  starts = (windows[:, 0] - 7) // 3
-  assert len(set(starts.tolist())) > 1
-  other = np.asarray(windows_lib.sample_windows(tokens, jax.random.PRNGKey(1), 16, 10))
-  assert not np.array_equal(other, windows)
-
-
-def test_sample_windows_reach_both_ends():
-  tokens = np.arange(12, dtype=np.int32)
-  windows = np.asarray(windows_lib.sample_windows(tokens, jax.random.PRNGKey(0), 200, 9))
-  assert set(windows[:, 0].tolist()) == {0, 1, 2}  # Every start whose window fits.
-
-
-def test_sample_windows_short_corpus():
-  with pytest.raises(ValueError, match='shorter'):
-    windows_lib.sample_windows(np.arange(5, dtype=np.int32), jax.random.PRNGKey(0), 2, 5)
-
-
-def test_batch_key():
-  keys = [np.asarray(windows_lib.batch_key(0, step)) for step in range(4)]
-  assert len({k.tobytes() for k in keys}) == 4
-  np.testing.assert_array_equal(windows_lib.batch_key(0, 2), keys[2])
-  assert not np.array_equal(np.asarray(windows_lib.batch_key(1, 2)), keys[2])
-
-
-@pytest.mark.parametrize('n,num_streams,window', [
-    (50, 4, 8), (33, 3, 4), (9, 1, 16), (17, 32, 4), (64, 7, 1), (2, 3, 5)])
-def test_eval_streams_cover_every_target_once(n, num_streams, window):
-  tokens = np.arange(100, 100 + n, dtype=np.int32)  # Distinct values.
-  streams = windows_lib.eval_streams(tokens, num_streams, window)
-  s, length = streams.inputs.shape
-  assert streams.targets.shape == streams.mask.shape == (s, length)
-  assert length % window == 0 and 1 <= s <= num_streams
-  assert streams.num_targets == n - 1
-  real = streams.mask == 1
-  targets = streams.targets[real]
-  # Every token except the first is a target exactly once, after its predecessor.
-  assert sorted(targets.tolist()) == tokens[1:].tolist()
-  np.testing.assert_array_equal(streams.inputs[real], targets - 1)
-  # Within a stream, each input is the previous target: streams are contiguous.
-  for row_in, row_t, row_m in zip(streams.inputs, streams.targets, streams.mask):
-    valid = row_m[1:] == 1
-    np.testing.assert_array_equal(row_in[1:][valid], row_t[:-1][valid])
-  assert set(np.unique(streams.mask).tolist()) <= {0.0, 1.0}
-
-
-@pytest.mark.parametrize('n,seq_len,stride', [
-    (2, 4, 2), (5, 8, 3), (9, 8, 8), (10, 8, 8), (10, 8, 1), (37, 8, 3), (64, 16, 16),
-    (65, 16, 16), (100, 16, 1), (101, 7, 5), (17, 4, 4), (5, 12, 6), (97, 10, 7)])
-def test_eval_windows_scores_every_target_once(n, seq_len, stride):
-  tokens = np.arange(n, dtype=np.int32) + 1000
-  windows, mask = windows_lib.eval_windows(tokens, seq_len, stride)
-  assert windows.shape == (len(mask), seq_len + 1) and mask.shape[1] == seq_len
-  assert mask.sum() == n - 1
-  w_idx, j_idx = np.nonzero(mask)
-  targets = w_idx * stride + 1 + j_idx
-  np.testing.assert_array_equal(np.sort(targets), np.arange(1, n))
-  np.testing.assert_array_equal(windows[w_idx, j_idx + 1], tokens[targets])
-  # Every scored target after the first window sees >= seq_len - stride of context.
-  assert (j_idx[w_idx > 0] >= seq_len - stride).all()
-
-
-def test_eval_windows_rejects_a_single_token_and_bad_strides():
-  with pytest.raises(ValueError, match='1 tokens'):
-    windows_lib.eval_windows(np.zeros(1, np.int32), 8, 4)
-  for stride in (0, 9):
-    with pytest.raises(ValueError, match='stride'):
-      windows_lib.eval_windows(np.zeros(100, np.int32), 8, stride)
-
-
-@pytest.mark.parametrize('batch_size', [1, 3, 64])
-def test_eval_window_batches_keep_the_windows_and_pad_with_masked_ones(batch_size):
-  tokens = np.arange(97, dtype=np.int32)
-  windows, mask = windows_lib.eval_windows(tokens, 10, 7)
-  batched_w, batched_m = windows_lib.eval_window_batches(tokens, 10, 7, batch_size)
-  assert batched_w.shape[1:] == (batch_size, 11) and batched_m.shape[1:] == (batch_size, 10)
-  flat_w, flat_m = batched_w.reshape(-1, 11), batched_m.reshape(-1, 10)
-  assert len(flat_w) - len(windows) == -len(windows) % batch_size
-  np.testing.assert_array_equal(flat_w[:len(windows)], windows)
-  np.testing.assert_array_equal(flat_m[:len(mask)], mask)
-  assert not flat_m[len(mask):].any()
-  with pytest.raises(ValueError, match='batch_size'):
-    windows_lib.eval_window_batches(tokens, 10, 7, 0)
+def test_fingerprint_covers_both_splits_and_the_vocabulary(small_corpus_path, data_dir):
+  corpus = input_pipeline.load_corpus(_config('local_text', small_corpus_path, data_dir))
+  fingerprint = input_pipeline.fingerprint(corpus)
+  assert fingerprint == input_pipeline.fingerprint(dataclasses.replace(
+      corpus, train=corpus.train.copy()))
+  for changed in (dataclasses.replace(corpus, train=corpus.train[::-1].copy()),
+                  dataclasses.replace(corpus, validation=corpus.validation[1:]),
+                  dataclasses.replace(corpus, vocab=input_pipeline.CharVocab.from_texts(
+                      corpus.vocab.chars + '#'))):
+    assert input_pipeline.fingerprint(changed) != fingerprint

@@ -1,8 +1,16 @@
-"""Executes the README's research-script snippet so it never goes stale."""
+"""Executes the README's research-script snippets so they never go stale.
+
+They run eagerly, as a reader would, so every JAX primitive compiles on its own
+(~40 s on a 2-core CPU): the slow CI step (pytest -m slow), like the notebook.
+"""
 
 import math
 import os
 import re
+
+import pytest
+
+pytestmark = pytest.mark.slow
 
 README = os.path.join(os.path.dirname(__file__), '..', 'README.md')
 

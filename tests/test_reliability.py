@@ -109,10 +109,9 @@ KILL_POINTS = {
 
 
 @pytest.fixture(scope='module')
-def landauer_reference(tiny_config, tmp_path_factory):
-  workdir = str(tmp_path_factory.mktemp('landauer_reference'))
-  result = train.train_and_evaluate(tiny_config('original'), workdir)
-  return workdir, result
+def landauer_reference(landauer_run):
+  """(workdir, result) of the uninterrupted run (conftest); tests change only copies."""
+  return landauer_run
 
 
 @pytest.mark.parametrize('point', sorted(KILL_POINTS))

@@ -55,11 +55,9 @@ def tiny_model():
 
 
 @pytest.fixture(scope='module')
-def run_a(tiny_config, tmp_path_factory):
+def run_a(tiny_config, landauer_run):
   """An uninterrupted 6-step run: (config, workdir, returned metrics)."""
-  config = tiny_config('original')
-  workdir = str(tmp_path_factory.mktemp('run_a'))
-  return config, workdir, train.train_and_evaluate(config, workdir)
+  return (tiny_config('original'), *landauer_run)
 
 
 def test_inertia_penalty_is_mean_squared_velocity():

@@ -18,16 +18,20 @@ from tests.conftest import REPO_ROOT
 
 TINY = transformer.TransformerConfig(vocab_size=11, num_layers=2, num_heads=2,
                                      model_dim=16, block_size=12)
+# Jitted: one compile per shape (eagerly, every primitive compiles on its own).
+init_params = jax.jit(transformer.init_params, static_argnums=0)
+apply = jax.jit(lambda model, variables, tokens: model.apply(variables, tokens),
+                static_argnums=0)
 
 
 @pytest.fixture(scope='module')
 def tiny_params():
-  return transformer.init_params(TINY, jax.random.PRNGKey(0))
+  return init_params(TINY, jax.random.PRNGKey(0))
 
 
 def test_logits_shape_and_tied_head(tiny_params):
   tokens = jnp.zeros((3, 7), jnp.int32)
-  logits = transformer.Transformer(TINY).apply({'params': tiny_params}, tokens)
+  logits = apply(transformer.Transformer(TINY), {'params': tiny_params}, tokens)
   assert logits.shape == (3, 7, 11)
   assert 'head' not in tiny_params  # The head reuses the token embedding.
 
@@ -35,10 +39,11 @@ def test_logits_shape_and_tied_head(tiny_params):
 def test_attention_is_causal(tiny_params):
   """Changing token j changes no logits before j, and does change those at j."""
   model = transformer.Transformer(TINY)
-  tokens = jax.random.randint(jax.random.PRNGKey(1), (2, 12), 0, 11)
-  changed = tokens.at[:, 6].set((tokens[:, 6] + 1) % 11)
-  a = model.apply({'params': tiny_params}, tokens)
-  b = model.apply({'params': tiny_params}, changed)
+  tokens = np.random.default_rng(1).integers(0, 11, (2, 12)).astype(np.int32)
+  changed = tokens.copy()
+  changed[:, 6] = (tokens[:, 6] + 1) % 11
+  a = apply(model, {'params': tiny_params}, tokens)
+  b = apply(model, {'params': tiny_params}, changed)
   np.testing.assert_allclose(a[:, :6], b[:, :6], atol=1e-6)
   assert np.abs(np.asarray(a[:, 6:] - b[:, 6:])).max() > 1e-4
 
@@ -46,11 +51,12 @@ def test_attention_is_causal(tiny_params):
 def test_sliding_window_ce_equals_direct_computation(tiny_params):
   """With stride = block the windows tile the split: compare with plain per-window CE."""
   model = transformer.Transformer(TINY)
-  tokens = np.asarray(jax.random.randint(jax.random.PRNGKey(2), (4 * 12 + 1,), 0, 11))
+  tokens = np.random.default_rng(2).integers(0, 11, 4 * 12 + 1).astype(np.int32)
   got = transformer.sliding_window_ce(tiny_params, model, tokens, stride=12, batch_windows=3)
   windows = np.stack([tokens[i:i + 13] for i in range(0, 48, 12)])
-  logits = model.apply({'params': tiny_params}, jnp.asarray(windows[:, :-1]))
-  ce = optax.softmax_cross_entropy_with_integer_labels(logits, jnp.asarray(windows[:, 1:]))
+  logits = apply(model, {'params': tiny_params}, jnp.asarray(windows[:, :-1]))
+  ce = jax.jit(optax.softmax_cross_entropy_with_integer_labels)(logits,
+                                                                jnp.asarray(windows[:, 1:]))
   assert got['chars'] == 48
   np.testing.assert_allclose(got['ce'], float(jnp.mean(ce)), rtol=1e-5)
   # Overlapping windows score the same characters, with more context.
@@ -66,7 +72,7 @@ def test_training_lowers_the_loss():
                                          model_dim=16, block_size=8)
   model = transformer.Transformer(config)
   optimizer = optax.adam(3e-3)
-  params = transformer.init_params(config, jax.random.PRNGKey(0))
+  params = init_params(config, jax.random.PRNGKey(0))
   opt_state = optimizer.init(params)
   step = jax.jit(lambda p, o, s: transformer.train_step(
       p, o, s, tokens, model=model, optimizer=optimizer, seed=0, batch_size=16))
