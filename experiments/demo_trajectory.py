@@ -119,7 +119,11 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   # Before any JAX computation: sampling scans compiled whole (up to ~1.9x faster on CPU).
-  xla_cpu.set_small_loop_threshold()
+  try:
+    xla_cpu.set_small_loop_threshold()
+  except RuntimeError:  # main() called in a process that has run JAX already (a notebook).
+    logging.warning('JAX is already running in this process: sampling without the '
+                    'hoisted loops of landauerjax.xla_cpu (slower on CPU, same samples).')
   common.quiet_libraries()
   loaded, model, prompt_ids = common.load_checkpoint_and_prompt(
       FLAGS.workdir, FLAGS.step, FLAGS.prompt)

@@ -12,6 +12,7 @@ import sys
 
 from absl import app
 from absl import flags
+from absl import logging
 import jax
 
 from experiments import common
@@ -36,7 +37,11 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   # Before any JAX computation: sampling scans compiled whole (up to ~1.9x faster on CPU).
-  xla_cpu.set_small_loop_threshold()
+  try:
+    xla_cpu.set_small_loop_threshold()
+  except RuntimeError:  # main() called in a process that has run JAX already (a notebook).
+    logging.warning('JAX is already running in this process: sampling without the '
+                    'hoisted loops of landauerjax.xla_cpu (slower on CPU, same samples).')
   common.quiet_libraries()
   if not math.isfinite(FLAGS.temperature):
     raise errors.ConfigError(f'--temperature must be a finite number >= 0, got {FLAGS.temperature}.')

@@ -28,9 +28,10 @@ NOTEBOOK = REPO_ROOT / 'notebooks' / 'field_theoretic_lm.ipynb'
 SECTIONS = ['1. Architecture', '2. Embedding comparison', '3. Perturbation analysis',
             '4. Live training with metrics', '5. Generation',
             '6. Field dynamics visualisation', '7. Profiling']
-# Wall-clock budget of one execution, kernel start included (about 45 s on two
-# CPU cores shared with a training job; override on slower machines).
-TIME_BUDGET_S = float(os.environ.get('FIELD_NOTEBOOK_BUDGET_S', '60'))
+# A hang guard per cell, not a speed test (the whole notebook takes ~30-50 s on
+# the 2-core machine; its time is printed, never asserted: a busy CI machine
+# must not fail it).
+CELL_TIMEOUT_S = float(os.environ.get('FIELD_NOTEBOOK_CELL_TIMEOUT_S', '600'))
 
 
 def _read() -> nbformat.NotebookNode:
@@ -89,15 +90,13 @@ def test_python3_kernel_is_this_interpreter():
 
 
 @pytest.mark.slow
-def test_notebook_executes_within_budget():
+def test_notebook_executes():
   nb = _read()
   t0 = time.perf_counter()
-  _client(nb, timeout=TIME_BUDGET_S).execute()  # Raises CellExecutionError on any error.
-  elapsed = time.perf_counter() - t0
-  print(f'notebook executed in {elapsed:.1f}s (budget {TIME_BUDGET_S:.0f}s)')
+  _client(nb, timeout=CELL_TIMEOUT_S).execute()  # Raises CellExecutionError on any error.
+  print(f'notebook executed in {time.perf_counter() - t0:.1f}s')
   errors = [o for c in nb.cells for o in c.get('outputs', []) if o['output_type'] == 'error']
   assert not errors, errors
-  assert elapsed < TIME_BUDGET_S, f'{elapsed:.1f}s > budget {TIME_BUDGET_S:.0f}s'
 
   text = '\n'.join(_text(c) for c in nb.cells if c.cell_type == 'code')
   before, after = map(float, re.search(
