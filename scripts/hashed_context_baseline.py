@@ -33,15 +33,22 @@ import numpy as np
 from landauerjax.core import text_builders
 from landauerjax.core import tokenizers
 
-_LOCAL_PATH = flags.DEFINE_string('local_path', '../shared/data/tiny_shakespeare.txt',
-                                  'A UTF-8 text file, split 90/10 as everywhere.')
-_ORDERS = flags.DEFINE_list('orders', [str(n) for n in range(1, 9)], 'Context orders.')
-_TABLE_BITS = flags.DEFINE_integer('table_bits', 21, 'log2 of the table rows.')
-_ETAS = flags.DEFINE_list('etas', ['0.05', '0.1', '0.3'], 'Delta-rule rates to try.')
-_EPOCHS = flags.DEFINE_integer('epochs', 2, 'Passes over the train split.')
-_BATCH = flags.DEFINE_integer('batch_size', 128, 'Positions per update.')
-_OUTPUT_JSON = flags.DEFINE_string('output_json', 'docs/hashed_context_baseline.json',
-                                   "Results as JSON ('' = none).")
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  """This script's flags; defined only when it runs, so that tests can import it."""
+  flags.DEFINE_string('local_path', '../shared/data/tiny_shakespeare.txt',
+                      'A UTF-8 text file, split 90/10 as everywhere.')
+  flags.DEFINE_list('orders', [str(n) for n in range(1, 9)], 'Context orders.')
+  flags.DEFINE_integer('table_bits', 21, 'log2 of the table rows.')
+  flags.DEFINE_list('etas', ['0.05', '0.1', '0.3'], 'Delta-rule rates to try.')
+  flags.DEFINE_integer('epochs', 2, 'Passes over the train split.')
+  flags.DEFINE_integer('batch_size', 128, 'Positions per update.')
+  flags.DEFINE_string('output_json', 'docs/hashed_context_baseline.json',
+                      "Results as JSON ('' = none).")
+
+
 _MASK61 = (1 << 61) - 1
 
 
@@ -94,28 +101,29 @@ def train_and_score(ids_N: np.ndarray, cut: int, vocab_size: int, orders: Sequen
 def main(argv: Sequence[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  text = text_builders.read_text_file(_LOCAL_PATH.value)
+  text = text_builders.read_text_file(FLAGS.local_path)
   cut = len(text_builders.canonical_split(text)['train'])
   vocab = tokenizers.CharVocab.from_texts(text)
   ids = vocab.encode(text).astype(np.int64)
-  orders = [int(o) for o in _ORDERS.value]
+  orders = [int(o) for o in FLAGS.orders]
   results = []
   print('| orders | table rows | eta | epochs | val nats/char | wall (s) |\n'
         '|---|---:|---:|---:|---:|---:|')
-  for eta in (float(e) for e in _ETAS.value):
+  for eta in (float(e) for e in FLAGS.etas):
     t0 = time.perf_counter()
-    ce = train_and_score(ids, cut, vocab.size, orders, _TABLE_BITS.value, eta,
-                         _EPOCHS.value, _BATCH.value)
-    row = {'orders': orders, 'table_bits': _TABLE_BITS.value, 'eta': eta,
-           'epochs': _EPOCHS.value, 'batch_size': _BATCH.value, 'val_ce': ce,
+    ce = train_and_score(ids, cut, vocab.size, orders, FLAGS.table_bits, eta,
+                         FLAGS.epochs, FLAGS.batch_size)
+    row = {'orders': orders, 'table_bits': FLAGS.table_bits, 'eta': eta,
+           'epochs': FLAGS.epochs, 'batch_size': FLAGS.batch_size, 'val_ce': ce,
            'wall_s': time.perf_counter() - t0}
     results.append(row)
-    print(f"| {orders[0]}..{orders[-1]} | 2^{_TABLE_BITS.value} | {eta:g} | {_EPOCHS.value} | "
+    print(f"| {orders[0]}..{orders[-1]} | 2^{FLAGS.table_bits} | {eta:g} | {FLAGS.epochs} | "
           f"{ce:.4f} | {row['wall_s']:.0f} |", flush=True)
-  if _OUTPUT_JSON.value:
-    with open(_OUTPUT_JSON.value, 'w') as f:
-      json.dump({'local_path': _LOCAL_PATH.value, 'rows': results}, f, indent=1)
+  if FLAGS.output_json:
+    with open(FLAGS.output_json, 'w') as f:
+      json.dump({'local_path': FLAGS.local_path, 'rows': results}, f, indent=1)
 
 
 if __name__ == '__main__':
+  define_flags()
   app.run(main)

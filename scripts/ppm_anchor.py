@@ -26,12 +26,17 @@ from absl import flags
 from landauerjax.core import errors
 from landauerjax.core import text_builders
 
-_LOCAL_PATH = flags.DEFINE_string('local_path', '../shared/data/tiny_shakespeare.txt',
-                                  'A UTF-8 text file, split 90/10 as everywhere.')
-_ORDERS = flags.DEFINE_list('orders', ['2', '3', '4', '6', '8', '12'], 'PPMd model orders.')
-_MEMORY_MIB = flags.DEFINE_integer('memory_mib', 256, 'PPMd model memory (MiB).')
-_OUTPUT_JSON = flags.DEFINE_string('output_json', 'docs/ppm_anchor.json',
-                                   "Results as JSON ('' = none).")
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  """This script's flags; defined only when it runs, so that tests can import it."""
+  flags.DEFINE_string('local_path', '../shared/data/tiny_shakespeare.txt',
+                      'A UTF-8 text file, split 90/10 as everywhere.')
+  flags.DEFINE_list('orders', ['2', '3', '4', '6', '8', '12'], 'PPMd model orders.')
+  flags.DEFINE_integer('memory_mib', 256, 'PPMd model memory (MiB).')
+  flags.DEFINE_string('output_json', 'docs/ppm_anchor.json',
+                      "Results as JSON ('' = none).")
 
 
 def validation_nats_per_char(train: str, validation: str, order: int,
@@ -50,19 +55,20 @@ def validation_nats_per_char(train: str, validation: str, order: int,
 def main(argv: Sequence[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  splits = text_builders.canonical_split(text_builders.read_text_file(_LOCAL_PATH.value))
+  splits = text_builders.canonical_split(text_builders.read_text_file(FLAGS.local_path))
   rows = [{'order': int(order),
            'val_nats_per_char': validation_nats_per_char(
-               splits['train'], splits['validation'], int(order), _MEMORY_MIB.value << 20)}
-          for order in _ORDERS.value]
+               splits['train'], splits['validation'], int(order), FLAGS.memory_mib << 20)}
+          for order in FLAGS.orders]
   print('| PPMd order | validation nats/char (adapting online) |\n|---:|---:|')
   for r in rows:
     print(f"| {r['order']} | {r['val_nats_per_char']:.4f} |")
-  if _OUTPUT_JSON.value:
-    with open(_OUTPUT_JSON.value, 'w') as f:
-      json.dump({'local_path': _LOCAL_PATH.value, 'memory_mib': _MEMORY_MIB.value,
+  if FLAGS.output_json:
+    with open(FLAGS.output_json, 'w') as f:
+      json.dump({'local_path': FLAGS.local_path, 'memory_mib': FLAGS.memory_mib,
                  'rows': rows}, f, indent=1)
 
 
 if __name__ == '__main__':
+  define_flags()
   app.run(main)
