@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import functools
 import importlib.util
+import json
 import logging as std_logging
 import os
 import sys
@@ -269,6 +270,18 @@ def load_checkpoint_and_prompt(workdir: str, step: int | None, prompt: str):
   except ValueError as e:
     raise errors.ConfigError(f'--prompt: {e}') from None
   return loaded, models.LandauerLM(loaded.model_config), prompt_ids
+
+
+def write_benchmark(results: Any, table: str, *, json_path: str, md_path: str,
+                    section: str) -> None:
+  """A benchmark's outputs: `results` as JSON to `json_path` and `table` into the
+  `section` markers of `md_path` (each skipped when its path is '')."""
+  if json_path:
+    os.makedirs(os.path.dirname(os.path.abspath(json_path)), exist_ok=True)
+    with open(json_path, 'w') as f:
+      json.dump(results, f, indent=1)
+  if md_path:
+    write_marked_section(md_path, section, table, '# Benchmarks')
 
 
 def write_marked_section(path: str, name: str, body: str, title: str) -> None:

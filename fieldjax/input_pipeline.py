@@ -81,13 +81,10 @@ def dataset_tokenizer(dataset: str, kind: str, *, local_path: str = '', data_dir
   text_sources.check_dataset(dataset)
   _check_tokenizer_kind(kind)
   text_sources.check_local_path(dataset, local_path)
-  if kind == 'char':
-    sources = [text_sources.text_source(dataset, split, local_path=local_path, data_dir=data_dir)
-               for split in text_sources.CHAR_VOCAB_SPLITS]
-    texts = lambda: itertools.chain.from_iterable(source(0) for source in sources)
-  else:
-    source = text_sources.text_source(dataset, 'train', local_path=local_path, data_dir=data_dir)
-    texts = lambda: source(0)
+  splits = text_sources.CHAR_VOCAB_SPLITS if kind == 'char' else ('train',)
+  texts = lambda: itertools.chain.from_iterable(  # Streamed: read as the tokenizer consumes.
+      text_sources.text_stream(dataset, split, local_path=local_path, data_dir=data_dir)
+      for split in splits)
   data_id = _train_data_id(dataset, local_path) if kind == 'sentencepiece' else ''
   return tokenizers.make_tokenizer(
       kind, texts, vocab_size=vocab_size, cache_dir=cache_dir, data_id=data_id,

@@ -23,7 +23,6 @@ kept), unless --quick.
 from __future__ import annotations
 
 import gc
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -123,13 +122,9 @@ def main(argv: Sequence[str]) -> None:
   results = run(_QUICK.value)
   table = markdown(results)
   print(table)
-  if _QUICK.value:
-    return
-  if _OUTPUT_JSON.value:
-    with open(_OUTPUT_JSON.value, 'w') as f:
-      json.dump(results, f, indent=1)
-  if _OUTPUT_MD.value:
-    common.write_marked_section(_OUTPUT_MD.value, 'benchmark_device', table, '# Benchmarks')
+  if not _QUICK.value:
+    common.write_benchmark(results, table, json_path=_OUTPUT_JSON.value,
+                           md_path=_OUTPUT_MD.value, section='benchmark_device')
 
 
 if __name__ == '__main__':

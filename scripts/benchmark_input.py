@@ -15,7 +15,6 @@ it: the field LM's warm Hebbian step at its `tiny` and `small` sizes
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 from collections.abc import Sequence
@@ -101,13 +100,9 @@ def main(argv: Sequence[str]) -> None:
   results = run(_QUICK.value)
   table = markdown(results)
   print(table)
-  if _QUICK.value:
-    return
-  if _OUTPUT_JSON.value:
-    with open(_OUTPUT_JSON.value, 'w') as f:
-      json.dump(results, f, indent=1)
-  if _OUTPUT_MD.value:
-    common.write_marked_section(_OUTPUT_MD.value, 'benchmark_input', table, '# Benchmarks')
+  if not _QUICK.value:
+    common.write_benchmark(results, table, json_path=_OUTPUT_JSON.value,
+                           md_path=_OUTPUT_MD.value, section='benchmark_input')
 
 
 if __name__ == '__main__':

@@ -14,10 +14,10 @@ torch = pytest.importorskip('torch')
 from landauerjax import models
 from landauerjax import torch_import as itc
 from landauerjax import torch_reference as ref
+from torch_fixtures import B, C, E, H, L, T, V
+from torch_fixtures import random_model as _random_model
 from tests.conftest import REPO_ROOT
 
-V, E, H, L, C = 11, 5, 7, 2, 1.618
-B, T = 3, 9
 ITOS = list('zab cdefgh!')  # Deliberately unsorted: ids keep the original order.
 # float32 logits of a few units after a 9-16 step tanh/cos recurrence, which amplifies
 # rounding: float32 vs float64 differs by up to ~2e-5 over random models, and the
@@ -26,14 +26,6 @@ LOGIT_ATOL = 5e-5
 CONFIG = {'vocab_size': V, 'embedding_dim': E, 'hidden_size': H, 'n_layers': L,
           'scaling': C, 'seq_len': 32}
 
-
-def _random_model(seed: int = 0) -> ref.OriginalLandauerLM:
-  torch.manual_seed(seed)
-  model = ref.OriginalLandauerLM(V, E, H, L, C)
-  with torch.no_grad():
-    for p in model.parameters():
-      p.copy_(torch.randn_like(p) * 0.7)  # Nonzero, incl. random hidden_scale.
-  return model.eval()
 
 
 def _tokens(seed: int = 1) -> np.ndarray:

@@ -9,20 +9,12 @@ torch = pytest.importorskip('torch')
 
 # pylint: disable=g-import-not-at-top
 from landauerjax import torch_reference as ref
+from torch_fixtures import B, C, E, H, L, T, V
+from torch_fixtures import random_model as _random_model
 
-V, E, H, L, C = 11, 5, 7, 2, 1.618
-B, T = 3, 9
 # float32 torch against a float64 loop after a 9-step tanh/cos recurrence.
 LOGIT_ATOL = 5e-5
 
-
-def _random_model(seed: int = 0) -> ref.OriginalLandauerLM:
-  torch.manual_seed(seed)
-  model = ref.OriginalLandauerLM(V, E, H, L, C)
-  with torch.no_grad():
-    for p in model.parameters():
-      p.copy_(torch.randn_like(p) * 0.7)  # Nonzero, incl. random hidden_scale.
-  return model.eval()
 
 
 def _numpy_loop(model: ref.OriginalLandauerLM, tokens: np.ndarray) -> np.ndarray:

@@ -134,8 +134,7 @@ def train_loop(state: Any, hooks: Hooks, *, start: int, cadence: Cadence,
       continue
     line = record(step, read_back(step, device_metrics))
     # Never evaluate or save a non-finite or diverged state.
-    to_save, meta = hooks.checkpoint(state, step)
-    guard.check_state(step, to_save)
+    guard.check_state(step, state)
     guard.check_loss(step, f'{hooks.loss_key} of the updated parameters',
                      hooks.updated_loss(state, step))
     if is_eval:
@@ -153,6 +152,6 @@ def train_loop(state: Any, hooks: Hooks, *, start: int, cadence: Cadence,
     writer.write(line)
     if is_save:
       writer.commit()  # The step's lines reach the disk before its checkpoint.
-      store.save(step, to_save, meta)
+      store.save(step, *hooks.checkpoint(state, step))
     timer_step, timer = step, time.perf_counter()  # Evaluation and saving count against no rate.
   return state, last_eval

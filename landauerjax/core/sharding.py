@@ -95,16 +95,6 @@ def global_batch(rows: np.ndarray, mesh: Mesh) -> jax.Array:
   """The global batch [B, ...] from this process's rows [B / processes, ...].
 
   With one process, `rows` is the whole batch; with several, each passes its
-  own contiguous block of rows (`process_rows`).
+  own block of rows (e.g. from its own shard of a stream).
   """
   return jax.make_array_from_process_local_data(batch_sharding(mesh), np.asarray(rows))
-
-
-def process_rows(batch_size: int) -> slice:
-  """The rows of a global batch of `batch_size` that this process feeds."""
-  count = jax.process_count()
-  if batch_size % count:
-    raise errors.ConfigError(f'The batch size ({batch_size}) must be a multiple of the '
-                             f'{count} processes.')
-  per = batch_size // count
-  return slice(jax.process_index() * per, (jax.process_index() + 1) * per)

@@ -24,9 +24,8 @@ raise `ConfigError`; data mistakes `DataError` / `DataNotFoundError`. Imports no
 
 from __future__ import annotations
 
-import functools
 import importlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -196,15 +195,3 @@ def text_stream(dataset: str, split: str, *, local_path: str = '', data_dir: str
   """
   source = data_source(dataset, split, local_path=local_path, data_dir=data_dir)
   return (as_str(source[i]['text']) for i in range(max(0, start), len(source)))
-
-
-def text_source(dataset: str, split: str, *, local_path: str = '',
-                data_dir: str = '') -> Callable[[int], Iterator[str]]:
-  """`start -> text_stream(..., start=start)`: the documents from any index on."""
-  check_split(dataset, split)
-  return functools.partial(_text_stream_from, dataset, split, local_path, data_dir)
-
-
-def _text_stream_from(dataset: str, split: str, local_path: str, data_dir: str,
-                      start: int) -> Iterator[str]:
-  return text_stream(dataset, split, local_path=local_path, data_dir=data_dir, start=start)
