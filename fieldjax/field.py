@@ -21,6 +21,17 @@ feels, and never out of their convex hull. `num_steps` steps play the role of
 layers. The axis term makes gravity fade with distance along the sequence
 (ell is the range, in tokens); `window` truncates it exactly.
 
+Traces: a causal potential along the axis. Gravity acts within `window`
+tokens; to carry the further past, each particle also reads J traces of the
+field it has passed through, one per time scale,
+
+    u^j_t = (1 - a_j) u^j_{t-1} + a_j x_t,   u^j_{-1} = 0,   a_j = phi^(-2 j),
+
+j = 1..J (`trace_scales`): rates 0.382, 0.146, 0.056, 0.021, 0.008, ..., i.e.
+memories of ~2.6, 6.9, 18, 47, 123 tokens, each the golden ratio squared longer
+than the last (as the Landauer stack rotates deeper layers more slowly). One
+O(T) scan; |u^j_t| <= max_s |x_s| (a convex combination).
+
 Memory: queries are processed in chunks of `chunk` positions against at most
 `chunk + window` keys, so one step holds O(chunk * (chunk + window)) of A
 instead of O(T^2). Everything here is for one sequence; vmap over the batch.
@@ -42,6 +53,12 @@ class FieldConfig:
   window: int = 256         # Hard causal cut-off, tokens.
   chunk: int = 128          # Query chunk for bounded memory.
   num_steps: int = 2        # Integration steps ("layers").
+  trace_scales: int = 0     # J: golden-ratio time scales of the traces (0: none).
+
+  def __post_init__(self):
+    if self.num_steps < 0 or self.trace_scales < 0:
+      raise ValueError(f'field.num_steps and field.trace_scales must be >= 0, got '
+                       f'{self.num_steps} and {self.trace_scales}.')
 
 
 def gravity_matrix(x_query_CxD: jax.Array, x_key_KxD: jax.Array,
@@ -118,3 +135,23 @@ def full_gravity_matrix(x_TxD: jax.Array, mass_T: jax.Array,
   """The whole causal A, [T, T] (for analysis and pictures; O(T^2) memory)."""
   t = jnp.arange(x_TxD.shape[0])
   return gravity_matrix(x_TxD, x_TxD, mass_T, t[:, None] - t[None, :], cfg)
+
+
+GOLDEN = (1 + 5 ** 0.5) / 2
+
+
+def trace_rates(num_scales: int) -> jax.Array:
+  """a_j = phi^(-2 j), j = 1..J: float32 [J], each phi^2 slower than the last."""
+  return GOLDEN ** (-2.0 * jnp.arange(1, num_scales + 1, dtype=jnp.float32))
+
+
+def traces(x_TxD: jax.Array, num_scales: int) -> jax.Array:
+  """The J traces of every particle, [T, J d] (module docstring); causal, O(T)."""
+  a_Jx1 = trace_rates(num_scales)[:, None]
+
+  def step(u_JxD, x_D):
+    u_JxD = (1.0 - a_Jx1) * u_JxD + a_Jx1 * x_D.astype(jnp.float32)[None, :]
+    return u_JxD, u_JxD
+
+  _, u_TxJxD = jax.lax.scan(step, jnp.zeros((num_scales, x_TxD.shape[1]), jnp.float32), x_TxD)
+  return u_TxJxD.reshape(x_TxD.shape[0], -1).astype(x_TxD.dtype)

@@ -17,7 +17,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from fieldjax import collapse as collapse_lib
-from fieldjax import crystal
 from fieldjax import model as model_lib
 from fieldjax import perturbations
 
@@ -27,9 +26,13 @@ def next_token_logits(params: dict[str, jax.Array], buffer_C: jax.Array,
   """Unperturbed logits [V] of the token after the buffer's last one."""
   none = jnp.int32(perturbations.KINDS.index('none'))
   x, _ = model_lib.evolved_field(params, buffer_C, jax.random.PRNGKey(0), none, cfg, valid_C)
-  # The lattice of the last position only: [x_t, x_{t-1}, ...], zeros before the buffer.
-  c_1xF = crystal.lagged(x[-cfg.lags:], cfg.lags)[-1:]
-  return model_lib.logits_from_features(params, model_lib.lattice_of(params, c_1xF, cfg), cfg)[0]
+  # The lattice of the last position only (its lags, zeros before the buffer, and traces).
+  c_1xF = model_lib.lattice_input(jnp.where(valid_C[:, None], x, 0.0), cfg)[-1:]
+  sites = model_lib.site_addresses(buffer_C, cfg, valid_C)
+  if sites is not None:
+    sites = (sites[0][-1:], sites[1][-1:])
+  return model_lib.logits_from_features(params, model_lib.lattice_of(params, c_1xF, cfg), cfg,
+                                        sites)[0]
 
 
 @functools.partial(jax.jit, static_argnames=('cfg', 'num_tokens', 'kind',

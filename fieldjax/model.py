@@ -3,13 +3,17 @@
 Per sequence (vmapped over the batch by callers):
 
   tokens [T] --embed--> x [T, d] --field evolution, num_steps, perturbed--> x' [T, d]
-        --lags + lattice--> phi [T, D] --crystal W + readout--> logits [T, V]
+        --lags + traces + lattice--> phi [T, D] --crystal W + readout--> logits [T, V]
+  tokens [T] --hashed contexts--> active sites [T, O] --sparse crystal M--> + logits [T, V]
 
 Parameters (a dict; everything is float32 and learned without gradients):
-  'lattice' [K d, D], 'lattice_bias' [D]: the lattice sites (fixed after
-      initialisation: random features, see docs/fieldjax.md);
+  'lattice' [(K + J) d, D], 'lattice_bias' [D]: the lattice sites (fixed after
+      initialisation: random features, see docs/fieldjax.md; J = the field's
+      trace time scales);
   'crystal' [D, d]: the Hebbian crystal memory;
-  'counts' [V]: token counts (give the masses and the readout's prior).
+  'counts' [V]: token counts (give the masses and the readout's prior);
+  'site_table' [R, V], 'site_visits' [R]: the sparse crystal (`fieldjax.sites`),
+      present only when config.sites.table_bits > 0.
 
 Sizes. `SIZES` fixes d, K and D; parameter counts are nearly independent of
 the vocabulary (the readout uses the fixed embeddings), so small/base/large
@@ -32,6 +36,7 @@ from fieldjax import crystal
 from fieldjax import embeddings
 from fieldjax import field
 from fieldjax import perturbations
+from fieldjax import sites as sites_lib
 from landauerjax.core import sharding
 
 DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16, 'float16': jnp.float16}
@@ -62,6 +67,7 @@ class ModelConfig:
   field: field.FieldConfig = field.FieldConfig()
   perturbation: perturbations.PerturbationConfig = perturbations.PerturbationConfig()
   collapse: collapse_lib.CollapseConfig = collapse_lib.CollapseConfig()
+  sites: sites_lib.SitesConfig = sites_lib.SitesConfig()
 
   def __post_init__(self):
     if self.vocab_size < 2:
@@ -91,6 +97,8 @@ class ModelConfig:
     obj['field'] = field.FieldConfig(**obj['field'])
     obj['perturbation'] = perturbations.PerturbationConfig(**obj['perturbation'])
     obj['collapse'] = collapse_lib.CollapseConfig(**obj['collapse'])
+    # Runs recorded before the sparse crystal have no 'sites': it was off.
+    obj['sites'] = sites_lib.SitesConfig(**obj.get('sites', {}))
     return cls(**obj)
 
 
@@ -103,12 +111,15 @@ def config_for_size(size: str, vocab_size: int, **overrides: Any) -> ModelConfig
 
 
 def init_params(cfg: ModelConfig, key: jax.Array) -> dict[str, jax.Array]:
-  """Fresh parameters: random lattice, empty crystal, one count per token."""
-  fan_in = cfg.lags * cfg.embed_dim
+  """Fresh parameters: random lattice, empty crystals, one count per token."""
+  inputs = cfg.lags + cfg.field.trace_scales
   k_lattice, k_bias = jax.random.split(key)
-  # Rows of the input are K unit vectors (|c| ~ sqrt(K)): unit-variance responses.
-  lattice = jax.random.normal(k_lattice, (fan_in, cfg.lattice_dim)) / np.sqrt(cfg.lags)
-  return {
+  # The input is K + J vectors of norm <= 1 (|c| ~ sqrt(K + J)): unit-variance responses.
+  lattice = jax.random.normal(k_lattice, (inputs * cfg.embed_dim, cfg.lattice_dim)) / np.sqrt(inputs)
+  sparse = ({'site_table': jnp.zeros((cfg.sites.num_sites, cfg.vocab_size), jnp.float32),
+             'site_visits': jnp.zeros((cfg.sites.num_sites,), jnp.float32)}
+            if cfg.sites.enabled else {})
+  return {**sparse,
       'lattice': lattice,
       'lattice_bias': jax.random.uniform(k_bias, (cfg.lattice_dim,), minval=-0.5, maxval=0.5),
       'crystal': jnp.zeros((cfg.lattice_dim, cfg.embed_dim), jnp.float32),
@@ -116,17 +127,21 @@ def init_params(cfg: ModelConfig, key: jax.Array) -> dict[str, jax.Array]:
   }
 
 
-def param_shardings(mesh: jax.sharding.Mesh) -> dict[str, jax.sharding.NamedSharding]:
+def param_shardings(mesh: jax.sharding.Mesh, cfg: ModelConfig | None = None
+                    ) -> dict[str, jax.sharding.NamedSharding]:
   """Where each parameter lives on a (data, model) mesh (landauerjax.core.sharding).
 
-  The lattice [K*d, D], its bias [D] and the crystal [D, d] are split along the
-  lattice sites D over the `model` axis (D is their largest axis: memory per
-  device falls ~1/model for them); the counts [V] are replicated. Every
+  The lattice [(K + J) d, D], its bias [D] and the crystal [D, d] are split
+  along the lattice sites D over the `model` axis (D is their largest axis:
+  memory per device falls ~1/model for them); the counts [V] are replicated.
+  The sparse crystal's sites (when `cfg` has them) are split along R. Every
   parameter is replicated over `data`.
   """
   named = lambda *spec: jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(*spec))
+  sparse = ({'site_table': named(sharding.MODEL, None), 'site_visits': named(sharding.MODEL)}
+            if cfg is not None and cfg.sites.enabled else {})
   return {'lattice': named(None, sharding.MODEL), 'lattice_bias': named(sharding.MODEL),
-          'crystal': named(sharding.MODEL, None), 'counts': named()}
+          'crystal': named(sharding.MODEL, None), 'counts': named(), **sparse}
 
 
 def param_count(cfg: ModelConfig) -> int:
@@ -188,8 +203,20 @@ def evolved_field(params: dict[str, jax.Array], tokens_T: jax.Array, key: jax.Ar
   return evolve(x.astype(cfg.compute_dtype), mass_T, key, kind_index, cfg)
 
 
+def lattice_input(x_TxD: jax.Array, cfg: ModelConfig) -> jax.Array:
+  """What the lattice reads at each position: c [T, (K + J) d].
+
+  The K lagged particles [x_t, ..., x_{t-K+1}] (zeros before the start) and
+  the field's J traces at time t (`fieldjax.field.traces`; none when J = 0).
+  """
+  lagged = crystal.lagged(x_TxD, cfg.lags)
+  if not cfg.field.trace_scales:
+    return lagged
+  return jnp.concatenate([lagged, field.traces(x_TxD, cfg.field.trace_scales)], axis=-1)
+
+
 def lattice_of(params: dict[str, jax.Array], c_NxF: jax.Array, cfg: ModelConfig) -> jax.Array:
-  """Lattice features phi [N, D] (float32) of lagged field states c [N, K d]."""
+  """Lattice features phi [N, D] (float32) of lattice inputs c [N, (K + J) d]."""
   return crystal.lattice_features(c_NxF.astype(cfg.compute_dtype), params['lattice'],
                                   params['lattice_bias'], cfg.feature_norm)
 
@@ -199,13 +226,26 @@ def features(params: dict[str, jax.Array], tokens_T: jax.Array, key: jax.Array,
              valid_T: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
   """Lattice features of one sequence: (phi [T, D] float32, coherence [S + 1])."""
   x, coherences = evolved_field(params, tokens_T, key, kind_index, cfg, valid_T)
-  return lattice_of(params, crystal.lagged(x, cfg.lags), cfg), coherences
+  return lattice_of(params, lattice_input(x, cfg), cfg), coherences
+
+
+Sites = tuple[jax.Array, jax.Array]  # (rows int32 [..., O], active bool [..., O])
+
+
+def site_addresses(tokens_T: jax.Array, cfg: ModelConfig,
+                   valid_T: jax.Array | None = None) -> Sites | None:
+  """The sparse crystal's active sites of one sequence; None when it is off."""
+  return sites_lib.addresses(tokens_T, valid_T, cfg.sites) if cfg.sites.enabled else None
 
 
 def logits_from_features(params: dict[str, jax.Array], phi_TxD: jax.Array,
-                         cfg: ModelConfig) -> jax.Array:
-  return crystal.readout_logits(phi_TxD, params['crystal'], embedding_table(cfg),
-                                crystal.log_prior(params['counts']))
+                         cfg: ModelConfig, sites: Sites | None = None) -> jax.Array:
+  """Next-token logits [T, V]: the dense crystal's readout plus the active sites' rows."""
+  logits = crystal.readout_logits(phi_TxD, params['crystal'], embedding_table(cfg),
+                                  crystal.log_prior(params['counts']))
+  if sites is not None:
+    logits = logits + sites_lib.site_logits(params['site_table'], *sites)
+  return logits
 
 
 _NONE = perturbations.KINDS.index('none')
@@ -221,6 +261,7 @@ def log_probs(params: dict[str, jax.Array], tokens_BxT: jax.Array,
 
   def one(tokens_T):
     phi, _ = features(params, tokens_T, key, jnp.int32(_NONE), cfg)
-    return jax.nn.log_softmax(logits_from_features(params, phi, cfg))
+    return jax.nn.log_softmax(
+        logits_from_features(params, phi, cfg, site_addresses(tokens_T, cfg)))
 
   return jax.vmap(one)(tokens_BxT)

@@ -31,6 +31,7 @@ from fieldjax import field as field_lib
 from fieldjax import input_pipeline
 from fieldjax import model as model_lib
 from fieldjax import perturbations
+from fieldjax import sites as sites_lib
 from landauerjax.core import checkpoints as core_checkpoints
 from landauerjax.core import distributed
 from landauerjax.core import errors
@@ -110,15 +111,25 @@ def hebbian_step(params: dict[str, jax.Array], windows_BxT1: jax.Array,
       lambda t, k: model_lib.features(params, t, k, kind_index, cfg))(inputs_BxT, keys)
   phi_NxD = phi_BxTxD.reshape(batch * length, -1)
   targets_N = targets_BxT.reshape(-1)
-  logits_NxV = model_lib.logits_from_features(params, phi_NxD, cfg)
+  sites = None
+  if cfg.sites.enabled:
+    rows_BxTxO, active_BxTxO = jax.vmap(lambda t: model_lib.site_addresses(t, cfg))(inputs_BxT)
+    sites = (rows_BxTxO.reshape(batch * length, -1), active_BxTxO.reshape(batch * length, -1))
+  logits_NxV = model_lib.logits_from_features(params, phi_NxD, cfg, sites)
   logp_NxV = jax.nn.log_softmax(logits_NxV)
   ce = -jnp.mean(jnp.take_along_axis(logp_NxV, targets_N[:, None], axis=1))
-  post_NxE = crystal.postsynaptic(jnp.exp(logp_NxV), targets_N,
+  probs_NxV = jnp.exp(logp_NxV)
+  post_NxE = crystal.postsynaptic(probs_NxV, targets_N,
                                   model_lib.embedding_table(cfg), cfg.hebbian_rule)
   new_crystal = crystal.crystal_update(params['crystal'], phi_NxD, post_NxE,
                                        cfg.eta, cfg.decay)
   new_counts = params['counts'].at[targets_N].add(1.0)
   new_params = {**params, 'crystal': new_crystal, 'counts': new_counts}
+  if sites is not None:
+    # Both crystals learn from the one joint prediction's error (the delta rule).
+    error_NxV = jax.nn.one_hot(targets_N, cfg.vocab_size) - probs_NxV
+    new_params['site_table'], new_params['site_visits'] = sites_lib.site_update(
+        params['site_table'], params['site_visits'], *sites, error_NxV, cfg.sites)
   metrics = {'ce': ce, 'coherence': jnp.mean(coh_BxS[:, -1]),
              'crystal_norm': jnp.sqrt(jnp.sum(new_crystal ** 2))}
   return new_params, metrics
@@ -144,7 +155,7 @@ def _compiled(cfg: model_lib.ModelConfig, batch_size: int | None, seq_len: int |
                            mesh=mesh)
   if mesh is None:
     return jax.jit(fn)
-  params, everywhere = model_lib.param_shardings(mesh), sharding.replicated(mesh)
+  params, everywhere = model_lib.param_shardings(mesh, cfg), sharding.replicated(mesh)
   if batch_size is None:  # (params, windows, key, kind)
     in_shardings = (params, sharding.batch_sharding(mesh), everywhere, everywhere)
   else:  # (params, tokens, batch key, key, kind)
@@ -248,6 +259,16 @@ def _recorded_run(workdir: str, step: int, run_info: dict[str, Any] | None
   return recorded
 
 
+def _with_later_defaults(saved_run: dict[str, Any] | None) -> dict[str, Any] | None:
+  """A run record from before the sparse crystal and the traces, with their (off)
+  defaults filled in, so that such runs still resume."""
+  if saved_run is None or 'model.sites.table_bits' in saved_run.get('config', {}):
+    return saved_run
+  later = workdir_lib.flatten({'model': {'sites': dataclasses.asdict(sites_lib.SitesConfig()),
+                                         'field': {'trace_scales': 0}}})
+  return {**saved_run, 'config': {**later, **saved_run.get('config', {})}}
+
+
 def _own_stream_state(saved: Any, workdir: str, step: int) -> Any:
   """This process's stream state from a checkpoint's {'processes': [state, ...]}."""
   if saved is None:
@@ -300,10 +321,11 @@ def train(cfg: model_lib.ModelConfig, train_cfg: TrainConfig, *,
   schedule = perturbations.parse_schedule(train_cfg.perturbation_schedule)
   mesh = sharding.make_mesh(train_cfg.model_parallelism) if mesh is None else mesh
   sharding.check_batch_size(train_cfg.batch_size, mesh, 'batch_size')
-  if cfg.lattice_dim % mesh.shape[sharding.MODEL]:
+  if cfg.lattice_dim % mesh.shape[sharding.MODEL] or cfg.sites.num_sites % mesh.shape[sharding.MODEL]:
     raise errors.ConfigError(
         f'The model axis ({mesh.shape[sharding.MODEL]} devices) must divide the lattice '
-        f'dimension ({cfg.lattice_dim}), which it splits.')
+        f'dimension ({cfg.lattice_dim}) and the number of sparse sites '
+        f'({cfg.sites.num_sites}), which it splits.')
   if (train_tokens is None) == (train_stream is None):
     raise ValueError('Pass exactly one of train_tokens and train_stream.')
   if train_tokens is not None and len(train_tokens) < train_cfg.seq_len + 1:
@@ -328,14 +350,14 @@ def train(cfg: model_lib.ModelConfig, train_cfg: TrainConfig, *,
     store = core_checkpoints.CheckpointStore(workdir, keep=train_cfg.checkpoint_keep)
     store.remove_unfinished_saves()
     params = jax.device_put(model_lib.init_params(cfg, jax.random.PRNGKey(train_cfg.seed)),
-                            model_lib.param_shardings(mesh))
+                            model_lib.param_shardings(mesh, cfg))
 
     def load(step: int) -> tuple[dict[str, Any], dict[str, Any]]:
       saved = store.read_meta(step)
       checkpoints.check_family(saved, workdir)
       saved_params = checkpoints.abstract_state(checkpoints.model_config_of(saved, step))
       workdir_lib.check_resume(
-          saved.get('run'), run, extendable=EXTENDABLE_KEYS, allow_changes=allow_config_change,
+          _with_later_defaults(saved.get('run')), run, extendable=EXTENDABLE_KEYS, allow_changes=allow_config_change,
           workdir=workdir, step=step,
           shape_mismatch=core_checkpoints.shape_mismatch(saved_params['params'], params))
       template = {'params': params, 'step': sharding.put_replicated(jnp.int32(0), mesh)}
@@ -437,7 +459,7 @@ def _train_loop(cfg: model_lib.ModelConfig, train_cfg: TrainConfig,
 # ---------------------------------------------------------------------------
 
 _NESTED = {'field': field_lib.FieldConfig, 'perturbation': perturbations.PerturbationConfig,
-           'collapse': collapse_lib.CollapseConfig}
+           'collapse': collapse_lib.CollapseConfig, 'sites': sites_lib.SitesConfig}
 
 
 def _as_dict(config: Any) -> dict[str, Any]:

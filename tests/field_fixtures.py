@@ -16,6 +16,7 @@ from fieldjax import collapse as collapse_lib
 from fieldjax import field
 from fieldjax import model
 from fieldjax import perturbations
+from fieldjax import sites
 from landauerjax import input_pipeline
 
 from conftest import small_corpus
@@ -31,6 +32,9 @@ coherence = jax.jit(collapse_lib.coherence)
 features = jax.jit(model.features, static_argnames=('cfg',))
 TINY = model.ModelConfig(vocab_size=11, embed_dim=8, lags=3, lattice_dim=32,
                          field=TINY_FIELD)
+# TINY with the field's traces and a sparse crystal of 256 sites (field_best.py's parts).
+SPARSE = dataclasses.replace(TINY, field=dataclasses.replace(TINY_FIELD, trace_scales=2),
+                             sites=sites.SitesConfig(table_bits=8, orders=(1, 2, 3)))
 
 
 def kind_index(kind: str) -> jax.Array:
@@ -51,6 +55,9 @@ def trained_like_params(cfg: model.ModelConfig, seed: int = 0) -> dict[str, jax.
   params['crystal'] = jnp.asarray(
       rng.standard_normal((cfg.lattice_dim, cfg.embed_dim)), jnp.float32)
   params['counts'] = jnp.asarray(rng.integers(1, 20, cfg.vocab_size), jnp.float32)
+  if cfg.sites.enabled:
+    params['site_table'] = jnp.asarray(
+        rng.standard_normal((cfg.sites.num_sites, cfg.vocab_size)), jnp.float32)
   return params
 
 

@@ -8,6 +8,7 @@ import os
 import pytest
 
 from experiments.configs import field_base
+from experiments.configs import field_best
 from experiments.configs import field_large
 from experiments.configs import field_small
 from experiments.configs import field_tiny
@@ -23,6 +24,35 @@ def test_each_config_is_its_named_size(module, size):
   cfg = train.model_config_from(config.model, 8192)
   assert cfg == model.config_for_size(size, 8192)  # Same dims, every other field default.
   train.train_config_from(config)  # Valid settings.
+
+
+def test_field_best_is_tiny_with_sparse_sites():
+  config = field_best.get_config()
+  cfg = train.model_config_from(config.model, 65)
+  assert cfg.sites.enabled and cfg.sites.num_sites == 2**21 and cfg.sites.orders == tuple(range(1, 9))
+  tiny = train.model_config_from(field_tiny.get_config().model, 65)
+  assert (cfg.embed_dim, cfg.lags, cfg.lattice_dim, cfg.field) == (
+      tiny.embed_dim, tiny.lags, tiny.lattice_dim, tiny.field)
+  assert train.train_config_from(config).num_steps == 400
+  with pytest.raises(errors.ConfigError, match=r"config.model.sites keys \['bits'\].*table_bits"):
+    train.model_config_from({**config.model.to_dict(), 'sites': {'bits': 3}}, 65)
+  with pytest.raises(errors.ConfigError, match='orders'):
+    train.model_config_from({**config.model.to_dict(), 'sites': {'table_bits': 3, 'orders': ()}},
+                            65)
+
+
+def test_runs_recorded_before_the_sites_still_resume():
+  """A run record without the sparse crystal's keys compares equal to one with them off."""
+  from landauerjax.core import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
+  cfg = train.model_config_from(field_tiny.get_config().model, 65)
+  now = workdir_lib.run_record({'model': cfg.to_json()}, 'data')
+  old_config = {k: v for k, v in now['config'].items()
+                if not k.startswith('model.sites.') and k != 'model.field.trace_scales'}
+  old = {'config': old_config, 'data_fingerprint': 'data'}
+  assert workdir_lib.changed_keys(old['config'], now['config'])  # Would be refused as is.
+  assert not workdir_lib.changed_keys(train._with_later_defaults(old)['config'], now['config'])
+  assert model.ModelConfig.from_json(
+      {k: v for k, v in cfg.to_json().items() if k != 'sites'}) == cfg
 
 
 def test_unknown_and_bad_model_keys_are_named_with_the_known_ones():

@@ -11,7 +11,7 @@ import pytest
 
 from field_fixtures import TINY, TINY_FIELD, features, field_step
 from field_fixtures import full_gravity_matrix, kind_index, log_probs, random_field
-from field_fixtures import trained_like_params
+from field_fixtures import SPARSE, trained_like_params
 from fieldjax import field
 
 
@@ -27,18 +27,19 @@ def test_field_step_is_causal(t):
     assert np.abs(after[t + 1:] - before[t + 1:]).max() > 1e-6
 
 
-@pytest.fixture(scope='module')
-def causal_setup():
-  params = trained_like_params(TINY)
+@pytest.fixture(scope='module', params=['tiny', 'sparse'])
+def causal_setup(request):
+  cfg = {'tiny': TINY, 'sparse': SPARSE}[request.param]
+  params = trained_like_params(cfg)
   tokens = jnp.asarray(np.random.default_rng(1).integers(0, 11, 12), jnp.int32)
-  return params, tokens, jax.random.PRNGKey(3)
+  return params, tokens, jax.random.PRNGKey(3), cfg
 
 
 @pytest.mark.parametrize('kind', ['none', 'levy', 'beta'])
 def test_model_features_and_log_probs_are_causal(causal_setup, kind):
-  params, tokens, key = causal_setup
-  run = lambda tok: (np.asarray(features(params, tok, key, kind_index(kind), TINY)[0]),
-                     np.asarray(log_probs(params, tok[None], TINY)[0]))
+  params, tokens, key, cfg = causal_setup
+  run = lambda tok: (np.asarray(features(params, tok, key, kind_index(kind), cfg)[0]),
+                     np.asarray(log_probs(params, tok[None], cfg)[0]))
   phi, lp = run(tokens)
   for t in (2, 5, 9):
     phi2, lp2 = run(tokens.at[t].set((tokens[t] + 4) % 11))
@@ -49,8 +50,8 @@ def test_model_features_and_log_probs_are_causal(causal_setup, kind):
 
 
 def test_model_features_are_causal_under_adaptive_perturbation(causal_setup):
-  params, tokens, key = causal_setup
-  run = lambda tok: np.asarray(features(params, tok, key, kind_index('adaptive'), TINY)[0])
+  params, tokens, key, cfg = causal_setup
+  run = lambda tok: np.asarray(features(params, tok, key, kind_index('adaptive'), cfg)[0])
   np.testing.assert_array_equal(run(tokens.at[9].set((tokens[9] + 4) % 11))[:9],
                                 run(tokens)[:9])
 
@@ -130,3 +131,35 @@ def test_field_step_vmap_equals_loop():
   batched = np.asarray(jax.vmap(step)(x, mass))
   for b in range(3):
     np.testing.assert_allclose(batched[b], np.asarray(step(x[b], mass[b])), atol=1e-6)
+
+
+traces = jax.jit(field.traces, static_argnums=1)
+
+
+def test_traces_match_the_numpy_recurrence():
+  x = np.random.default_rng(4).normal(size=(20, 3))
+  got = np.asarray(traces(jnp.asarray(x, jnp.float32), 3)).reshape(20, 3, 3)
+  phi = (1 + 5 ** 0.5) / 2
+  u = np.zeros((3, 3))
+  for t in range(20):
+    for j in range(3):
+      a = phi ** (-2 * (j + 1))
+      u[j] = (1 - a) * u[j] + a * x[t]
+    # float32 recurrences of 20 steps on values ~1: a few ulps.
+    np.testing.assert_allclose(got[t], u, rtol=0, atol=1e-6)
+
+
+def test_traces_are_causal_bounded_and_golden_spaced():
+  x, _ = random_field(30, 4, seed=5)
+  u = np.asarray(traces(x, 4))
+  assert np.abs(u).max() <= np.abs(np.asarray(x)).max() + 1e-6  # Convex combinations.
+  u2 = np.asarray(traces(x.at[12].add(1.0), 4))
+  np.testing.assert_array_equal(u2[:12], u[:12])
+  assert np.abs(u2[12:] - u[12:]).min() > 0  # Every later trace remembers it (no cut-off).
+  rates = np.asarray(field.trace_rates(4))
+  np.testing.assert_allclose(rates[:-1] / rates[1:], ((1 + 5 ** 0.5) / 2) ** 2, rtol=1e-6)
+
+
+def test_negative_steps_or_scales_are_refused():
+  with pytest.raises(ValueError, match='trace_scales'):
+    field.FieldConfig(trace_scales=-1)

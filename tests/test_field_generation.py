@@ -1,6 +1,7 @@
 """fieldjax.generation: its logits equal the whole-sequence model's (generation sees what
 training saw); `stream` hands tokens to a writer and keeps summary statistics in flat memory."""
 
+import dataclasses
 import tracemalloc
 
 import jax
@@ -11,6 +12,7 @@ import pytest
 from fieldjax import field
 from fieldjax import generation
 from fieldjax import model
+from fieldjax import sites
 
 CFG = model.ModelConfig(vocab_size=13, embed_dim=8, lags=3, lattice_dim=32,
                         field=field.FieldConfig(chunk=4, window=8))
@@ -20,22 +22,36 @@ next_token_logits = jax.jit(generation.next_token_logits, static_argnames=('cfg'
 log_probs = jax.jit(model.log_probs, static_argnames=('cfg',))
 
 
+# CFG with the field's traces and a sparse crystal (field_best.py's parts).
+SPARSE = dataclasses.replace(CFG, field=dataclasses.replace(CFG.field, trace_scales=2),
+                             sites=sites.SitesConfig(table_bits=8, orders=(1, 2, 4)))
+
+
+def _params(cfg):
+  p = init_params(cfg, jax.random.PRNGKey(0))
+  # A non-empty crystal and non-uniform counts, so the check is not trivially zero.
+  p = {**p, 'crystal': jax.random.normal(jax.random.PRNGKey(1), p['crystal'].shape),
+       'counts': p['counts'] + jnp.arange(cfg.vocab_size, dtype=jnp.float32)}
+  if cfg.sites.enabled:
+    p['site_table'] = jax.random.normal(jax.random.PRNGKey(2), p['site_table'].shape)
+  return p
+
+
 @pytest.fixture(scope='module')
 def params():
-  p = init_params(CFG, jax.random.PRNGKey(0))
-  # A non-empty crystal and non-uniform counts, so the check is not trivially zero.
-  return {**p, 'crystal': jax.random.normal(jax.random.PRNGKey(1), p['crystal'].shape),
-          'counts': p['counts'] + jnp.arange(CFG.vocab_size, dtype=jnp.float32)}
+  return _params(CFG)
 
 
+@pytest.mark.parametrize('cfg', [CFG, SPARSE], ids=['dense', 'sparse'])
 @pytest.mark.parametrize('prompt_len', [2, 7, 12])
-def test_next_token_logits_equal_log_probs_of_the_prompt(params, prompt_len):
+def test_next_token_logits_equal_log_probs_of_the_prompt(cfg, prompt_len):
+  params = _params(cfg)
   tokens = jnp.asarray(np.random.default_rng(prompt_len).integers(0, 13, prompt_len), jnp.int32)
   context = 12  # Right-aligned in the buffer, left padding invalid.
   buffer = jnp.zeros((context,), jnp.int32).at[context - prompt_len:].set(tokens)
   valid = jnp.arange(context) >= context - prompt_len
-  logits = next_token_logits(params, buffer, valid, CFG)
-  expected = log_probs(params, tokens[None], CFG)[0, -1]
+  logits = next_token_logits(params, buffer, valid, cfg)
+  expected = log_probs(params, tokens[None], cfg)[0, -1]
   # float32 log-probs down to ~-70 by two paths (buffer vs sequence): they differ by a
   # few ulps of the largest |value| (ulp(64) = 7.6e-6), small values included.
   scale = float(np.abs(np.asarray(expected)).max())

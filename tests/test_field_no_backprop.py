@@ -19,6 +19,7 @@ Two independent checks:
 from __future__ import annotations
 
 import ast
+import dataclasses
 import io
 import tokenize
 
@@ -34,6 +35,7 @@ from conftest import small_corpus
 from fieldjax import field
 from fieldjax import model
 from fieldjax import perturbations
+from fieldjax import sites
 from fieldjax import train
 from landauerjax import input_pipeline
 
@@ -161,15 +163,24 @@ def _windows():
   return jnp.asarray(np.random.default_rng(0).integers(0, 11, (2, 9)), jnp.int32)
 
 
+# CFG with the field's traces and a sparse crystal (field_best.py's parts).
+SPARSE = dataclasses.replace(CFG, field=dataclasses.replace(CFG.field, trace_scales=2),
+                             sites=sites.SitesConfig(table_bits=6, orders=(1, 2)))
+
+
 @pytest.mark.usefixtures('no_autodiff')
+@pytest.mark.parametrize('cfg', [CFG, SPARSE], ids=['dense', 'sparse'])
 @pytest.mark.parametrize('jitted', [True, False])
-def test_hebbian_step_needs_no_gradients(jitted):
+def test_hebbian_step_needs_no_gradients(jitted, cfg):
   step = (jax.jit(train.hebbian_step, static_argnames=('cfg',)) if jitted
           else train.hebbian_step)
-  params = model.init_params(CFG, jax.random.PRNGKey(0))
+  params = model.init_params(cfg, jax.random.PRNGKey(0))
   kind = jnp.int32(perturbations.KINDS.index('adaptive'))
-  new, metrics = step(params, _windows(), jax.random.PRNGKey(1), kind, cfg=CFG)
+  new, metrics = step(params, _windows(), jax.random.PRNGKey(1), kind, cfg=cfg)
   assert float(jnp.abs(new['crystal']).sum()) > 0  # It learned something.
+  if cfg.sites.enabled:
+    assert float(jnp.abs(new['site_table']).sum()) > 0
+    assert float(jnp.sum(new['site_visits'])) == 2 * (8 + 7)  # Order 1: 8 a row, order 2: 7.
   assert float(jnp.sum(new['counts'])) == 11 + 2 * 8
   assert all(np.isfinite(float(v)) for v in metrics.values())
 

@@ -42,7 +42,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.field.axis_range = 4.0
   config.model.field.window = 256
   config.model.field.chunk = 128
-  config.model.field.num_steps = 2  # Integration steps; 0 turns the field off.
+  config.model.field.num_steps = 2  # Integration steps; 0 turns gravity off.
+  config.model.field.trace_scales = 0  # J golden-ratio traces the lattice reads (0: none).
   config.model.perturbation = ml_collections.ConfigDict()
   config.model.perturbation.levy_alpha = constants.LEVY_ALPHA
   config.model.perturbation.levy_scale = 0.01
@@ -54,6 +55,14 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.collapse.threshold = constants.COLLAPSE_THRESHOLD
   config.model.collapse.max_steps = 64
   config.model.collapse.rate = 2.0
+  # The sparse crystal (fieldjax/sites.py): 2^table_bits hashed context sites; 0 = off.
+  config.model.sites = ml_collections.ConfigDict()
+  config.model.sites.table_bits = 0
+  config.model.sites.orders = (1, 2, 3, 4, 5, 6, 7, 8)  # Context lengths, tokens.
+  config.model.sites.eta = 0.3  # Rate of a new site ...
+  config.model.sites.floor = 0.05  # ... annealing to this one,
+  config.model.sites.anneal = 8.0  # over about this many visits.
+  config.model.sites.cap = 2.0  # Largest summed rate of one site in one batch.
 
   config.train = ml_collections.ConfigDict()
   config.train.num_steps = 2000

@@ -1,0 +1,157 @@
+r"""The field LM of issue 14: its runs, ablations and learning curves, in one table.
+
+  python -m scripts.field_best_results --print_commands | sh    # the runs (see RUNS)
+  python -m scripts.field_best_results                           # the table and the PNG
+
+Each run is `experiments/configs/field_best.py` with the overrides of its row in
+RUNS, on Tiny Shakespeare, in --runs/NAME_sSEED. The collector reads each
+run's metrics.jsonl and run.json (validation CE over the whole split, wall
+time, parameter count) and prints mean ± sd over seeds, the difference to
+`best` with the seeds paired, and plots the validation curves to --png.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+from collections.abc import Sequence
+
+from absl import app
+from absl import flags
+import numpy as np
+
+FLAGS = flags.FLAGS
+
+# name -> (what it changes, overrides of field_best.py). 'best' is the reference.
+RUNS: dict[str, tuple[str, tuple[str, ...]]] = {
+    'best': ('field_best.py as it is', ()),
+    'field_off': ('no field evolution (--config.model.field.num_steps=0)',
+                  ('model.field.num_steps=0',)),
+    'traces_on': ("the field's traces at 5 golden time scales", ('model.field.trace_scales=5',)),
+    'sites_off': ('no sparse crystal (the old dense model)', ('model.sites.table_bits=0',)),
+    'dense_off': ('no dense crystal (its rate 0: sparse sites and prior only)',
+                  ('model.eta=0',)),
+    'fixed_rate': ('sites at a fixed rate 0.1, no annealing (cap kept)',
+                   ('model.sites.eta=0.1', 'model.sites.floor=0.1')),
+    'orders_1_4': ('sites of orders 1-4 only', ('model.sites.orders=(1,2,3,4)',)),
+    'random_embedding': ('random instead of golden-spiral embeddings',
+                         ('model.embedding=random',)),
+    'levy': ('Levy perturbations of the field during training',
+             ("train.perturbation_schedule={0:'levy'}",)),
+}
+
+
+def define_flags() -> None:
+  """This script's flags; defined only when it runs, so that tests can import it."""
+  flags.DEFINE_string('runs', '/tmp/field_best_runs', 'Directory of the runs NAME_sSEED.')
+  flags.DEFINE_list('seeds', ['0', '1', '2'], 'Seeds of the reference rows.')
+  flags.DEFINE_list('three_seed_rows', ['best', 'field_off'], 'Rows run with every seed; '
+                    'the others with the first seed only.')
+  flags.DEFINE_string('local_path', '../shared/data/tiny_shakespeare.txt', 'The corpus.')
+  flags.DEFINE_list('extra', [], 'Overrides added to every run (e.g. train.num_steps=300).')
+  flags.DEFINE_bool('print_commands', False, 'Print the training commands and exit.')
+  flags.DEFINE_string('png', 'docs/field_best_curves.png', "Learning curves ('' = none).")
+  flags.DEFINE_string('output_json', 'docs/field_best.json', "Results ('' = none).")
+
+
+def planned_runs(seeds: Sequence[int], three_seed_rows: Sequence[str]) -> list[tuple[str, int]]:
+  """(name, seed) of every run: all seeds for `three_seed_rows`, the first for the rest."""
+  return [(name, seed) for name in RUNS
+          for seed in (seeds if name in three_seed_rows else seeds[:1])]
+
+
+def command(name: str, seed: int, runs: str, local_path: str, extra: Sequence[str]) -> str:
+  overrides = [f'seed={seed}', f'data.local_path={local_path}', *RUNS[name][1], *extra]
+  return ' '.join(['python -m experiments.field train',
+                   '--config=experiments/configs/field_best.py',
+                   shlex.quote(f'--workdir={os.path.join(runs, f"{name}_s{seed}")}')] +
+                  [shlex.quote(f'--config.{o}') for o in overrides])
+
+
+def read_run(workdir: str) -> dict | None:
+  """{'val_ce', 'wall_s', 'params', 'curve': {step: val_ce}} of a finished run, else None."""
+  try:
+    with open(os.path.join(workdir, 'run.json')) as f:
+      run = json.load(f)
+    with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+      lines = [json.loads(l) for l in f if l.strip()]
+  except (OSError, ValueError):
+    return None
+  return {'val_ce': run['final']['val_ce'], 'wall_s': run.get('wall_seconds'),
+          'params': run.get('params'),
+          'curve': {l['step']: l['val_ce'] for l in lines if 'val_ce' in l}}
+
+
+def table(results: dict[str, dict[int, dict]]) -> str:
+  """Markdown rows: mean ± sd over seeds and the seed-paired difference to 'best'."""
+  lines = ['| run | what changes | seeds | val nats/char | vs best (paired) | wall (s) |',
+           '|---|---|---:|---:|---:|---:|']
+  best = results.get('best', {})
+  for name, by_seed in results.items():
+    if not by_seed:
+      continue
+    ces = np.array([r['val_ce'] for r in by_seed.values()])
+    spread = f' ± {ces.std(ddof=1):.4f}' if len(ces) > 1 else ''
+    paired = [by_seed[s]['val_ce'] - best[s]['val_ce'] for s in by_seed if s in best]
+    diff = '' if name == 'best' or not paired else (
+        f'{np.mean(paired):+.4f}' + (f' ± {np.std(paired, ddof=1):.4f}' if len(paired) > 1
+                                     else ''))
+    walls = [r['wall_s'] for r in by_seed.values() if r['wall_s']]
+    wall = f'{np.mean(walls):.0f}' if walls else ''
+    lines.append(f'| {name} | {RUNS[name][0]} | {len(ces)} | {ces.mean():.4f}{spread} | '
+                 f'{diff} | {wall} |')
+  return '\n'.join(lines)
+
+
+def plot(results: dict[str, dict[int, dict]], path: str) -> None:
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  fig, ax = plt.subplots(figsize=(7, 4.5))
+  for name, by_seed in results.items():
+    for i, (seed, r) in enumerate(sorted(by_seed.items())):
+      steps = sorted(r['curve'])
+      ax.plot(steps, [r['curve'][s] for s in steps], marker='o', ms=3,
+              label=name if i == 0 else None, color=f'C{list(RUNS).index(name) % 10}',
+              alpha=0.9 if i == 0 else 0.5)
+  ax.axhline(2.045, ls='--', c='gray', lw=1)
+  ax.text(ax.get_xlim()[0], 2.045, ' KN trigram 2.045', va='bottom', fontsize=8, c='gray')
+  ax.axhline(1.558, ls=':', c='gray', lw=1)
+  ax.text(ax.get_xlim()[0], 1.558, ' KN 6-gram 1.558', va='bottom', fontsize=8, c='gray')
+  ax.set_xlabel('training step (4,096 characters each)')
+  ax.set_ylabel('validation cross-entropy (nats/char)')
+  ax.set_title('Field LM (field_best.py) and its ablations, Tiny Shakespeare')
+  ax.legend(fontsize=7, ncol=2)
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+
+
+def main(argv: Sequence[str]) -> None:
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  seeds = [int(s) for s in FLAGS.seeds]
+  plan = planned_runs(seeds, FLAGS.three_seed_rows)
+  if FLAGS.print_commands:
+    for name, seed in plan:
+      print(command(name, seed, FLAGS.runs, FLAGS.local_path, FLAGS.extra))
+    return
+  results: dict[str, dict[int, dict]] = {name: {} for name in RUNS}
+  for name, seed in plan:
+    run = read_run(os.path.join(FLAGS.runs, f'{name}_s{seed}'))
+    if run is None:
+      print(f'missing or unfinished: {name}_s{seed}')
+    else:
+      results[name][seed] = run
+  print(table(results))
+  if FLAGS.png:
+    plot(results, FLAGS.png)
+  if FLAGS.output_json:
+    with open(FLAGS.output_json, 'w') as f:
+      json.dump({name: {str(s): r for s, r in by_seed.items()}
+                 for name, by_seed in results.items()}, f, indent=1)
+
+
+if __name__ == '__main__':
+  define_flags()
+  app.run(main)

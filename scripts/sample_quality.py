@@ -1,0 +1,125 @@
+r"""Sample quality: the field LM's collapse against plain sampling, beside the Landauer LM.
+
+  python -m scripts.sample_quality --field_workdir=/tmp/field_best \
+    --landauer_workdir=/tmp/landauer --local_path=../shared/data/tiny_shakespeare.txt
+
+For each model and sampler, --seeds samples of --num_chars characters after
+--prompt, at one --temperature, and their diversity and repetition
+(landauerjax.core.sample_metrics): distinct 4- and 8-grams, the longest
+substring that occurs twice, and the fraction of words found in the training
+split. The field LM samples twice per seed with the same key: with its
+coherence collapse (the checkpoint's collapse settings) and plainly
+(collapse.max_steps = 0). Validation text excerpts of the same length are the
+reference row. Prints a table and writes --output_json.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+
+from absl import app
+from absl import flags
+import jax
+import numpy as np
+
+from experiments import common
+from fieldjax import checkpoints as field_checkpoints
+from fieldjax import generation
+from landauerjax import sampling
+from landauerjax.core import sample_metrics
+from landauerjax.core import text_builders
+from landauerjax.core import tokenizers
+
+FLAGS = flags.FLAGS
+KEYS = ('distinct_4', 'distinct_8', 'longest_repeat', 'word_rate')
+
+
+def define_flags() -> None:
+  """This script's flags; defined only when it runs, so that tests can import it."""
+  flags.DEFINE_string('field_workdir', None, 'A field LM training workdir.', required=True)
+  flags.DEFINE_string('landauer_workdir', '', "A Landauer LM workdir ('' = none).")
+  flags.DEFINE_string('local_path', '../shared/data/tiny_shakespeare.txt',
+                      'The corpus: its training split gives the known words, its '
+                      'validation split the reference excerpts.')
+  flags.DEFINE_integer('num_chars', 2000, 'Characters per sample.', lower_bound=1)
+  flags.DEFINE_integer('seeds', 3, 'Samples per model and sampler.', lower_bound=1)
+  flags.DEFINE_float('temperature', 1.0, 'Sampling temperature, the same for all.')
+  flags.DEFINE_string('prompt', '\n', 'Prompt of every sample.')
+  flags.DEFINE_string('output_json', 'docs/sample_quality.json', "Results ('' = none).")
+
+
+def field_samples(workdir: str, prompt: str, num_chars: int, seeds: int,
+                  temperature: float) -> dict[str, list[str]]:
+  """{'collapse': [...], 'plain': [...]} samples of the field LM in `workdir`."""
+  _, params, cfg, meta = field_checkpoints.load(workdir)
+  tokenizer = tokenizers.tokenizer_from_json(meta['tokenizer'])
+  plain_cfg = dataclasses.replace(
+      cfg, collapse=dataclasses.replace(cfg.collapse, max_steps=0))
+  out = {}
+  for name, c in (('collapse', cfg), ('plain', plain_cfg)):
+    out[name] = []
+    for seed in range(seeds):
+      tokens = np.concatenate([chunk['tokens'] for chunk in generation.generate(
+          params, c, tokenizer.encode(prompt), num_tokens=num_chars,
+          key=jax.random.PRNGKey(seed), temperature=temperature)])
+      out[name].append(tokenizer.decode(tokens))
+  return out
+
+
+def landauer_samples(workdir: str, prompt: str, num_chars: int, seeds: int,
+                     temperature: float) -> list[str]:
+  loaded, model, prompt_ids = common.load_checkpoint_and_prompt(workdir, None, prompt)
+  return [loaded.vocab.decode(np.concatenate(list(sampling.generate(
+      loaded.params, model, prompt_ids, num_chars, jax.random.PRNGKey(seed),
+      temperature=temperature)))) for seed in range(seeds)]
+
+
+def summarize(samples: Sequence[str], vocabulary: set[str]) -> dict[str, float]:
+  """Mean and standard deviation over samples of each metric in KEYS."""
+  reports = [sample_metrics.sample_report(s, vocabulary) for s in samples]
+  row = {}
+  for key in KEYS:
+    values = np.array([r[key] for r in reports])
+    row[key], row[key + '_std'] = float(values.mean()), float(values.std())
+  return row
+
+
+def main(argv: Sequence[str]) -> None:
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  text = text_builders.read_text_file(FLAGS.local_path)
+  splits = text_builders.canonical_split(text)
+  vocabulary = set(sample_metrics.words(splits['train']))
+  n, seeds, temp = FLAGS.num_chars, FLAGS.seeds, FLAGS.temperature
+  validation = splits['validation']
+  starts = np.linspace(0, len(validation) - n, seeds).astype(int)
+  groups = {'validation text': [validation[s:s + n] for s in starts]}
+  field = field_samples(FLAGS.field_workdir, FLAGS.prompt, n, seeds, temp)
+  groups['field LM, collapse'] = field['collapse']
+  groups['field LM, plain sampling'] = field['plain']
+  if FLAGS.landauer_workdir:
+    groups['Landauer LM, plain sampling'] = landauer_samples(
+        FLAGS.landauer_workdir, FLAGS.prompt, n, seeds, temp)
+  rows = []
+  print(f'{seeds} samples of {n} characters each, temperature {temp:g}; mean ± sd\n\n'
+        '| source | distinct 4-grams | distinct 8-grams | longest repeat (chars) | '
+        'known words |\n|---|---:|---:|---:|---:|')
+  for name, samples in groups.items():
+    row = {'source': name, **summarize(samples, vocabulary)}
+    rows.append(row)
+    print(f"| {name} | {row['distinct_4']:.3f} ± {row['distinct_4_std']:.3f} | "
+          f"{row['distinct_8']:.3f} ± {row['distinct_8_std']:.3f} | "
+          f"{row['longest_repeat']:.0f} ± {row['longest_repeat_std']:.0f} | "
+          f"{row['word_rate']:.3f} ± {row['word_rate_std']:.3f} |", flush=True)
+  if FLAGS.output_json:
+    with open(FLAGS.output_json, 'w') as f:
+      json.dump({'temperature': temp, 'num_chars': n, 'seeds': seeds, 'prompt': FLAGS.prompt,
+                 'field_workdir': FLAGS.field_workdir, 'rows': rows,
+                 'samples': {k: [s[:300] for s in v] for k, v in groups.items()}}, f, indent=1)
+
+
+if __name__ == '__main__':
+  define_flags()
+  app.run(main)

@@ -1,0 +1,81 @@
+"""scripts/field_best_results.py: the run plan, its commands, and the table of finished runs."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+
+import pytest
+
+from experiments.configs import field_best
+from fieldjax import train
+from scripts import field_best_results as results
+
+
+def test_every_run_is_a_valid_config():
+  """Each row's overrides apply to field_best.py and give a valid model and TrainConfig."""
+  for name, (_, overrides) in results.RUNS.items():
+    config = field_best.get_config()
+    for override in overrides:
+      key, value = override.split('=', 1)
+      node = config
+      *path, leaf = key.split('.')
+      for part in path:
+        node = node[part]
+      node[leaf] = _parse(value, node[leaf])
+    cfg = train.model_config_from(config.model, 65)
+    train.train_config_from(config)
+    if name == 'field_off':
+      assert cfg.field.num_steps == 0
+    if name == 'sites_off':
+      assert not cfg.sites.enabled
+
+
+def _parse(value: str, like):
+  """VALUE of --config.KEY=VALUE as the type of the config's current value."""
+  if isinstance(like, str):
+    return value
+  parsed = ast.literal_eval(value)
+  return parsed if isinstance(like, (dict, tuple)) else type(like)(parsed)
+
+
+def test_plan_and_commands():
+  plan = results.planned_runs([0, 1, 2], ['best', 'field_off'])
+  assert plan[:6] == [('best', 0), ('best', 1), ('best', 2), ('field_off', 0),
+                      ('field_off', 1), ('field_off', 2)]
+  assert len(plan) == 6 + len(results.RUNS) - 2
+  line = results.command('levy', 1, '/r', 'x.txt', ['train.num_steps=5'])
+  assert line.startswith('python -m experiments.field train --config=experiments/configs/'
+                         'field_best.py --workdir=/r/levy_s1 --config.seed=1')
+  assert "'--config.train.perturbation_schedule={0:'\"'\"'levy'\"'\"'}'" in line
+  assert line.endswith('--config.train.num_steps=5')
+
+
+def _fake_run(root, name, seed, ce):
+  workdir = os.path.join(root, f'{name}_s{seed}')
+  os.makedirs(workdir)
+  with open(os.path.join(workdir, 'run.json'), 'w') as f:
+    json.dump({'final': {'val_ce': ce}, 'wall_seconds': 10.0, 'params': 3}, f)
+  with open(os.path.join(workdir, 'metrics.jsonl'), 'w') as f:
+    f.write(json.dumps({'step': 1, 'train_loss': 3.0}) + '\n')
+    f.write(json.dumps({'step': 2, 'train_loss': 2.0, 'val_ce': ce}) + '\n')
+  return workdir
+
+
+def test_table_pairs_seeds_with_best(tmp_path):
+  runs = {'best': {0: 1.50, 1: 1.52}, 'field_off': {0: 1.53, 1: 1.56}}
+  found = {name: {s: results.read_run(_fake_run(str(tmp_path), name, s, ce))
+                  for s, ce in by_seed.items()} for name, by_seed in runs.items()}
+  assert found['best'][0]['curve'] == {2: 1.50}
+  text = results.table(found)
+  assert '| best | field_best.py as it is | 2 | 1.5100 ± 0.0141 |  | 10 |' in text
+  assert '| 2 | 1.5450 ± 0.0212 | +0.0350 ± 0.0071 | 10 |' in text  # Paired: 0.03, 0.04.
+  assert results.read_run(str(tmp_path / 'absent')) is None
+
+
+def test_plot_writes_a_png(tmp_path):
+  pytest.importorskip('matplotlib')
+  run = results.read_run(_fake_run(str(tmp_path), 'best', 0, 1.5))
+  results.plot({'best': {0: run}, 'field_off': {}}, str(tmp_path / 'c.png'))
+  assert (tmp_path / 'c.png').stat().st_size > 1000

@@ -1,0 +1,50 @@
+"""scripts/sample_quality.py: samples of both models and their summary, on tiny runs."""
+
+from __future__ import annotations
+
+import pytest
+
+from experiments.configs import field_best
+from fieldjax import train
+from scripts import sample_quality
+
+
+@pytest.fixture(scope='module')
+def sparse_field_run(small_corpus_path, data_dir, tmp_path_factory) -> str:
+  """field_best.py's parts (sparse sites, traces) at test size, trained 4 steps."""
+  config = field_best.get_config()
+  config.data.dataset = 'local_text'
+  config.data.local_path = small_corpus_path
+  config.data.data_dir = data_dir
+  config.model.embed_dim, config.model.lags, config.model.lattice_dim = 8, 3, 32
+  config.model.field.chunk = config.model.field.window = 8
+  config.model.field.trace_scales = 2
+  config.model.sites.table_bits = 8
+  config.model.sites.orders = (1, 2, 3)
+  config.train.num_steps, config.train.batch_size, config.train.seq_len = 4, 4, 8
+  config.eval.every = config.checkpoint.every = 2
+  config.eval.max_tokens, config.eval.stride, config.eval.batch_size = 64, 4, 8
+  workdir = str(tmp_path_factory.mktemp('sparse_field'))
+  run = train.train_and_evaluate(config, workdir)
+  assert run['step'] == 4 and run['final']['val_ce'] > 0
+  return workdir
+
+
+def test_field_samples_with_and_without_collapse(sparse_field_run):
+  samples = sample_quality.field_samples(sparse_field_run, 'th', num_chars=25, seeds=2,
+                                         temperature=1.0)
+  assert set(samples) == {'collapse', 'plain'}
+  assert all(len(s) == 25 for group in samples.values() for s in group)
+  assert samples['plain'][0] != samples['plain'][1]  # Seeds differ.
+
+
+def test_landauer_samples(landauer_run):
+  samples = sample_quality.landauer_samples(landauer_run[0], 'th', num_chars=12, seeds=2,
+                                            temperature=1.0)
+  assert [len(s) for s in samples] == [12, 12]
+
+
+def test_summarize_gives_mean_and_spread():
+  row = sample_quality.summarize(['abab', 'abcd'], {'abcd'})
+  assert row['longest_repeat'] == 1.0 and row['longest_repeat_std'] == 1.0  # 2 and 0.
+  assert row['word_rate'] == 0.5 and row['distinct_4'] == 1.0
