@@ -108,21 +108,25 @@ def plot(results: dict[str, dict[int, dict]], path: str) -> None:
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  fig, ax = plt.subplots(figsize=(7, 4.5))
-  for name, by_seed in results.items():
-    for i, (seed, r) in enumerate(sorted(by_seed.items())):
-      steps = sorted(r['curve'])
-      ax.plot(steps, [r['curve'][s] for s in steps], marker='o', ms=3,
-              label=name if i == 0 else None, color=f'C{list(RUNS).index(name) % 10}',
-              alpha=0.9 if i == 0 else 0.5)
-  ax.axhline(2.045, ls='--', c='gray', lw=1)
-  ax.text(ax.get_xlim()[0], 2.045, ' KN trigram 2.045', va='bottom', fontsize=8, c='gray')
-  ax.axhline(1.558, ls=':', c='gray', lw=1)
-  ax.text(ax.get_xlim()[0], 1.558, ' KN 6-gram 1.558', va='bottom', fontsize=8, c='gray')
-  ax.set_xlabel('training step (4,096 characters each)')
-  ax.set_ylabel('validation cross-entropy (nats/char)')
-  ax.set_title('Field LM (field_best.py) and its ablations, Tiny Shakespeare')
-  ax.legend(fontsize=7, ncol=2)
+  fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+  for zoom, ax in enumerate(axes):  # Right: the runs near the 6-gram, magnified.
+    for name, by_seed in results.items():
+      for i, (_, r) in enumerate(sorted(by_seed.items())):
+        steps = sorted(r['curve'])
+        if zoom and r['curve'][steps[-1]] > 1.8:
+          continue
+        ax.plot(steps, [r['curve'][s] for s in steps], marker='o', ms=3,
+                label=name if i == 0 else None, color=f'C{list(RUNS).index(name) % 10}',
+                alpha=0.9 if i == 0 else 0.5)
+    for level, text, style in ((2.045, 'KN trigram 2.045', '--'), (1.558, 'KN 6-gram 1.558', ':')):
+      if not zoom or level < 1.8:
+        ax.axhline(level, ls=style, c='gray', lw=1)
+        ax.text(ax.get_xlim()[0], level, ' ' + text, va='bottom', fontsize=8, c='gray')
+    ax.set_xlabel('training step (4,096 characters each)')
+    ax.set_ylabel('validation cross-entropy (nats/char)')
+    ax.legend(fontsize=7, ncol=2)
+  axes[0].set_title('field_best.py and its ablations, Tiny Shakespeare', fontsize=10)
+  axes[1].set_title('the same, near the 6-gram', fontsize=10)
   fig.tight_layout()
   fig.savefig(path, dpi=120)
 
