@@ -21,6 +21,8 @@ from absl import app
 from absl import flags
 import numpy as np
 
+from experiments import common
+
 FLAGS = flags.FLAGS
 
 # name -> (what it changes, overrides of field_best.py). 'best' is the reference.
@@ -158,4 +160,4 @@ def main(argv: Sequence[str]) -> None:
 
 if __name__ == '__main__':
   define_flags()
-  app.run(main)
+  common.run(main)

@@ -30,6 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from experiments import common
 from landauerjax.core import text_builders
 from landauerjax.core import tokenizers
 
@@ -126,4 +127,4 @@ def main(argv: Sequence[str]) -> None:
 
 if __name__ == '__main__':
   define_flags()
-  app.run(main)
+  common.run(main)

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from absl import app
 from absl import flags
 
+from experiments import common
 from landauerjax.core import errors
 from landauerjax.core import text_builders
 
@@ -71,4 +72,4 @@ def main(argv: Sequence[str]) -> None:
 
 if __name__ == '__main__':
   define_flags()
-  app.run(main)
+  common.run(main)
