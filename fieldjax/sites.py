@@ -94,16 +94,17 @@ def addresses(tokens_T: jax.Array, valid_T: jax.Array | None,
   length = tokens_T.shape[0]
   valid = jnp.ones((length,), bool) if valid_T is None else valid_T.astype(bool)
   top = max(cfg.orders)
+
   def pad(a, k, fill):  # a shifted k places later: a[t - k], `fill` before the start.
     return jnp.concatenate([jnp.full((min(k, length),), fill, a.dtype), a[:max(length - k, 0)]])
 
+  ids = tokens_T.astype(jnp.uint32) + 1  # 0 is "before the start".
   h = jnp.full((length,), 0x2545F491, jnp.uint32)
   ok = jnp.ones((length,), bool)
   by_order = {}
-  for k in range(top):  # Lag k: token t - k.
-    h = _mix(h, pad(tokens_T.astype(jnp.uint32) + 1, k, jnp.uint32(0)) if k else
-             tokens_T.astype(jnp.uint32) + 1)
-    ok = ok & (pad(valid, k, False) if k else valid)
+  for k in range(top):  # Lag k: token t - k joins the hash of orders > k.
+    h = _mix(h, pad(ids, k, jnp.uint32(0)))
+    ok = ok & pad(valid, k, False)
     if k + 1 in cfg.orders:
       by_order[k + 1] = (_mix(h, jnp.full((length,), k + 1, jnp.uint32)), ok)
   rows = jnp.stack([by_order[n][0] for n in cfg.orders], 1) >> (32 - cfg.table_bits)
@@ -112,7 +113,7 @@ def addresses(tokens_T: jax.Array, valid_T: jax.Array | None,
 
 
 def site_logits(table_RxV: jax.Array, rows_NxO: jax.Array, active_NxO: jax.Array) -> jax.Array:
-  """Sum of the active sites' rows, float32 [N, V]."""
+  """Sum of the active sites' rows, [N, V] in the table's dtype."""
   return jnp.einsum('no,nov->nv', active_NxO.astype(table_RxV.dtype), table_RxV[rows_NxO])
 
 
@@ -123,7 +124,8 @@ def site_update(table_RxV: jax.Array, visits_R: jax.Array, rows_NxO: jax.Array,
 
   Args:
     table_RxV: site rows M.
-    visits_R: visits of each site before this batch (float32 counts).
+    visits_R: visits of each site before this batch (float32 counts; exact up to
+      2^24, far beyond where the rate has reached `floor`).
     rows_NxO, active_NxO: `addresses` of N positions.
     error_NxV: onehot(target) - p of each position (the joint prediction's).
     cfg: the sites' rates.
