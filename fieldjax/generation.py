@@ -27,7 +27,9 @@ def next_token_logits(params: dict[str, jax.Array], buffer_C: jax.Array,
   none = jnp.int32(perturbations.KINDS.index('none'))
   x, _ = model_lib.evolved_field(params, buffer_C, jax.random.PRNGKey(0), none, cfg, valid_C)
   # The lattice of the last position only (its lags, zeros before the buffer, and traces).
-  c_1xF = model_lib.lattice_input(jnp.where(valid_C[:, None], x, 0.0), cfg)[-1:]
+  # Left padding stays at the origin (massless particles feel only each other), so its
+  # lags and traces are the zeros training sees before a sequence's start.
+  c_1xF = model_lib.lattice_input(x, cfg)[-1:]
   sites = model_lib.site_addresses(buffer_C, cfg, valid_C)
   if sites is not None:
     sites = (sites[0][-1:], sites[1][-1:])

@@ -134,11 +134,12 @@ def site_update(table_RxV: jax.Array, visits_R: jax.Array, rows_NxO: jax.Array,
   on_NxO = active_NxO.astype(jnp.float32)
   if weight_N is not None:
     on_NxO = on_NxO * weight_N.astype(jnp.float32)[:, None]
-  flat = rows_NxO.reshape(-1)
-  hits_R = jnp.zeros_like(visits_R).at[flat].add(on_NxO.reshape(-1))
-  rate_R = jnp.maximum(cfg.floor, cfg.eta / (1.0 + visits_R / cfg.anneal))
-  rate_R = jnp.minimum(rate_R, cfg.cap / jnp.maximum(hits_R, 1.0))
-  step_N = rate_R[flat] * on_NxO.reshape(-1)
-  delta = (step_N[:, None] * jnp.repeat(error_NxV, rows_NxO.shape[1], axis=0))
-  # A scatter-add of the active rows only: the table is never touched densely.
-  return table_RxV.at[flat].add(delta.astype(table_RxV.dtype)), visits_R + hits_R
+  flat, on_flat = rows_NxO.reshape(-1), on_NxO.reshape(-1)
+  # Scatters and gathers of the active rows only: nothing of size R is touched densely.
+  new_visits_R = visits_R.at[flat].add(on_flat)
+  before = visits_R[flat]
+  hits = new_visits_R[flat] - before  # This batch's visits of each active row's site.
+  rate = jnp.maximum(cfg.floor, cfg.eta / (1.0 + before / cfg.anneal))
+  step = jnp.minimum(rate, cfg.cap / jnp.maximum(hits, 1.0)) * on_flat
+  delta = step[:, None] * jnp.repeat(error_NxV, rows_NxO.shape[1], axis=0)
+  return table_RxV.at[flat].add(delta.astype(table_RxV.dtype)), new_visits_R

@@ -7,6 +7,7 @@ file runs in seconds on CPU; compilation dominates.
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -69,3 +70,20 @@ def char_corpus(model_cfg: model.ModelConfig) -> tuple[model.ModelConfig, np.nda
   tokens = vocab.encode(text)
   cut = int(0.9 * len(tokens))
   return dataclasses.replace(model_cfg, vocab_size=vocab.size), tokens[:cut], tokens[cut:]
+
+
+def shrunk_config(config: Any, small_corpus_path: str, data_dir: str, num_steps: int = 4) -> Any:
+  """A field config file's config shrunk to the model and shapes of test_reliability.py's
+  field runs (the same compiled programs for field_tiny.py), on the small local corpus."""
+  config.data.dataset = 'local_text'
+  config.data.local_path = small_corpus_path
+  config.data.data_dir = data_dir
+  config.model.embed_dim, config.model.lags, config.model.lattice_dim = 8, 3, 32
+  config.model.field.chunk = config.model.field.window = 8
+  config.model.field.num_steps = 1
+  config.train.num_steps, config.train.batch_size, config.train.seq_len = num_steps, 4, 8
+  config.train.perturbation_schedule = {0: 'beta', 2: 'levy'}
+  config.eval.every = config.checkpoint.every = 2
+  config.eval.stride, config.eval.max_tokens, config.eval.batch_size = 8, 64, 16
+  config.log_every = 1
+  return config

@@ -12,6 +12,7 @@ from experiments.configs import field_best
 from experiments.configs import field_large
 from experiments.configs import field_small
 from experiments.configs import field_tiny
+from field_fixtures import shrunk_config
 from fieldjax import model
 from fieldjax import train
 from landauerjax.core import errors
@@ -75,38 +76,22 @@ def test_the_schedule_is_a_dict_of_steps():
     train.train_config_from(config)
 
 
-def _tiny(small_corpus_path, data_dir, num_steps=4):
-  """field_tiny.py shrunk to the model and shapes of test_reliability.py's field runs (the
-  same compiled programs)."""
-  config = field_tiny.get_config()
-  config.data.dataset = 'local_text'
-  config.data.local_path = small_corpus_path
-  config.data.data_dir = data_dir
-  config.model.embed_dim, config.model.lags, config.model.lattice_dim = 8, 3, 32
-  config.model.field.chunk = config.model.field.window = 8
-  config.model.field.num_steps = 1
-  config.train.num_steps, config.train.batch_size, config.train.seq_len = num_steps, 4, 8
-  config.train.perturbation_schedule = {0: 'beta', 2: 'levy'}
-  config.eval.every = config.checkpoint.every = 2
-  config.eval.stride, config.eval.max_tokens, config.eval.batch_size = 8, 64, 16
-  config.log_every = 1
-  return config
-
-
 def test_train_and_evaluate_trains_resumes_and_records(small_corpus_path, data_dir, tmp_path):
-  whole = train.train_and_evaluate(_tiny(small_corpus_path, data_dir), str(tmp_path / 'a'))
+  tiny = lambda num_steps=4: shrunk_config(field_tiny.get_config(), small_corpus_path,
+                                          data_dir, num_steps)
+  whole = train.train_and_evaluate(tiny(), str(tmp_path / 'a'))
   assert whole['step'] == 4 and whole['tokenizer'] == 'char' and whole['tokens_train'] > 0
   assert whole['final']['val_ce'] > 0
   split = str(tmp_path / 'b')
-  train.train_and_evaluate(_tiny(small_corpus_path, data_dir, num_steps=2), split)
-  resumed = train.train_and_evaluate(_tiny(small_corpus_path, data_dir), split)
+  train.train_and_evaluate(tiny(2), split)
+  resumed = train.train_and_evaluate(tiny(), split)
   assert resumed['final'] == whole['final']  # Batches are a pure function of the step.
 
   def lines(workdir):
     with open(os.path.join(workdir, 'metrics.jsonl')) as f:
       return [{k: v for k, v in json.loads(l).items() if k != 'tokens_per_sec'} for l in f]
   assert lines(split) == lines(str(tmp_path / 'a'))
-  other = _tiny(small_corpus_path, data_dir, num_steps=6)
+  other = tiny(6)
   other.model.hebbian_rule = 'plain'
   with pytest.raises(errors.WorkdirError, match='model.hebbian_rule'):
     train.train_and_evaluate(other, split)

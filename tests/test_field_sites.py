@@ -54,8 +54,8 @@ def test_a_site_depends_only_on_its_own_context():
   tokens = jnp.asarray([5, 1, 2, 3, 9, 9, 1, 2, 3, 7], jnp.int32)
   rows, active = addresses(tokens, None, cfg=CFG)
   rows = np.asarray(rows)
-  # '1 2 3' ends at t = 3 and t = 8: orders 1 (token 3) and ... share rows; order 4 differs.
-  assert rows[3, 0] == rows[8, 0]
+  # '1 2 3' ends at t = 3 and t = 8: orders 1 ('3') and 2 ('2 3') share rows; order 4 differs.
+  assert rows[3, 0] == rows[8, 0] and rows[3, 1] == rows[8, 1]
   assert rows[3, 2] != rows[8, 2]  # '5 1 2 3' vs '9 1 2 3'.
   changed = np.asarray(addresses(tokens.at[6].set(0), None, cfg=CFG)[0])
   np.testing.assert_array_equal(changed[:6], rows[:6])  # Nothing before t = 6 moves.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from experiments.configs import field_best
+from field_fixtures import shrunk_config
 from fieldjax import train
 from scripts import sample_quality
 
@@ -12,18 +13,10 @@ from scripts import sample_quality
 @pytest.fixture(scope='module')
 def sparse_field_run(small_corpus_path, data_dir, tmp_path_factory) -> str:
   """field_best.py's parts (sparse sites, traces) at test size, trained 4 steps."""
-  config = field_best.get_config()
-  config.data.dataset = 'local_text'
-  config.data.local_path = small_corpus_path
-  config.data.data_dir = data_dir
-  config.model.embed_dim, config.model.lags, config.model.lattice_dim = 8, 3, 32
-  config.model.field.chunk = config.model.field.window = 8
+  config = shrunk_config(field_best.get_config(), small_corpus_path, data_dir)
   config.model.field.trace_scales = 2
   config.model.sites.table_bits = 8
   config.model.sites.orders = (1, 2, 3)
-  config.train.num_steps, config.train.batch_size, config.train.seq_len = 4, 4, 8
-  config.eval.every = config.checkpoint.every = 2
-  config.eval.max_tokens, config.eval.stride, config.eval.batch_size = 64, 4, 8
   workdir = str(tmp_path_factory.mktemp('sparse_field'))
   run = train.train_and_evaluate(config, workdir)
   assert run['step'] == 4 and run['final']['val_ce'] > 0

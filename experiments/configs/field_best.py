@@ -4,7 +4,7 @@ r"""The best field LM on the 2-core CPU (issue 14): a sparse crystal beside the 
     --workdir=/tmp/field_best --config.data.local_path=../shared/data/tiny_shakespeare.txt
 
 `field_tiny.py` plus 2^21 hashed context sites of orders 1..8 (fieldjax/sites.py),
-trained for 400 steps (1.6M characters, ~1.5 passes over the train split).
+trained for 400 steps (1.6M characters, ~1.6 passes over the train split).
 docs/RESULTS.md has its numbers over 3 seeds and the ablation of each part
 (`python -m scripts.field_best_results`); docs/fieldjax.md the equations. The
 field's traces (`model.field.trace_scales`) stay off: they made no measurable
