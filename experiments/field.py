@@ -27,6 +27,7 @@ the same --workdir resumes from its newest checkpoint that verifies.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import os
 import sys
@@ -44,6 +45,7 @@ import numpy as np
 from experiments import common
 from fieldjax import analysis
 from fieldjax import checkpoints
+from fieldjax import collapse as collapse_lib
 from fieldjax import embeddings
 from fieldjax import generation
 from fieldjax import model as model_lib
@@ -102,6 +104,9 @@ _ALLOW_CHANGE = flags.DEFINE_bool(
     'allow_config_change', False, 'train: resume a workdir although the model, settings or '
     'data differ from its run (other than num_steps and the cadences, which may always change).')
 _PERTURBATION = flags.DEFINE_string('perturbation', 'none', 'Perturbation during collapse.')
+_COLLAPSE = flags.DEFINE_string(
+    'collapse', '', "generate: the collapse rule, measurement | replicator | off (plain "
+    "sampling); '' keeps the checkpoint's (fieldjax/collapse.py).")
 _TEMPERATURE = flags.DEFINE_float('temperature', 1.0, 'Sampling temperature (> 0).')
 _TOP_K = flags.DEFINE_integer('top_k', 0, 'Sample among the k most likely tokens; 0 (or any k '
                               'at least the vocabulary size) samples among all.', lower_bound=0)
@@ -232,7 +237,16 @@ def cmd_generate(args: list[str]) -> None:
     _fail(f'Unknown perturbation {_PERTURBATION.value!r}; expected one of {perturbations.KINDS}.')
   if not 0 < _TEMPERATURE.value < float('inf'):
     _fail(f'--temperature must be a finite number > 0, got {_TEMPERATURE.value}.')
+  rules = collapse_lib.RULES + ('off',)
+  if _COLLAPSE.value and _COLLAPSE.value not in rules:
+    _fail(f"Unknown --collapse={_COLLAPSE.value!r}; expected one of {rules} or '' (the "
+          "checkpoint's rule).")
   step, params, cfg, tokenizer = _load_checkpoint()
+  if _COLLAPSE.value == 'off':
+    cfg = dataclasses.replace(cfg, collapse=dataclasses.replace(cfg.collapse, max_steps=0))
+  elif _COLLAPSE.value:
+    cfg = dataclasses.replace(cfg, collapse=dataclasses.replace(cfg.collapse,
+                                                                rule=_COLLAPSE.value))
   try:
     prompt_tokens = tokenizer.encode(prompt)
   except ValueError as e:

@@ -47,14 +47,61 @@ def lagged(x_TxD: jax.Array, lags: int) -> jax.Array:
       [padded[lags - 1 - k: lags - 1 - k + length] for k in range(lags)], axis=-1)
 
 
+def lattice_response(c_TxF: jax.Array, lattice_FxD: jax.Array, bias_D: jax.Array) -> jax.Array:
+  """h = relu(c P + b), the lattice sites' rectified response, float32 [T, D]."""
+  return jax.nn.relu(c_TxF @ lattice_FxD.astype(c_TxF.dtype)
+                     + bias_D.astype(c_TxF.dtype)).astype(jnp.float32)
+
+
+def features_of_response(h_TxD: jax.Array, feature_norm: float) -> jax.Array:
+  """phi: the response centred and scaled to norm `feature_norm`, float32 [T, D]."""
+  h = h_TxD - jnp.mean(h_TxD, axis=-1, keepdims=True)
+  norm = jnp.sqrt(jnp.sum(h * h, axis=-1, keepdims=True))
+  return feature_norm * h / (norm + 1e-6)
+
+
 def lattice_features(c_TxF: jax.Array, lattice_FxD: jax.Array,
                      bias_D: jax.Array, feature_norm: float) -> jax.Array:
   """phi: centred, norm-`feature_norm` lattice response, float32 [T, D]."""
-  h = jax.nn.relu(c_TxF @ lattice_FxD.astype(c_TxF.dtype)
-                  + bias_D.astype(c_TxF.dtype)).astype(jnp.float32)
-  h = h - jnp.mean(h, axis=-1, keepdims=True)
-  norm = jnp.sqrt(jnp.sum(h * h, axis=-1, keepdims=True))
-  return feature_norm * h / (norm + 1e-6)
+  return features_of_response(lattice_response(c_TxF, lattice_FxD, bias_D), feature_norm)
+
+
+def instar_update(lattice_FxD: jax.Array, c_NxF: jax.Array, h_NxD: jax.Array,
+                  winners: int, rate: float, weight_N: jax.Array | None = None) -> jax.Array:
+  """The competitive (instar) lattice rule: the k most active sites move to the input.
+
+  For each position n, its `winners` most responsive sites j share one unit of
+  learning in proportion to their response, g_nj = h_nj / sum_{j' winners} h_nj'
+  (0 elsewhere, and 0 where nothing responds), and
+
+      P[:, j] <- P[:, j] + rate * <g_nj (c_n - P[:, j])>,   <.> the mean over n,
+
+  Grossberg's instar rule (Hebbian growth g c, Oja-like decay g P) under
+  k-winners-take-all competition, so sites specialise to the contexts they
+  already answer instead of all converging on one principal direction. It uses
+  only each synapse's two sides. Bound: with 0 <= rate <= 1 every column moves to a
+  convex combination of itself and the inputs, so |P[:, j]| never exceeds
+  max(|P[:, j]|, max_n |c_n|).
+
+  Args:
+    lattice_FxD: the lattice P.
+    c_NxF: lattice inputs of N positions.
+    h_NxD: their responses (`lattice_response`) under P.
+    winners: k, sites that learn per position.
+    rate: in [0, 1].
+    weight_N: 0/1 per position (e.g. padding); None keeps all.
+  """
+  top_NxK, index_NxK = jax.lax.top_k(h_NxD, winners)
+  share_NxK = top_NxK / jnp.maximum(jnp.sum(top_NxK, -1, keepdims=True), 1e-12)
+  if weight_N is not None:
+    share_NxK = share_NxK * weight_N.astype(jnp.float32)[:, None]
+  rows = jnp.arange(h_NxD.shape[0])[:, None]
+  g_NxD = jnp.zeros(h_NxD.shape, jnp.float32).at[rows, index_NxK].set(share_NxK)
+  count = h_NxD.shape[0] if weight_N is None else jnp.maximum(jnp.sum(weight_N), 1.0)
+  pull_FxD = c_NxF.astype(jnp.float32).T @ g_NxD
+  total_D = jnp.sum(g_NxD, axis=0)
+  lattice = lattice_FxD.astype(jnp.float32)
+  return (lattice + rate * (pull_FxD - lattice * total_D) / count).astype(lattice_FxD.dtype)
 
 
 def readout_logits(phi_TxD: jax.Array, crystal_DxE: jax.Array,

@@ -7,9 +7,10 @@ Per sequence (vmapped over the batch by callers):
   tokens [T] --hashed contexts--> active sites [T, O] --sparse crystal M--> + logits [T, V]
 
 Parameters (a dict; everything is float32 and learned without gradients):
-  'lattice' [(K + J) d, D], 'lattice_bias' [D]: the lattice sites (fixed after
-      initialisation: random features, see docs/fieldjax.md; J = the field's
-      trace time scales);
+  'lattice' [(K + J) d, D], 'lattice_bias' [D]: the lattice sites (random at
+      initialisation; fixed, or learned by the competitive instar rule when
+      lattice_rule = 'instar' (`crystal.instar_update`); see docs/fieldjax.md;
+      J = the field's trace time scales);
   'crystal' [D, d]: the Hebbian crystal memory;
   'counts' [V]: token counts (give the masses and the readout's prior);
   'site_table' [R, V], 'site_visits' [R]: the sparse crystal (`fieldjax.sites`),
@@ -48,6 +49,7 @@ SIZES: dict[str, dict[str, int]] = {
     'base': {'embed_dim': 512, 'lags': 8, 'lattice_dim': 73728},
     'large': {'embed_dim': 768, 'lags': 8, 'lattice_dim': 106496},
 }
+LATTICE_RULES = ('fixed', 'instar')
 NOMINAL_PARAMS = {'small': 50e6, 'base': 350e6, 'large': 750e6}
 
 
@@ -63,6 +65,9 @@ class ModelConfig:
   hebbian_rule: str = 'contrastive'
   eta: float = constants.HEBBIAN_RATE
   decay: float = 1e-4
+  lattice_rule: str = 'fixed'  # | 'instar': competitive Hebbian learning of the lattice.
+  lattice_rate: float = 0.1   # The instar rule's rate, in [0, 1].
+  lattice_winners: int = 16   # Sites that learn per position under the instar rule.
   dtype: str = 'float32'
   field: field.FieldConfig = field.FieldConfig()
   perturbation: perturbations.PerturbationConfig = perturbations.PerturbationConfig()
@@ -78,6 +83,13 @@ class ModelConfig:
     if self.hebbian_rule not in crystal.RULES:
       raise ValueError(f'Unknown Hebbian rule {self.hebbian_rule!r}; expected '
                        f'one of {crystal.RULES}.')
+    if self.lattice_rule not in LATTICE_RULES:
+      raise ValueError(f'Unknown lattice_rule {self.lattice_rule!r}; expected one of '
+                       f'{LATTICE_RULES}.')
+    if not 0 <= self.lattice_rate <= 1 or not 1 <= self.lattice_winners <= self.lattice_dim:
+      raise ValueError(f'lattice_rate must be in [0, 1] and lattice_winners in [1, '
+                       f'lattice_dim = {self.lattice_dim}], got {self.lattice_rate} and '
+                       f'{self.lattice_winners}.')
     if self.dtype not in DTYPES:
       raise ValueError(f'Unknown dtype {self.dtype!r}; expected one of {sorted(DTYPES)}.')
     for name in ('embed_dim', 'lags', 'lattice_dim'):

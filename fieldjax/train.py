@@ -107,9 +107,12 @@ def hebbian_step(params: dict[str, jax.Array], windows_BxT1: jax.Array,
   inputs_BxT, targets_BxT = windows_BxT1[:, :-1], windows_BxT1[:, 1:]
   batch, length = inputs_BxT.shape
   keys = jax.random.split(key, batch)
-  phi_BxTxD, coh_BxS = jax.vmap(
-      lambda t, k: model_lib.features(params, t, k, kind_index, cfg))(inputs_BxT, keys)
-  phi_NxD = phi_BxTxD.reshape(batch * length, -1)
+  x_BxTxd, coh_BxS = jax.vmap(
+      lambda t, k: model_lib.evolved_field(params, t, k, kind_index, cfg))(inputs_BxT, keys)
+  c_NxF = jax.vmap(lambda x: model_lib.lattice_input(x, cfg))(x_BxTxd).reshape(
+      batch * length, -1).astype(cfg.compute_dtype)
+  h_NxD = crystal.lattice_response(c_NxF, params['lattice'], params['lattice_bias'])
+  phi_NxD = crystal.features_of_response(h_NxD, cfg.feature_norm)
   targets_N = targets_BxT.reshape(-1)
   sites = None
   if cfg.sites.enabled:
@@ -125,6 +128,9 @@ def hebbian_step(params: dict[str, jax.Array], windows_BxT1: jax.Array,
                                        cfg.eta, cfg.decay)
   new_counts = params['counts'].at[targets_N].add(1.0)
   new_params = {**params, 'crystal': new_crystal, 'counts': new_counts}
+  if cfg.lattice_rule == 'instar':
+    new_params['lattice'] = crystal.instar_update(params['lattice'], c_NxF, h_NxD,
+                                                  cfg.lattice_winners, cfg.lattice_rate)
   if sites is not None:
     # Both crystals learn from the one joint prediction's error (the delta rule).
     error_NxV = jax.nn.one_hot(targets_N, cfg.vocab_size) - probs_NxV
@@ -260,12 +266,18 @@ def _recorded_run(workdir: str, step: int, run_info: dict[str, Any] | None
 
 
 def _with_later_defaults(saved_run: dict[str, Any] | None) -> dict[str, Any] | None:
-  """A run record from before the sparse crystal and the traces, with their (off)
-  defaults filled in, so that such runs still resume."""
-  if saved_run is None or 'model.sites.table_bits' in saved_run.get('config', {}):
+  """A run record from before a later config key (the sparse crystal, the traces, the
+  collapse rule, the lattice rule), with that key's default filled in, so that such
+  runs still resume: each of those parts was off, or, for the collapse (which never
+  acts in training), the default."""
+  if saved_run is None:
     return saved_run
-  later = workdir_lib.flatten({'model': {'sites': dataclasses.asdict(sites_lib.SitesConfig()),
-                                         'field': {'trace_scales': 0}}})
+  later = workdir_lib.flatten({'model': {
+      'sites': dataclasses.asdict(sites_lib.SitesConfig()),
+      'field': {'trace_scales': 0},
+      'collapse': {'rule': collapse_lib.CollapseConfig().rule},
+      'lattice_rule': 'fixed', 'lattice_rate': model_lib.ModelConfig.lattice_rate,
+      'lattice_winners': model_lib.ModelConfig.lattice_winners}})
   return {**saved_run, 'config': {**later, **saved_run.get('config', {})}}
 
 

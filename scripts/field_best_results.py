@@ -41,6 +41,8 @@ RUNS: dict[str, tuple[str, tuple[str, ...]]] = {
                          ('model.embedding=random',)),
     'levy': ('Levy perturbations of the field during training',
              ("train.perturbation_schedule={0:'levy'}",)),
+    'lattice_instar': ('the lattice learned by the competitive instar rule (rate 0.1, 16 '
+                       'winners) instead of fixed', ('model.lattice_rule=instar',)),
 }
 
 

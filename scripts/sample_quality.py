@@ -7,9 +7,10 @@ For each model and sampler, --seeds samples of --num_chars characters after
 --prompt, at one --temperature, and their diversity and repetition
 (landauerjax.core.sample_metrics): distinct 4- and 8-grams, the longest
 substring that occurs twice, and the fraction of words found in the training
-split. The field LM samples twice per seed with the same key: with its
-coherence collapse (the checkpoint's collapse settings) and plainly
-(collapse.max_steps = 0). Validation text excerpts of the same length are the
+split. The field LM samples three times per seed with the same key: with its
+coherence collapse under each rule (fieldjax.collapse.RULES: 'measurement',
+the default, and the original 'replicator'; the checkpoint's other collapse
+settings) and plainly (collapse.max_steps = 0). Validation text excerpts of the same length are the
 reference row. Prints a table and writes --output_json.
 """
 
@@ -26,6 +27,7 @@ import numpy as np
 
 from experiments import common
 from fieldjax import checkpoints as field_checkpoints
+from fieldjax import collapse
 from fieldjax import generation
 from landauerjax import sampling
 from landauerjax.core import sample_metrics
@@ -52,13 +54,16 @@ def define_flags() -> None:
 
 def field_samples(workdir: str, prompt: str, num_chars: int, seeds: int,
                   temperature: float) -> dict[str, list[str]]:
-  """{'collapse': [...], 'plain': [...]} samples of the field LM in `workdir`."""
+  """{'collapse, RULE': [...] for each rule, 'plain': [...]}: samples of the field LM
+  in `workdir`."""
   _, params, cfg, meta = field_checkpoints.load(workdir)
   tokenizer = tokenizers.tokenizer_from_json(meta['tokenizer'])
-  plain_cfg = dataclasses.replace(
-      cfg, collapse=dataclasses.replace(cfg.collapse, max_steps=0))
+  samplers = [(f'collapse, {rule}', dataclasses.replace(
+      cfg, collapse=dataclasses.replace(cfg.collapse, rule=rule))) for rule in collapse.RULES]
+  samplers.append(('plain', dataclasses.replace(
+      cfg, collapse=dataclasses.replace(cfg.collapse, max_steps=0))))
   out = {}
-  for name, c in (('collapse', cfg), ('plain', plain_cfg)):
+  for name, c in samplers:
     out[name] = []
     for seed in range(seeds):
       tokens = np.concatenate([chunk['tokens'] for chunk in generation.generate(
@@ -97,8 +102,8 @@ def main(argv: Sequence[str]) -> None:
   starts = np.linspace(0, len(validation) - n, seeds).astype(int)
   groups = {'validation text': [validation[s:s + n] for s in starts]}
   field = field_samples(FLAGS.field_workdir, FLAGS.prompt, n, seeds, temp)
-  groups['field LM, collapse'] = field['collapse']
-  groups['field LM, plain sampling'] = field['plain']
+  for name, samples in field.items():
+    groups[f'field LM, {name}' if name != 'plain' else 'field LM, plain sampling'] = samples
   if FLAGS.landauer_workdir:
     groups['Landauer LM, plain sampling'] = landauer_samples(
         FLAGS.landauer_workdir, FLAGS.prompt, n, seeds, temp)

@@ -35,9 +35,10 @@ def test_coherence_range_and_extremes():
       float(jnp.linalg.norm(psi)), rel=1e-5)
 
 
-def _collapse(key, logits, emb, max_steps, **kwargs):
+def _collapse(key, logits, emb, max_steps, rule='replicator', kind='none', **kwargs):
   return collapse_lib.collapse(
-      key, logits, emb, kind='none', cfg=collapse_lib.CollapseConfig(max_steps=max_steps),
+      key, logits, emb, kind=kind,
+      cfg=collapse_lib.CollapseConfig(max_steps=max_steps, rule=rule),
       perturbation=perturbations.PerturbationConfig(), **kwargs)
 
 
@@ -100,15 +101,80 @@ def test_collapse_without_steps_is_temperature_sampling(prediction):
   np.testing.assert_array_less(np.abs(freq - probs), 5 * np.sqrt(probs * (1 - probs) / 4000))
 
 
+@pytest.mark.parametrize('rule', collapse_lib.RULES)
 @pytest.mark.parametrize('max_steps', [0, 64])
-def test_collapse_top_k_restricts_support(prediction, max_steps):
+def test_collapse_top_k_restricts_support(prediction, max_steps, rule):
   logits, emb = prediction
   keys = jax.random.split(jax.random.PRNGKey(2), 500)
-  sample = jax.jit(jax.vmap(lambda k: _collapse(k, logits, emb, max_steps, top_k=3)[0]))
+  sample = jax.jit(jax.vmap(lambda k: _collapse(k, logits, emb, max_steps, rule, top_k=3)[0]))
   tokens = set(np.asarray(sample(keys)).tolist())
   assert 1 <= len(tokens) <= 3
-  if max_steps == 0:  # Without evolution, the top 3 of the initial logits.
+  if max_steps == 0 or rule == 'measurement':  # The top 3 of the initial logits.
     assert tokens == set(np.argsort(-np.asarray(logits))[:3].tolist())
+
+
+def _frequencies(logits, emb, num, **kwargs):
+  keys = jax.random.split(jax.random.PRNGKey(3), num)
+  sample = jax.jit(jax.vmap(lambda k: _collapse(k, logits, emb, **kwargs)))
+  tokens, info = sample(keys)
+  return np.bincount(np.asarray(tokens), minlength=len(logits)) / num, info
+
+
+@pytest.mark.parametrize('kind', ['none', 'beta', 'adaptive'])
+def test_measurement_collapse_draws_with_the_initial_probabilities(prediction, kind):
+  # Born's rule: whatever path the weak measurements take, the token's law is
+  # softmax(logits / T) (top-k restricted). 20,000 draws: each frequency within 5
+  # binomial standard deviations (a false alarm has probability ~1e-5 over 11 tokens).
+  logits, emb = prediction
+  num, temperature = 20000, 0.7
+  for top_k in (0, 5):
+    freq, info = _frequencies(logits, emb, num, max_steps=64, rule='measurement', kind=kind,
+                              temperature=temperature, top_k=top_k)
+    probs = np.asarray(jax.nn.softmax(collapse_lib.top_k_logits(logits / temperature, top_k)))
+    np.testing.assert_array_less(np.abs(freq - probs),
+                                 5 * np.sqrt(probs * (1 - probs) / num) + 1e-12)
+    # It did collapse: most draws reached the threshold after several steps.
+    assert np.mean(np.asarray(info['reached'])) > 0.9
+    assert np.mean(np.asarray(info['steps'])) > 2
+
+
+def test_replicator_collapse_sharpens_the_prediction(prediction):
+  # The original rule is a deterministic flow towards the likely tokens: it samples the
+  # most likely token far more often than its probability (why its samples loop).
+  logits, emb = prediction
+  num = 4000
+  freq, _ = _frequencies(logits, emb, num, max_steps=64, rule='replicator')
+  probs = np.asarray(jax.nn.softmax(logits))
+  top = int(np.argmax(probs))
+  assert freq[top] > probs[top] + 10 * np.sqrt(probs[top] * (1 - probs[top]) / num)
+
+
+def test_measurement_step_is_a_martingale(prediction):
+  # One weak measurement: E[p' | p] = p (Bayes' rule with the reading's own law).
+  # 40,000 readings; each mean within 5 standard errors of the sample.
+  logits, emb = prediction
+  cfg = collapse_lib.CollapseConfig(max_steps=1, threshold=1.1, rule='measurement')
+
+  def after_one(key):
+    lg, _ = collapse_lib.evolve(key, logits, emb, kind='none', cfg=cfg,
+                                perturbation=perturbations.PerturbationConfig())
+    return jax.nn.softmax(lg)
+
+  probs_NxV = np.asarray(jax.jit(jax.vmap(after_one))(jax.random.split(jax.random.PRNGKey(4),
+                                                                       40000)))
+  p0 = np.asarray(jax.nn.softmax(logits))
+  mean, sem = probs_NxV.mean(0), probs_NxV.std(0) / np.sqrt(len(probs_NxV))
+  np.testing.assert_array_less(np.abs(mean - p0), 5 * sem + 1e-6)
+  assert np.mean(np.abs(probs_NxV - p0)) > 0.01  # ... and it did move p.
+
+
+def test_collapse_config_rejects_unknown_rule_and_bad_values():
+  with pytest.raises(ValueError, match='collapse.rule'):
+    collapse_lib.CollapseConfig(rule='gravity')
+  with pytest.raises(ValueError, match='max_steps'):
+    collapse_lib.CollapseConfig(max_steps=-1)
+  with pytest.raises(ValueError, match='rate'):
+    collapse_lib.CollapseConfig(rate=0.0)
 
 
 @pytest.mark.parametrize('temperature', [0.0, -1.0])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 
@@ -42,18 +43,33 @@ def test_field_best_is_tiny_with_sparse_sites():
                             65)
 
 
-def test_runs_recorded_before_the_sites_still_resume():
-  """A run record without the sparse crystal's keys compares equal to one with them off."""
+LATER_KEYS = ('model.collapse.rule', 'model.lattice_rule', 'model.lattice_rate',
+              'model.lattice_winners')
+
+
+@pytest.mark.parametrize('before', ['sites', 'collapse_and_lattice_rules'])
+def test_runs_recorded_before_later_keys_still_resume(before):
+  """A run record without the sparse crystal's keys (or without the collapse and lattice
+  rules) compares equal to one with them at their defaults; a changed one still differs."""
   from landauerjax.core import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
   cfg = train.model_config_from(field_tiny.get_config().model, 65)
   now = workdir_lib.run_record({'model': cfg.to_json()}, 'data')
-  old_config = {k: v for k, v in now['config'].items()
-                if not k.startswith('model.sites.') and k != 'model.field.trace_scales'}
-  old = {'config': old_config, 'data_fingerprint': 'data'}
+  if before == 'sites':
+    dropped = lambda k: (k.startswith('model.sites.') or k == 'model.field.trace_scales'
+                         or k in LATER_KEYS)
+  else:
+    dropped = lambda k: k in LATER_KEYS
+  old = {'config': {k: v for k, v in now['config'].items() if not dropped(k)},
+         'data_fingerprint': 'data'}
   assert workdir_lib.changed_keys(old['config'], now['config'])  # Would be refused as is.
   assert not workdir_lib.changed_keys(train._with_later_defaults(old)['config'], now['config'])
-  assert model.ModelConfig.from_json(
-      {k: v for k, v in cfg.to_json().items() if k != 'sites'}) == cfg
+  instar = workdir_lib.run_record(
+      {'model': dataclasses.replace(cfg, lattice_rule='instar').to_json()}, 'data')
+  assert workdir_lib.changed_keys(train._with_later_defaults(old)['config'],
+                                  instar['config']) == [('model.lattice_rule', 'fixed', 'instar')]
+  old_json = {k: v for k, v in cfg.to_json().items() if k not in ('sites', 'lattice_rule')}
+  old_json['collapse'] = {k: v for k, v in old_json['collapse'].items() if k != 'rule'}
+  assert model.ModelConfig.from_json(old_json) == cfg
 
 
 def test_unknown_and_bad_model_keys_are_named_with_the_known_ones():

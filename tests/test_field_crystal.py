@@ -93,3 +93,62 @@ def test_crystal_norm_bound_holds_over_many_updates():
   norms = np.asarray(norms)
   assert (norms <= bound * (1 + 1e-5)).all(), (norms.max(), bound)
   assert norms[-1] > 0.99 * bound  # The bound is tight: the test could fail.
+
+
+def _instar_numpy(lattice, c, h, winners, rate, weight=None):
+  """The instar rule written out per position and site (crystal.instar_update)."""
+  n_pos, num_sites = h.shape
+  weight = np.ones(n_pos) if weight is None else weight
+  delta = np.zeros_like(lattice, np.float64)
+  for n in range(n_pos):
+    top = np.argsort(-h[n], kind='stable')[:winners]
+    total = h[n, top].sum()
+    for j in top:
+      share = h[n, j] / total if total > 0 else 0.0
+      delta[:, j] += weight[n] * share * (c[n] - lattice[:, j])
+  return lattice + rate * delta / max(weight.sum(), 1.0)
+
+
+@pytest.mark.parametrize('weighted', [False, True])
+def test_instar_update_matches_numpy(weighted):
+  rng = np.random.default_rng(3)
+  lattice = rng.standard_normal((5, 12)).astype(np.float32)
+  c = rng.standard_normal((7, 5)).astype(np.float32)
+  h = np.asarray(crystal.lattice_response(jnp.asarray(c), jnp.asarray(lattice),
+                                          jnp.zeros(12)))
+  weight = (rng.uniform(size=7) < 0.6).astype(np.float32) if weighted else None
+  got = crystal.instar_update(jnp.asarray(lattice), jnp.asarray(c), jnp.asarray(h), 3, 0.4,
+                              None if weight is None else jnp.asarray(weight))
+  np.testing.assert_allclose(np.asarray(got), _instar_numpy(lattice, c, h, 3, 0.4, weight),
+                             rtol=1e-5, atol=1e-6)
+
+
+def test_instar_moves_only_winning_sites_towards_their_inputs():
+  lattice = jnp.eye(4, 6) * 2.0  # Sites 0..3 answer one input axis each; 4 and 5 nothing.
+  c = jnp.asarray([[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 3.0, 0.0]])
+  h = crystal.lattice_response(c, lattice, jnp.zeros(6))
+  new = np.asarray(crystal.instar_update(lattice, c, h, 1, 1.0))
+  moved = np.abs(new - np.asarray(lattice)).max(axis=0) > 0
+  assert moved.tolist() == [True, False, True, False, False, False]
+  # Site 0 moves halfway (rate 1, one of two positions) from 2 e_0 to c_0 = e_0.
+  np.testing.assert_allclose(new[:, 0], [1.5, 0, 0, 0], atol=1e-6)
+  np.testing.assert_allclose(new[:, 2], [0, 0, 2.5, 0], atol=1e-6)
+  # Nothing responds to the zero input: it teaches nothing.
+  zero = jnp.zeros((1, 4))
+  np.testing.assert_array_equal(np.asarray(crystal.instar_update(
+      lattice, zero, crystal.lattice_response(zero, lattice, jnp.zeros(6)), 2, 1.0)),
+      np.asarray(lattice))
+
+
+def test_instar_keeps_every_site_within_the_inputs_and_its_start():
+  # Rate <= 1: each column is a convex combination of itself and the inputs.
+  rng = np.random.default_rng(4)
+  lattice = jnp.asarray(rng.standard_normal((6, 32)), jnp.float32) * 3.0
+  bound = np.linalg.norm(np.asarray(lattice), axis=0)
+  for step in range(30):
+    c = jnp.asarray(rng.standard_normal((16, 6)), jnp.float32)
+    bound = np.maximum(bound, float(jnp.linalg.norm(c, axis=1).max()))
+    h = crystal.lattice_response(c, lattice, jnp.zeros(32))
+    lattice = crystal.instar_update(lattice, c, h, 4, 1.0)
+    norms = np.linalg.norm(np.asarray(lattice), axis=0)
+    assert np.all(norms <= bound * (1 + 1e-5)), step

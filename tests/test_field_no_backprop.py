@@ -166,10 +166,12 @@ def _windows():
 # CFG with the field's traces and a sparse crystal (field_best.py's parts).
 SPARSE = dataclasses.replace(CFG, field=dataclasses.replace(CFG.field, trace_scales=2),
                              sites=sites.SitesConfig(table_bits=6, orders=(1, 2)))
+# ... and with the lattice learned by the instar rule.
+INSTAR = dataclasses.replace(SPARSE, lattice_rule='instar', lattice_winners=4)
 
 
 @pytest.mark.usefixtures('no_autodiff')
-@pytest.mark.parametrize('cfg', [CFG, SPARSE], ids=['dense', 'sparse'])
+@pytest.mark.parametrize('cfg', [CFG, SPARSE, INSTAR], ids=['dense', 'sparse', 'instar'])
 @pytest.mark.parametrize('jitted', [True, False])
 def test_hebbian_step_needs_no_gradients(jitted, cfg):
   step = (jax.jit(train.hebbian_step, static_argnames=('cfg',)) if jitted
@@ -178,6 +180,8 @@ def test_hebbian_step_needs_no_gradients(jitted, cfg):
   kind = jnp.int32(perturbations.KINDS.index('adaptive'))
   new, metrics = step(params, _windows(), jax.random.PRNGKey(1), kind, cfg=cfg)
   assert float(jnp.abs(new['crystal']).sum()) > 0  # It learned something.
+  lattice_moved = float(jnp.abs(new['lattice'] - params['lattice']).max())
+  assert (lattice_moved > 0) == (cfg.lattice_rule == 'instar')
   if cfg.sites.enabled:
     assert float(jnp.abs(new['site_table']).sum()) > 0
     assert float(jnp.sum(new['site_visits'])) == 2 * (8 + 7)  # Order 1: 8 a row, order 2: 7.

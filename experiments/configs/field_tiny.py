@@ -35,6 +35,11 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.hebbian_rule = 'contrastive'  # | plain
   config.model.eta = constants.HEBBIAN_RATE  # 1/phi.
   config.model.decay = 1e-4
+  # The lattice: 'fixed' random sites, or 'instar' (competitive Hebbian learning:
+  # each position's lattice_winners most active sites move towards it at lattice_rate).
+  config.model.lattice_rule = 'fixed'
+  config.model.lattice_rate = 0.1
+  config.model.lattice_winners = 16
   config.model.dtype = 'float32'  # | bfloat16 | float16
   config.model.field = ml_collections.ConfigDict()
   config.model.field.gravity = 0.05
@@ -55,6 +60,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.collapse.threshold = constants.COLLAPSE_THRESHOLD
   config.model.collapse.max_steps = 64
   config.model.collapse.rate = 2.0
+  config.model.collapse.rule = 'measurement'  # | replicator (fieldjax/collapse.py).
   # The sparse crystal (fieldjax/sites.py): 2^table_bits hashed context sites; 0 = off.
   config.model.sites = ml_collections.ConfigDict()
   config.model.sites.table_bits = 0
