@@ -68,19 +68,22 @@ def lattice_features(c_TxF: jax.Array, lattice_FxD: jax.Array,
 
 def instar_update(lattice_FxD: jax.Array, c_NxF: jax.Array, h_NxD: jax.Array,
                   winners: int, rate: float, weight_N: jax.Array | None = None) -> jax.Array:
-  """The competitive (instar) lattice rule: the k most active sites move to the input.
+  """The competitive (instar) lattice rule: the k most active sites move to their inputs.
 
   For each position n, its `winners` most responsive sites j share one unit of
   learning in proportion to their response, g_nj = h_nj / sum_{j' winners} h_nj'
-  (0 elsewhere, and 0 where nothing responds), and
+  (0 elsewhere, and 0 where nothing responds). With G_j = sum_n g_nj, a site's
+  share of this batch,
 
-      P[:, j] <- P[:, j] + rate * <g_nj (c_n - P[:, j])>,   <.> the mean over n,
+      P[:, j] <- P[:, j] + rate * sum_n g_nj (c_n - P[:, j]) / max(G_j, 1):
 
-  Grossberg's instar rule (Hebbian growth g c, Oja-like decay g P) under
+  a site that won at least one unit moves the fraction `rate` of the way to the
+  mean of the inputs it won (online k-means), one that won less moves less.
+  This is Grossberg's instar rule (Hebbian growth g c, Oja-like decay g P) under
   k-winners-take-all competition, so sites specialise to the contexts they
   already answer instead of all converging on one principal direction. It uses
-  only each synapse's two sides. Bound: with 0 <= rate <= 1 every column moves to a
-  convex combination of itself and the inputs, so |P[:, j]| never exceeds
+  only each synapse's two sides. Bound: with 0 <= rate <= 1 every column moves to
+  a convex combination of itself and the inputs, so |P[:, j]| never exceeds
   max(|P[:, j]|, max_n |c_n|).
 
   Args:
@@ -97,11 +100,11 @@ def instar_update(lattice_FxD: jax.Array, c_NxF: jax.Array, h_NxD: jax.Array,
     share_NxK = share_NxK * weight_N.astype(jnp.float32)[:, None]
   rows = jnp.arange(h_NxD.shape[0])[:, None]
   g_NxD = jnp.zeros(h_NxD.shape, jnp.float32).at[rows, index_NxK].set(share_NxK)
-  count = h_NxD.shape[0] if weight_N is None else jnp.maximum(jnp.sum(weight_N), 1.0)
   pull_FxD = c_NxF.astype(jnp.float32).T @ g_NxD
   total_D = jnp.sum(g_NxD, axis=0)
   lattice = lattice_FxD.astype(jnp.float32)
-  return (lattice + rate * (pull_FxD - lattice * total_D) / count).astype(lattice_FxD.dtype)
+  step_D = rate / jnp.maximum(total_D, 1.0)
+  return (lattice + step_D * (pull_FxD - lattice * total_D)).astype(lattice_FxD.dtype)
 
 
 def readout_logits(phi_TxD: jax.Array, crystal_DxE: jax.Array,

@@ -100,13 +100,15 @@ def _instar_numpy(lattice, c, h, winners, rate, weight=None):
   n_pos, num_sites = h.shape
   weight = np.ones(n_pos) if weight is None else weight
   delta = np.zeros_like(lattice, np.float64)
+  won = np.zeros(num_sites)
   for n in range(n_pos):
     top = np.argsort(-h[n], kind='stable')[:winners]
     total = h[n, top].sum()
     for j in top:
-      share = h[n, j] / total if total > 0 else 0.0
-      delta[:, j] += weight[n] * share * (c[n] - lattice[:, j])
-  return lattice + rate * delta / max(weight.sum(), 1.0)
+      share = weight[n] * h[n, j] / total if total > 0 else 0.0
+      delta[:, j] += share * (c[n] - lattice[:, j])
+      won[j] += share
+  return lattice + rate * delta / np.maximum(won, 1.0)
 
 
 @pytest.mark.parametrize('weighted', [False, True])
@@ -130,9 +132,12 @@ def test_instar_moves_only_winning_sites_towards_their_inputs():
   new = np.asarray(crystal.instar_update(lattice, c, h, 1, 1.0))
   moved = np.abs(new - np.asarray(lattice)).max(axis=0) > 0
   assert moved.tolist() == [True, False, True, False, False, False]
-  # Site 0 moves halfway (rate 1, one of two positions) from 2 e_0 to c_0 = e_0.
-  np.testing.assert_allclose(new[:, 0], [1.5, 0, 0, 0], atol=1e-6)
-  np.testing.assert_allclose(new[:, 2], [0, 0, 2.5, 0], atol=1e-6)
+  # Rate 1: each winner lands on the (one) input it won, from 2 e_0 to c_0 = e_0 ...
+  np.testing.assert_allclose(new[:, 0], [1.0, 0, 0, 0], atol=1e-6)
+  np.testing.assert_allclose(new[:, 2], [0, 0, 3.0, 0], atol=1e-6)
+  # ... and at rate 0.25 a quarter of the way.
+  quarter = np.asarray(crystal.instar_update(lattice, c, h, 1, 0.25))
+  np.testing.assert_allclose(quarter[:, 0], [1.75, 0, 0, 0], atol=1e-6)
   # Nothing responds to the zero input: it teaches nothing.
   zero = jnp.zeros((1, 4))
   np.testing.assert_array_equal(np.asarray(crystal.instar_update(
