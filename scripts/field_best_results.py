@@ -43,6 +43,8 @@ RUNS: dict[str, tuple[str, tuple[str, ...]]] = {
              ("train.perturbation_schedule={0:'levy'}",)),
     'lattice_instar': ('the lattice learned by the competitive instar rule (rate 0.1, 16 '
                        'winners) instead of fixed', ('model.lattice_rule=instar',)),
+    'lattice_instar_slow': ('the same at rate 0.01', ('model.lattice_rule=instar',
+                                                      'model.lattice_rate=0.01')),
 }
 
 
@@ -119,9 +121,10 @@ def plot(results: dict[str, dict[int, dict]], path: str) -> None:
         steps = sorted(r['curve'])
         if zoom and r['curve'][steps[-1]] > 1.8:
           continue
+        index = list(RUNS).index(name)  # Past 10 runs, the colours repeat dashed.
         ax.plot(steps, [r['curve'][s] for s in steps], marker='o', ms=3,
-                label=name if i == 0 else None, color=f'C{list(RUNS).index(name) % 10}',
-                alpha=0.9 if i == 0 else 0.5)
+                label=name if i == 0 else None, color=f'C{index % 10}',
+                ls='-' if index < 10 else '--', alpha=0.9 if i == 0 else 0.5)
     for level, text, style in ((2.045, 'KN trigram 2.045', '--'), (1.558, 'KN 6-gram 1.558', ':')):
       if not zoom or level < 1.8:
         ax.axhline(level, ls=style, c='gray', lw=1)
