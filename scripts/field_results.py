@@ -14,7 +14,6 @@ import json
 import math
 import os
 
-from absl import app
 from absl import flags
 
 from experiments import common
@@ -119,4 +118,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  common.run(main)

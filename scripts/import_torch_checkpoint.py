@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from absl import app
 from absl import flags
 
+from experiments import common
 from landauerjax import models
 from landauerjax import torch_import
 
@@ -62,4 +63,4 @@ def main(argv: Sequence[str]) -> None:
 
 
 if __name__ == '__main__':
-  app.run(main)
+  common.run(main)

@@ -17,7 +17,6 @@ import math
 import os
 import time
 
-from absl import app
 from absl import flags
 from absl import logging
 import jax
@@ -174,4 +173,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  common.run(main)

@@ -22,6 +22,7 @@ from typing import Any
 from absl import app
 from absl import flags
 
+from experiments import common
 from landauerjax import ngram
 from landauerjax.core import text_sources
 
@@ -83,4 +84,4 @@ def main(argv: Sequence[str]) -> None:
 
 
 if __name__ == '__main__':
-  app.run(main)
+  common.run(main)

@@ -278,6 +278,8 @@ def test_field_mistakes(drive, field_workdir, landauer_workdir, small_corpus_pat
       (['analyze', 'the', '--visualize', f'--save_path={tmp_path / "x.foo"}'],
        'must name a .png'),
       (['profile', '--batch_sizes=0'], 'integers >= 1'),
+      (['generate', 'the', f'--checkpoint={field_workdir}', '--collapse=gravity'],
+       "Unknown --collapse='gravity'"),
   ]
   results = drive('field', [argv for argv, _ in cases])
   for result, (argv, message) in zip(results, cases):

@@ -68,13 +68,6 @@ def test_generate_with_another_collapse_rule(trained, rule):
   assert len(result.stdout.rstrip('\n')) == len('the') + 12
 
 
-def test_generate_refuses_an_unknown_collapse_rule(trained):
-  result = _run('generate', 'the', f'--checkpoint={trained}', '--collapse=gravity')
-  assert result.returncode == 2 and result.stdout == ''
-  assert "Unknown --collapse='gravity'" in result.stderr
-  assert 'Traceback' not in result.stderr
-
-
 def test_analyze_writes_picture(tmp_path):
   png = tmp_path / 'field.png'
   result = _run('analyze', 'Hello world', '--visualize', f'--save_path={png}',
