@@ -37,6 +37,7 @@ from fieldjax import crystal
 from fieldjax import embeddings
 from fieldjax import field
 from fieldjax import perturbations
+from fieldjax import recall as recall_lib
 from fieldjax import sites as sites_lib
 from landauerjax.core import sharding
 
@@ -73,6 +74,7 @@ class ModelConfig:
   perturbation: perturbations.PerturbationConfig = perturbations.PerturbationConfig()
   collapse: collapse_lib.CollapseConfig = collapse_lib.CollapseConfig()
   sites: sites_lib.SitesConfig = sites_lib.SitesConfig()
+  recall: recall_lib.RecallConfig = recall_lib.RecallConfig()
 
   def __post_init__(self):
     if self.vocab_size < 2:
@@ -111,6 +113,7 @@ class ModelConfig:
     obj['collapse'] = collapse_lib.CollapseConfig(**obj['collapse'])
     # Runs recorded before the sparse crystal have no 'sites': it was off.
     obj['sites'] = sites_lib.SitesConfig(**obj.get('sites', {}))
+    obj['recall'] = recall_lib.RecallConfig(**obj.get('recall', {}))  # Likewise: off.
     return cls(**obj)
 
 
@@ -131,6 +134,8 @@ def init_params(cfg: ModelConfig, key: jax.Array) -> dict[str, jax.Array]:
   sparse = ({'site_table': jnp.zeros((cfg.sites.num_sites, cfg.vocab_size), jnp.float32),
              'site_visits': jnp.zeros((cfg.sites.num_sites,), jnp.float32)}
             if cfg.sites.enabled else {})
+  if cfg.recall.enabled:
+    sparse['recall_gain'] = jnp.zeros((cfg.recall.buckets,), jnp.float32)
   return {**sparse,
       'lattice': lattice,
       'lattice_bias': jax.random.uniform(k_bias, (cfg.lattice_dim,), minval=-0.5, maxval=0.5),
@@ -152,6 +157,8 @@ def param_shardings(mesh: jax.sharding.Mesh, cfg: ModelConfig | None = None
   named = lambda *spec: jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(*spec))
   sparse = ({'site_table': named(sharding.MODEL, None), 'site_visits': named(sharding.MODEL)}
             if cfg is not None and cfg.sites.enabled else {})
+  if cfg is not None and cfg.recall.enabled:
+    sparse['recall_gain'] = named()
   return {'lattice': named(None, sharding.MODEL), 'lattice_bias': named(sharding.MODEL),
           'crystal': named(sharding.MODEL, None), 'counts': named(), **sparse}
 
@@ -250,13 +257,31 @@ def site_addresses(tokens_T: jax.Array, cfg: ModelConfig,
   return sites_lib.addresses(tokens_T, valid_T, cfg.sites) if cfg.sites.enabled else None
 
 
+Recall = tuple[jax.Array, jax.Array]  # (f [..., V], gain index int32 [...])
+
+
+def recall_of(x_TxD: jax.Array, tokens_T: jax.Array, cfg: ModelConfig,
+              valid_T: jax.Array | None = None) -> Recall | None:
+  """Recall's features of one window (`fieldjax.recall`); None when it is off."""
+  if not cfg.recall.enabled:
+    return None
+  z = x_TxD
+  if cfg.recall.trace_scales:
+    z = jnp.concatenate([x_TxD, field.traces(x_TxD, cfg.recall.trace_scales)], axis=-1)
+  return recall_lib.recall_features(z, tokens_T, valid_T, cfg.vocab_size, cfg.recall)
+
+
 def logits_from_features(params: dict[str, jax.Array], phi_TxD: jax.Array,
-                         cfg: ModelConfig, sites: Sites | None = None) -> jax.Array:
-  """Next-token logits [T, V]: the dense crystal's readout plus the active sites' rows."""
+                         cfg: ModelConfig, sites: Sites | None = None,
+                         recall: Recall | None = None) -> jax.Array:
+  """Next-token logits [T, V]: the dense crystal's readout plus the active sites' rows
+  plus recall."""
   logits = crystal.readout_logits(phi_TxD, params['crystal'], embedding_table(cfg),
                                   crystal.log_prior(params['counts']))
   if sites is not None:
     logits = logits + sites_lib.site_logits(params['site_table'], *sites)
+  if recall is not None:
+    logits = logits + recall_lib.recall_logits(params['recall_gain'], *recall)
   return logits
 
 
@@ -272,8 +297,9 @@ def log_probs(params: dict[str, jax.Array], tokens_BxT: jax.Array,
   key = jax.random.PRNGKey(0)  # Unused by the 'none' perturbation.
 
   def one(tokens_T):
-    phi, _ = features(params, tokens_T, key, jnp.int32(_NONE), cfg)
-    return jax.nn.log_softmax(
-        logits_from_features(params, phi, cfg, site_addresses(tokens_T, cfg)))
+    x, _ = evolved_field(params, tokens_T, key, jnp.int32(_NONE), cfg)
+    phi = lattice_of(params, lattice_input(x, cfg), cfg)
+    return jax.nn.log_softmax(logits_from_features(
+        params, phi, cfg, site_addresses(tokens_T, cfg), recall_of(x, tokens_T, cfg)))
 
   return jax.vmap(one)(tokens_BxT)

@@ -31,6 +31,7 @@ from fieldjax import field as field_lib
 from fieldjax import input_pipeline
 from fieldjax import model as model_lib
 from fieldjax import perturbations
+from fieldjax import recall as recall_lib
 from fieldjax import sites as sites_lib
 from landauerjax.core import checkpoints as core_checkpoints
 from landauerjax.core import distributed
@@ -118,7 +119,12 @@ def hebbian_step(params: dict[str, jax.Array], windows_BxT1: jax.Array,
   if cfg.sites.enabled:
     rows_BxTxO, active_BxTxO = jax.vmap(lambda t: model_lib.site_addresses(t, cfg))(inputs_BxT)
     sites = (rows_BxTxO.reshape(batch * length, -1), active_BxTxO.reshape(batch * length, -1))
-  logits_NxV = model_lib.logits_from_features(params, phi_NxD, cfg, sites)
+  recall = None
+  if cfg.recall.enabled:
+    f_BxTxV, bucket_BxT = jax.vmap(lambda x, t: model_lib.recall_of(x, t, cfg))(
+        x_BxTxd, inputs_BxT)
+    recall = (f_BxTxV.reshape(batch * length, -1), bucket_BxT.reshape(-1))
+  logits_NxV = model_lib.logits_from_features(params, phi_NxD, cfg, sites, recall)
   logp_NxV = jax.nn.log_softmax(logits_NxV)
   ce = -jnp.mean(jnp.take_along_axis(logp_NxV, targets_N[:, None], axis=1))
   probs_NxV = jnp.exp(logp_NxV)
@@ -131,11 +137,14 @@ def hebbian_step(params: dict[str, jax.Array], windows_BxT1: jax.Array,
   if cfg.lattice_rule == 'instar':
     new_params['lattice'] = crystal.instar_update(params['lattice'], c_NxF, h_NxD,
                                                   cfg.lattice_winners, cfg.lattice_rate)
+  # The crystals and recall's gains learn from the one joint prediction's error (the delta rule).
+  error_NxV = jax.nn.one_hot(targets_N, cfg.vocab_size) - probs_NxV
   if sites is not None:
-    # Both crystals learn from the one joint prediction's error (the delta rule).
-    error_NxV = jax.nn.one_hot(targets_N, cfg.vocab_size) - probs_NxV
     new_params['site_table'], new_params['site_visits'] = sites_lib.site_update(
         params['site_table'], params['site_visits'], *sites, error_NxV, cfg.sites)
+  if recall is not None:
+    new_params['recall_gain'] = recall_lib.gain_update(params['recall_gain'], *recall,
+                                                       error_NxV, cfg.recall.rate)
   metrics = {'ce': ce, 'coherence': jnp.mean(coh_BxS[:, -1]),
              'crystal_norm': jnp.sqrt(jnp.sum(new_crystal ** 2))}
   return new_params, metrics
@@ -267,13 +276,14 @@ def _recorded_run(workdir: str, step: int, run_info: dict[str, Any] | None
 
 def _with_later_defaults(saved_run: dict[str, Any] | None) -> dict[str, Any] | None:
   """A run record from before a later config key (the sparse crystal, the traces, the
-  collapse rule, the lattice rule), with that key's default filled in, so that such
+  collapse rule, the lattice rule, recall), with that key's default filled in, so that such
   runs still resume: each of those parts was off, or, for the collapse (which never
   acts in training), the default."""
   if saved_run is None:
     return saved_run
   later = workdir_lib.flatten({'model': {
       'sites': dataclasses.asdict(sites_lib.SitesConfig()),
+      'recall': dataclasses.asdict(recall_lib.RecallConfig()),
       'field': {'trace_scales': 0},
       'collapse': {'rule': collapse_lib.CollapseConfig().rule},
       'lattice_rule': 'fixed', 'lattice_rate': model_lib.ModelConfig.lattice_rate,
@@ -471,7 +481,8 @@ def _train_loop(cfg: model_lib.ModelConfig, train_cfg: TrainConfig,
 # ---------------------------------------------------------------------------
 
 _NESTED = {'field': field_lib.FieldConfig, 'perturbation': perturbations.PerturbationConfig,
-           'collapse': collapse_lib.CollapseConfig, 'sites': sites_lib.SitesConfig}
+           'collapse': collapse_lib.CollapseConfig, 'sites': sites_lib.SitesConfig,
+           'recall': recall_lib.RecallConfig}
 
 
 def _as_dict(config: Any) -> dict[str, Any]:

@@ -44,10 +44,11 @@ def test_field_best_is_tiny_with_sparse_sites():
 
 
 LATER_KEYS = ('model.collapse.rule', 'model.lattice_rule', 'model.lattice_rate',
-              'model.lattice_winners')
+              'model.lattice_winners', 'model.recall.softening', 'model.recall.trace_scales',
+              'model.recall.rate', 'model.recall.floor', 'model.recall.buckets')
 
 
-@pytest.mark.parametrize('before', ['sites', 'collapse_and_lattice_rules'])
+@pytest.mark.parametrize('before', ['sites', 'collapse_lattice_recall'])
 def test_runs_recorded_before_later_keys_still_resume(before):
   """A run record without the sparse crystal's keys (or without the collapse and lattice
   rules) compares equal to one with them at their defaults; a changed one still differs."""
@@ -67,7 +68,8 @@ def test_runs_recorded_before_later_keys_still_resume(before):
       {'model': dataclasses.replace(cfg, lattice_rule='instar').to_json()}, 'data')
   assert workdir_lib.changed_keys(train._with_later_defaults(old)['config'],
                                   instar['config']) == [('model.lattice_rule', 'fixed', 'instar')]
-  old_json = {k: v for k, v in cfg.to_json().items() if k not in ('sites', 'lattice_rule')}
+  old_json = {k: v for k, v in cfg.to_json().items()
+              if k not in ('sites', 'lattice_rule', 'recall')}
   old_json['collapse'] = {k: v for k, v in old_json['collapse'].items() if k != 'rule'}
   assert model.ModelConfig.from_json(old_json) == cfg
 

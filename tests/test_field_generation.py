@@ -12,6 +12,7 @@ import pytest
 from fieldjax import field
 from fieldjax import generation
 from fieldjax import model
+from fieldjax import recall
 from fieldjax import sites
 
 CFG = model.ModelConfig(vocab_size=13, embed_dim=8, lags=3, lattice_dim=32,
@@ -25,6 +26,8 @@ log_probs = jax.jit(model.log_probs, static_argnames=('cfg',))
 # CFG with the field's traces and a sparse crystal (field_best.py's parts).
 SPARSE = dataclasses.replace(CFG, field=dataclasses.replace(CFG.field, trace_scales=2),
                              sites=sites.SitesConfig(table_bits=8, orders=(1, 2, 4)))
+# ... and recall (its gains set non-zero below).
+RECALL = dataclasses.replace(SPARSE, recall=recall.RecallConfig(softening=0.3, buckets=4))
 
 
 def _params(cfg):
@@ -34,6 +37,8 @@ def _params(cfg):
        'counts': p['counts'] + jnp.arange(cfg.vocab_size, dtype=jnp.float32)}
   if cfg.sites.enabled:
     p['site_table'] = jax.random.normal(jax.random.PRNGKey(2), p['site_table'].shape)
+  if cfg.recall.enabled:
+    p['recall_gain'] = jnp.linspace(0.5, 2.0, cfg.recall.buckets)
   return p
 
 
@@ -42,7 +47,7 @@ def params():
   return _params(CFG)
 
 
-@pytest.mark.parametrize('cfg', [CFG, SPARSE], ids=['dense', 'sparse'])
+@pytest.mark.parametrize('cfg', [CFG, SPARSE, RECALL], ids=['dense', 'sparse', 'recall'])
 @pytest.mark.parametrize('prompt_len', [2, 7, 12])
 def test_next_token_logits_equal_log_probs_of_the_prompt(cfg, prompt_len):
   params = _params(cfg)

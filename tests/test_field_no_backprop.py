@@ -35,6 +35,7 @@ from conftest import small_corpus
 from fieldjax import field
 from fieldjax import model
 from fieldjax import perturbations
+from fieldjax import recall
 from fieldjax import sites
 from fieldjax import train
 from landauerjax import input_pipeline
@@ -168,10 +169,13 @@ SPARSE = dataclasses.replace(CFG, field=dataclasses.replace(CFG.field, trace_sca
                              sites=sites.SitesConfig(table_bits=6, orders=(1, 2)))
 # ... and with the lattice learned by the instar rule.
 INSTAR = dataclasses.replace(SPARSE, lattice_rule='instar', lattice_winners=4)
+# ... and with recall.
+RECALL = dataclasses.replace(SPARSE, recall=recall.RecallConfig(softening=0.3, buckets=4))
 
 
 @pytest.mark.usefixtures('no_autodiff')
-@pytest.mark.parametrize('cfg', [CFG, SPARSE, INSTAR], ids=['dense', 'sparse', 'instar'])
+@pytest.mark.parametrize('cfg', [CFG, SPARSE, INSTAR, RECALL],
+                         ids=['dense', 'sparse', 'instar', 'recall'])
 @pytest.mark.parametrize('jitted', [True, False])
 def test_hebbian_step_needs_no_gradients(jitted, cfg):
   step = (jax.jit(train.hebbian_step, static_argnames=('cfg',)) if jitted
@@ -182,6 +186,8 @@ def test_hebbian_step_needs_no_gradients(jitted, cfg):
   assert float(jnp.abs(new['crystal']).sum()) > 0  # It learned something.
   lattice_moved = float(jnp.abs(new['lattice'] - params['lattice']).max())
   assert (lattice_moved > 0) == (cfg.lattice_rule == 'instar')
+  if cfg.recall.enabled:
+    assert float(jnp.abs(new['recall_gain']).sum()) > 0
   if cfg.sites.enabled:
     assert float(jnp.abs(new['site_table']).sum()) > 0
     assert float(jnp.sum(new['site_visits'])) == 2 * (8 + 7)  # Order 1: 8 a row, order 2: 7.

@@ -69,6 +69,13 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.sites.floor = 0.05  # ... annealing to this one,
   config.model.sites.anneal = 8.0  # over about this many visits.
   config.model.sites.cap = 2.0  # Largest summed rate of one site in one batch.
+  # Recall (fieldjax/recall.py): particles read what followed the particles pulling them.
+  config.model.recall = ml_collections.ConfigDict()
+  config.model.recall.softening = 0.0  # The pull's eps; 0 turns recall off.
+  config.model.recall.trace_scales = 2  # Field traces that join the particle in matching.
+  config.model.recall.rate = 0.02  # The gains' delta-rule rate ...
+  config.model.recall.floor = 1e-3
+  config.model.recall.buckets = 8  # ... one gain per log2 of the total pull.
 
   config.train = ml_collections.ConfigDict()
   config.train.num_steps = 2000

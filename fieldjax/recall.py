@@ -1,0 +1,100 @@
+"""Recall through the field's pull: particles read what followed the particles that pull them.
+
+The sparse crystal is frozen at evaluation: it cannot use a name or a phrase
+that occurred earlier in the same window. Recall lets the field do it. Each
+particle t is pulled by the earlier particles s of its window with gravity's
+kernel in the field space alone (no fading along the axis),
+
+    A[t, s] = (|z_t - z_s|^2 + eps^2)^(-3/2)       for s < t, s a real token,
+
+where z_t = [x'_t, u^1_t, ..., u^J_t] is the evolved particle with its first J
+traces (`fieldjax.field.traces`), so particles whose recent pasts look alike
+pull each other hardest. It reads the tokens that followed its pullers,
+
+    c_t(v) = sum_s A[t, s] [y_{s+1} = v] / sum_s A[t, s],
+
+and the logits get g_b (f_t - mean_v f_t), f_t = ln(c_t + floor): a causal,
+O(T^2)-per-window cousin of attention's induction heads. The gain g_b is one of
+B gains, chosen by b = floor(log2(1 + sum_s A[t, s])) (how strongly t is
+pulled: a confidence), and learns by the delta rule on the joint error,
+
+    g_b <- g_b + rate * mean_{t: b(t) = b} <f_t - mean f_t, onehot(y_{t+1}) - p_t>,
+
+the gain's input times the error at its output: a local rule, no gradient.
+Recall is off when `softening` is 0. Everything here is for one sequence (or a
+flat batch for the gains); callers vmap.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+
+
+@dataclasses.dataclass(frozen=True)
+class RecallConfig:
+  softening: float = 0.0   # eps, field units; 0 turns recall off.
+  trace_scales: int = 2    # J traces that join the particle in z.
+  rate: float = 0.02       # The gains' delta-rule rate.
+  floor: float = 1e-3      # Added to c_t before the log.
+  buckets: int = 8         # B gains, by log2 of the total pull.
+
+  def __post_init__(self):
+    if not self.softening >= 0 or self.trace_scales < 0 or self.buckets < 1:
+      raise ValueError(f'recall.softening must be >= 0 (0: off), recall.trace_scales >= 0 and '
+                       f'recall.buckets >= 1, got {self.softening}, {self.trace_scales} and '
+                       f'{self.buckets}.')
+    if not self.rate >= 0 or not self.floor > 0:
+      raise ValueError(f'recall.rate must be >= 0 and recall.floor > 0, got {self.rate} and '
+                       f'{self.floor}.')
+
+  @property
+  def enabled(self) -> bool:
+    return self.softening > 0
+
+
+def recall_features(z_TxF: jax.Array, tokens_T: jax.Array, valid_T: jax.Array | None,
+                    vocab_size: int, cfg: RecallConfig) -> tuple[jax.Array, jax.Array]:
+  """(f - mean f, float32 [T, V]; gain index b, int32 [T]) of one window (docstring).
+
+  Args:
+    z_TxF: what the particles match on, [x'_t, traces].
+    tokens_T: the window's tokens (y_{s+1} is tokens_T[s + 1]).
+    valid_T: real tokens (False: left padding in generation); None: all.
+    vocab_size: V.
+    cfg: recall constants.
+  """
+  z = z_TxF.astype(jnp.float32)
+  length = z.shape[0]
+  sq_T = jnp.sum(z * z, -1)
+  dist2_TxT = jnp.maximum(sq_T[:, None] + sq_T[None, :] - 2.0 * z @ z.T, 0.0)
+  pull_TxT = (dist2_TxT + cfg.softening ** 2) ** -1.5
+  t = jnp.arange(length)
+  earlier = t[None, :] < t[:, None]  # s < t: y_{s+1} is known at t.
+  if valid_T is not None:
+    earlier = earlier & valid_T.astype(bool)[None, :]
+  pull_TxT = jnp.where(earlier, pull_TxT, 0.0)
+  # Position T - 1 has no successor in the window; no t is later, so its filler is unread.
+  next_T = jnp.concatenate([tokens_T[1:], tokens_T[-1:]])
+  votes_TxV = pull_TxT @ jax.nn.one_hot(next_T, vocab_size, dtype=jnp.float32)
+  total_T = jnp.sum(pull_TxT, -1)
+  c_TxV = votes_TxV / jnp.maximum(total_T, 1e-30)[:, None]
+  f_TxV = jnp.log(c_TxV + cfg.floor)
+  bucket_T = jnp.clip(jnp.floor(jnp.log2(1.0 + total_T)), 0, cfg.buckets - 1)
+  return f_TxV - jnp.mean(f_TxV, -1, keepdims=True), bucket_T.astype(jnp.int32)
+
+
+def recall_logits(gain_B: jax.Array, f_NxV: jax.Array, bucket_N: jax.Array) -> jax.Array:
+  """g_b (f - mean f), float32 [N, V]."""
+  return gain_B[bucket_N][:, None] * f_NxV
+
+
+def gain_update(gain_B: jax.Array, f_NxV: jax.Array, bucket_N: jax.Array,
+                error_NxV: jax.Array, rate: float) -> jax.Array:
+  """g_b <- g_b + rate * mean over the positions of bucket b of <f, error> (docstring)."""
+  agreement_N = jnp.sum(f_NxV * error_NxV, -1)
+  sums_B = jnp.zeros_like(gain_B).at[bucket_N].add(agreement_N)
+  counts_B = jnp.zeros_like(gain_B).at[bucket_N].add(1.0)
+  return gain_B + rate * sums_B / jnp.maximum(counts_B, 1.0)
