@@ -5,6 +5,7 @@ Per sequence (vmapped over the batch by callers):
   tokens [T] --embed--> x [T, d] --field evolution, num_steps, perturbed--> x' [T, d]
         --lags + traces + lattice--> phi [T, D] --crystal W + readout--> logits [T, V]
   tokens [T] --hashed contexts--> active sites [T, O] --sparse crystal M--> + logits [T, V]
+  x' [T, d] + traces --pull of earlier particles, their successors--> recall --gains--> + logits
 
 Parameters (a dict; everything is float32 and learned without gradients):
   'lattice' [(K + J) d, D], 'lattice_bias' [D]: the lattice sites (random at
@@ -14,7 +15,9 @@ Parameters (a dict; everything is float32 and learned without gradients):
   'crystal' [D, d]: the Hebbian crystal memory;
   'counts' [V]: token counts (give the masses and the readout's prior);
   'site_table' [R, V], 'site_visits' [R]: the sparse crystal (`fieldjax.sites`),
-      present only when config.sites.table_bits > 0.
+      present only when config.sites.table_bits > 0;
+  'recall_gain' [B]: recall's gains (`fieldjax.recall`), present only when
+      config.recall.softening > 0.
 
 Sizes. `SIZES` fixes d, K and D; parameter counts are nearly independent of
 the vocabulary (the readout uses the fixed embeddings), so small/base/large

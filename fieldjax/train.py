@@ -286,8 +286,8 @@ def _with_later_defaults(saved_run: dict[str, Any] | None) -> dict[str, Any] | N
       'recall': dataclasses.asdict(recall_lib.RecallConfig()),
       'field': {'trace_scales': 0},
       'collapse': {'rule': collapse_lib.CollapseConfig().rule},
-      'lattice_rule': 'fixed', 'lattice_rate': model_lib.ModelConfig.lattice_rate,
-      'lattice_winners': model_lib.ModelConfig.lattice_winners}})
+      **{name: getattr(model_lib.ModelConfig, name)
+         for name in ('lattice_rule', 'lattice_rate', 'lattice_winners')}}})
   return {**saved_run, 'config': {**later, **saved_run.get('config', {})}}
 
 

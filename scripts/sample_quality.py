@@ -10,8 +10,8 @@ substring that occurs twice, and the fraction of words found in the training
 split. The field LM samples three times per seed with the same key: with its
 coherence collapse under each rule (fieldjax.collapse.RULES: 'measurement',
 the default, and the original 'replicator'; the checkpoint's other collapse
-settings) and plainly (collapse.max_steps = 0). Validation text excerpts of the same length are the
-reference row. Prints a table and writes --output_json.
+settings) and plainly (collapse.max_steps = 0). Validation text excerpts of
+the same length are the reference row. Prints a table and writes --output_json.
 """
 
 from __future__ import annotations
@@ -54,13 +54,13 @@ def define_flags() -> None:
 
 def field_samples(workdir: str, prompt: str, num_chars: int, seeds: int,
                   temperature: float) -> dict[str, list[str]]:
-  """{'collapse, RULE': [...] for each rule, 'plain': [...]}: samples of the field LM
-  in `workdir`."""
+  """{'collapse, RULE': [...] for each rule, 'plain sampling': [...]}: samples of the
+  field LM in `workdir`."""
   _, params, cfg, meta = field_checkpoints.load(workdir)
   tokenizer = tokenizers.tokenizer_from_json(meta['tokenizer'])
   samplers = [(f'collapse, {rule}', dataclasses.replace(
       cfg, collapse=dataclasses.replace(cfg.collapse, rule=rule))) for rule in collapse.RULES]
-  samplers.append(('plain', dataclasses.replace(
+  samplers.append(('plain sampling', dataclasses.replace(
       cfg, collapse=dataclasses.replace(cfg.collapse, max_steps=0))))
   out = {}
   for name, c in samplers:
@@ -103,7 +103,7 @@ def main(argv: Sequence[str]) -> None:
   groups = {'validation text': [validation[s:s + n] for s in starts]}
   field = field_samples(FLAGS.field_workdir, FLAGS.prompt, n, seeds, temp)
   for name, samples in field.items():
-    groups[f'field LM, {name}' if name != 'plain' else 'field LM, plain sampling'] = samples
+    groups[f'field LM, {name}'] = samples
   if FLAGS.landauer_workdir:
     groups['Landauer LM, plain sampling'] = landauer_samples(
         FLAGS.landauer_workdir, FLAGS.prompt, n, seeds, temp)

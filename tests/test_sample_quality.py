@@ -26,9 +26,9 @@ def sparse_field_run(small_corpus_path, data_dir, tmp_path_factory) -> str:
 def test_field_samples_with_and_without_collapse(sparse_field_run):
   samples = sample_quality.field_samples(sparse_field_run, 'th', num_chars=25, seeds=2,
                                          temperature=1.0)
-  assert set(samples) == {'collapse, measurement', 'collapse, replicator', 'plain'}
+  assert set(samples) == {'collapse, measurement', 'collapse, replicator', 'plain sampling'}
   assert all(len(s) == 25 for group in samples.values() for s in group)
-  assert samples['plain'][0] != samples['plain'][1]  # Seeds differ.
+  assert samples['plain sampling'][0] != samples['plain sampling'][1]  # Seeds differ.
 
 
 def test_landauer_samples(landauer_run):
