@@ -111,6 +111,9 @@ _TEMPERATURE = flags.DEFINE_float('temperature', 1.0, 'Sampling temperature (> 0
 _TOP_K = flags.DEFINE_integer('top_k', 0, 'Sample among the k most likely tokens; 0 (or any k '
                               'at least the vocabulary size) samples among all.', lower_bound=0)
 _MAX_NEW = flags.DEFINE_integer('max_new_tokens', 200, 'Tokens to generate.', lower_bound=1)
+_CONTEXT = flags.DEFINE_integer('context', 0, 'generate: tokens of context the field (and '
+                                'recall) sees; 0: the validation window of the checkpoint\'s '
+                                'run (eval.seq_len, else train.seq_len).', lower_bound=0)
 _VISUALIZE = flags.DEFINE_boolean('visualize', False, 'analyze: write the PNG.')
 _SAVE_PATH = flags.DEFINE_string('save_path', '', 'analyze: PNG path (default: '
                                  'field_evolution.png in --workdir, else in the temp dir).')
@@ -224,7 +227,7 @@ def _load_checkpoint():
   if not directory:
     _fail('Needs --checkpoint=DIR (a train --workdir).')
   step, params, cfg, meta = checkpoints.load(directory, _STEP.value)
-  return step, params, cfg, tokenizers.tokenizer_from_json(meta['tokenizer'])
+  return step, params, cfg, tokenizers.tokenizer_from_json(meta['tokenizer']), meta
 
 
 def cmd_generate(args: list[str]) -> None:
@@ -241,7 +244,7 @@ def cmd_generate(args: list[str]) -> None:
   if _COLLAPSE.value and _COLLAPSE.value not in rules:
     _fail(f"Unknown --collapse={_COLLAPSE.value!r}; expected one of {rules} or '' (the "
           "checkpoint's rule).")
-  step, params, cfg, tokenizer = _load_checkpoint()
+  step, params, cfg, tokenizer, meta = _load_checkpoint()
   if _COLLAPSE.value == 'off':
     cfg = dataclasses.replace(cfg, collapse=dataclasses.replace(cfg.collapse, max_steps=0))
   elif _COLLAPSE.value:
@@ -261,7 +264,8 @@ def cmd_generate(args: list[str]) -> None:
   stats = generation.stream(
       params, cfg, prompt_tokens, write, num_tokens=_MAX_NEW.value,
       key=jax.random.PRNGKey(_SEED.value or 0), kind=_PERTURBATION.value,
-      temperature=_TEMPERATURE.value, top_k=_TOP_K.value)
+      temperature=_TEMPERATURE.value, top_k=_TOP_K.value,
+      context=_CONTEXT.value or checkpoints.validation_window(meta))
   sys.stdout.write('\n')
   logging.info('checkpoint step %d; collapse: %.1f steps on average, coherence at '
                'measurement %.3f (threshold %.2f)', step, stats['mean_collapse_steps'],
@@ -293,7 +297,7 @@ def cmd_analyze(args: list[str]) -> None:
   text = args[0]
   save_path = _picture_path() if _VISUALIZE.value else ''
   if _CHECKPOINT.value or _WORKDIR.value:
-    step, params, cfg, tokenizer = _load_checkpoint()
+    step, params, cfg, tokenizer, _ = _load_checkpoint()
     source = f'checkpoint step {step}'
   else:  # The field itself has no learned parameters except the masses.
     tokenizer = tokenizers.ByteTokenizer()

@@ -52,6 +52,13 @@ def model_config_of(meta: dict[str, Any], step: int) -> model_lib.ModelConfig:
         step, f'its model config cannot be read by this version ({e})') from e
 
 
+def validation_window(meta: dict[str, Any]) -> int:
+  """The window, in tokens, the checkpoint's run was validated on: its eval_seq_len, else
+  its seq_len (128 for a checkpoint that records neither). Generation's default context."""
+  settings = meta.get('train') or {}
+  return int(settings.get('eval_seq_len') or settings.get('seq_len') or 128)
+
+
 def abstract_state(cfg: model_lib.ModelConfig) -> dict[str, Any]:
   """Shapes and dtypes of the saved state {'params', 'step'}, allocating nothing."""
   return {'params': jax.eval_shape(lambda k: model_lib.init_params(cfg, k),

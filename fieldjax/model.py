@@ -264,14 +264,17 @@ Recall = tuple[jax.Array, jax.Array]  # (f [..., V], gain index int32 [...])
 
 
 def recall_of(x_TxD: jax.Array, tokens_T: jax.Array, cfg: ModelConfig,
-              valid_T: jax.Array | None = None) -> Recall | None:
-  """Recall's features of one window (`fieldjax.recall`); None when it is off."""
+              valid_T: jax.Array | None = None, num_queries: int | None = None
+              ) -> Recall | None:
+  """Recall's features of one window's positions (its last `num_queries`; None: all)
+  (`fieldjax.recall`); None when recall is off."""
   if not cfg.recall.enabled:
     return None
   z = x_TxD
   if cfg.recall.trace_scales:
     z = jnp.concatenate([x_TxD, field.traces(x_TxD, cfg.recall.trace_scales)], axis=-1)
-  return recall_lib.recall_features(z, tokens_T, valid_T, cfg.vocab_size, cfg.recall)
+  return recall_lib.recall_features(z, tokens_T, valid_T, cfg.vocab_size, cfg.recall,
+                                    num_queries=num_queries)
 
 
 def logits_from_features(params: dict[str, jax.Array], phi_TxD: jax.Array,

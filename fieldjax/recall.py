@@ -56,8 +56,9 @@ class RecallConfig:
 
 
 def recall_features(z_TxF: jax.Array, tokens_T: jax.Array, valid_T: jax.Array | None,
-                    vocab_size: int, cfg: RecallConfig) -> tuple[jax.Array, jax.Array]:
-  """(f - mean f, float32 [T, V]; gain index b, int32 [T]) of one window (docstring).
+                    vocab_size: int, cfg: RecallConfig, *, num_queries: int | None = None
+                    ) -> tuple[jax.Array, jax.Array]:
+  """(f - mean f, float32 [Q, V]; gain index b, int32 [Q]) of one window (docstring).
 
   Args:
     z_TxF: what the particles match on, [x'_t, traces].
@@ -65,25 +66,29 @@ def recall_features(z_TxF: jax.Array, tokens_T: jax.Array, valid_T: jax.Array | 
     valid_T: real tokens (False: left padding in generation); None: all.
     vocab_size: V.
     cfg: recall constants.
+    num_queries: Q, the window's last Q positions (generation needs the last one only:
+      O(T) instead of O(T^2)); None: all T.
   """
   z = z_TxF.astype(jnp.float32)
   length = z.shape[0]
-  sq_T = jnp.sum(z * z, -1)
-  dist2_TxT = jnp.maximum(sq_T[:, None] + sq_T[None, :] - 2.0 * z @ z.T, 0.0)
-  pull_TxT = (dist2_TxT + cfg.softening ** 2) ** -1.5
-  t = jnp.arange(length)
-  earlier = t[None, :] < t[:, None]  # s < t: y_{s+1} is known at t.
+  queries = length if num_queries is None else num_queries
+  t = jnp.arange(length - queries, length)
+  zq = z[length - queries:]
+  dist2_QxT = jnp.maximum(jnp.sum(zq * zq, -1)[:, None] + jnp.sum(z * z, -1)[None, :]
+                          - 2.0 * zq @ z.T, 0.0)
+  pull_QxT = (dist2_QxT + cfg.softening ** 2) ** -1.5
+  earlier = jnp.arange(length)[None, :] < t[:, None]  # s < t: y_{s+1} is known at t.
   if valid_T is not None:
     earlier = earlier & valid_T.astype(bool)[None, :]
-  pull_TxT = jnp.where(earlier, pull_TxT, 0.0)
+  pull_QxT = jnp.where(earlier, pull_QxT, 0.0)
   # Position T - 1 has no successor in the window; no t is later, so its filler is unread.
   next_T = jnp.concatenate([tokens_T[1:], tokens_T[-1:]])
-  votes_TxV = pull_TxT @ jax.nn.one_hot(next_T, vocab_size, dtype=jnp.float32)
-  total_T = jnp.sum(pull_TxT, -1)
-  c_TxV = votes_TxV / jnp.maximum(total_T, 1e-30)[:, None]
-  f_TxV = jnp.log(c_TxV + cfg.floor)
-  bucket_T = jnp.clip(jnp.floor(jnp.log2(1.0 + total_T)), 0, cfg.buckets - 1)
-  return f_TxV - jnp.mean(f_TxV, -1, keepdims=True), bucket_T.astype(jnp.int32)
+  votes_QxV = pull_QxT @ jax.nn.one_hot(next_T, vocab_size, dtype=jnp.float32)
+  total_Q = jnp.sum(pull_QxT, -1)
+  c_QxV = votes_QxV / jnp.maximum(total_Q, 1e-30)[:, None]
+  f_QxV = jnp.log(c_QxV + cfg.floor)
+  bucket_Q = jnp.clip(jnp.floor(jnp.log2(1.0 + total_Q)), 0, cfg.buckets - 1)
+  return f_QxV - jnp.mean(f_QxV, -1, keepdims=True), bucket_Q.astype(jnp.int32)
 
 
 def recall_logits(gain_B: jax.Array, f_NxV: jax.Array, bucket_N: jax.Array) -> jax.Array:

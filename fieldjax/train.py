@@ -52,7 +52,10 @@ class TrainConfig:
   seed: int = 0
   perturbation_schedule: str = '{"0": "none"}'
   eval_every: int = 500
-  eval_stride: int = 64      # Each validation target is scored once, with >= seq_len - stride context.
+  eval_stride: int = 64      # Each validation target is scored once, with >= eval window - stride context.
+  # Validation window, tokens; 0: seq_len. Longer than seq_len gives recall (and any
+  # other within-window memory) more context to read than training windows had.
+  eval_seq_len: int = 0
   eval_max_tokens: int = 0   # 0: the whole validation split.
   eval_batch_size: int = 64
   checkpoint_every: int = 500
@@ -74,13 +77,22 @@ class TrainConfig:
     if not isinstance(self.eval_max_tokens, int) or self.eval_max_tokens < 0:
       raise errors.ConfigError(f'eval_max_tokens must be an integer >= 0 (0: the whole '
                                f'split), got {self.eval_max_tokens!r}.')
-    if self.eval_stride > self.seq_len:
+    if not isinstance(self.eval_seq_len, int) or self.eval_seq_len < 0:
+      raise errors.ConfigError(f'eval_seq_len must be an integer >= 0 (0: seq_len), got '
+                               f'{self.eval_seq_len!r}.')
+    if self.eval_stride > self.eval_window:
       raise errors.ConfigError(
-          f'eval_stride ({self.eval_stride}) must be <= seq_len ({self.seq_len}).')
+          f'eval_stride ({self.eval_stride}) must be <= the validation window '
+          f'({self.eval_window}: eval_seq_len, or seq_len when it is 0).')
     if self.divergence_factor < 0:
       raise errors.ConfigError(f'divergence_factor must be >= 0 (0 turns the guard off), '
                                f'got {self.divergence_factor}.')
     perturbations.parse_schedule(self.perturbation_schedule)
+
+  @property
+  def eval_window(self) -> int:
+    """The validation window length, tokens."""
+    return self.eval_seq_len or self.seq_len
 
 
 def perturbation_key(seed: int, step: int | jax.Array) -> jax.Array:
@@ -276,12 +288,12 @@ def _recorded_run(workdir: str, step: int, run_info: dict[str, Any] | None
 
 def _with_later_defaults(saved_run: dict[str, Any] | None) -> dict[str, Any] | None:
   """A run record from before a later config key (the sparse crystal, the traces, the
-  collapse rule, the lattice rule, recall), with that key's default filled in, so that such
-  runs still resume: each of those parts was off, or, for the collapse (which never
-  acts in training), the default."""
+  collapse rule, the lattice rule, recall, the validation window), with that key's default
+  filled in, so that such runs still resume: each of those parts was off, or, for the
+  collapse (which never acts in training), the default."""
   if saved_run is None:
     return saved_run
-  later = workdir_lib.flatten({'model': {
+  later = workdir_lib.flatten({'train': {'eval_seq_len': 0}, 'model': {
       'sites': dataclasses.asdict(sites_lib.SitesConfig()),
       'recall': dataclasses.asdict(recall_lib.RecallConfig()),
       'field': {'trace_scales': 0},
@@ -451,7 +463,7 @@ def _train_loop(cfg: model_lib.ModelConfig, train_cfg: TrainConfig,
     return float(probe['ce'])
 
   def evaluate_params(params) -> dict[str, float]:
-    result = evaluate(params, validation_tokens, cfg, seq_len=train_cfg.seq_len,
+    result = evaluate(params, validation_tokens, cfg, seq_len=train_cfg.eval_window,
                       stride=train_cfg.eval_stride, batch_size=train_cfg.eval_batch_size,
                       max_tokens=train_cfg.eval_max_tokens)
     return {'val_ce': result['ce'], 'val_perplexity': result['perplexity'],
@@ -525,6 +537,7 @@ def train_config_from(config: Any) -> TrainConfig:
         num_steps=config.train.num_steps, batch_size=config.train.batch_size,
         seq_len=config.train.seq_len, seed=config.seed, perturbation_schedule=schedule,
         eval_every=config.eval.every, eval_stride=config.eval.stride,
+        eval_seq_len=config.eval.get('seq_len', 0),
         eval_max_tokens=config.eval.max_tokens, eval_batch_size=config.eval.batch_size,
         checkpoint_every=config.checkpoint.every, checkpoint_keep=config.checkpoint.keep,
         log_every=config.log_every, divergence_factor=config.train.divergence_factor,

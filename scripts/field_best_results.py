@@ -6,8 +6,10 @@ r"""The field LM of issue 14: its runs, ablations and learning curves, in one ta
 Each run is `experiments/configs/field_best.py` with the overrides of its row in
 RUNS, on Tiny Shakespeare, in --runs/NAME_sSEED. The collector reads each
 run's metrics.jsonl and run.json (validation CE over the whole split, wall
-time, parameter count) and prints mean ± sd over seeds, the difference to
-`best` with the seeds paired, and plots the validation curves to --png.
+time, parameter count) and prints mean ± sd over seeds, the difference to the
+row's reference with the seeds paired (`best`, or `sites_only`, the previous
+field_best without recall, for its own ablations), and plots the validation
+curves to --png.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import json
 import os
 import shlex
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from absl import app
 from absl import flags
@@ -25,34 +28,61 @@ from experiments import common
 
 FLAGS = flags.FLAGS
 
-# name -> (what it changes, overrides of field_best.py). 'best' is the reference.
-RUNS: dict[str, tuple[str, tuple[str, ...]]] = {
-    'best': ('field_best.py as it is', ()),
-    'field_off': ('no field evolution (--config.model.field.num_steps=0)',
-                  ('model.field.num_steps=0',)),
-    'traces_on': ("the field's traces at 5 golden time scales", ('model.field.trace_scales=5',)),
-    'sites_off': ('no sparse crystal (the old dense model)', ('model.sites.table_bits=0',)),
-    'dense_off': ('no dense crystal (its rate 0: sparse sites and prior only)',
-                  ('model.eta=0',)),
-    'fixed_rate': ('sites at a fixed rate 0.1, no annealing (cap kept)',
-                   ('model.sites.eta=0.1', 'model.sites.floor=0.1')),
-    'orders_1_4': ('sites of orders 1-4 only', ('model.sites.orders=(1,2,3,4)',)),
-    'random_embedding': ('random instead of golden-spiral embeddings',
-                         ('model.embedding=random',)),
-    'levy': ('Levy perturbations of the field during training',
-             ("train.perturbation_schedule={0:'levy'}",)),
-    'lattice_instar': ('the lattice learned by the competitive instar rule (rate 0.1, 16 '
-                       'winners) instead of fixed', ('model.lattice_rule=instar',)),
-    'lattice_instar_slow': ('the same at rate 0.01', ('model.lattice_rule=instar',
-                                                      'model.lattice_rate=0.01')),
+class Run(NamedTuple):
+  """One row: what it changes, its overrides of field_best.py, the row it is paired with."""
+  what: str
+  overrides: tuple[str, ...] = ()
+  reference: str = 'best'
+
+
+# The previous field_best.py (before recall): its ablations stay rows of their own,
+# paired with it, so that every row is compared with the model it ablates.
+NO_RECALL = ('model.recall.softening=0', 'eval.seq_len=0', 'eval.stride=64', 'eval.batch_size=64')
+
+RUNS: dict[str, Run] = {
+    'best': Run('field_best.py as it is', reference=''),
+    'field_off': Run("no gravity: the field's evolution off (--config.model.field.num_steps=0)",
+                     ('model.field.num_steps=0',)),
+    'recall_off': Run("recall off: the field's pull not read (model.recall.softening=0)",
+                      ('model.recall.softening=0',)),
+    'field_all_off': Run('no field at all: gravity and recall off',
+                         ('model.field.num_steps=0', 'model.recall.softening=0')),
+    'traces_off': Run("recall matched on the particle x' alone, not its traces",
+                      ('model.recall.trace_scales=0',)),
+    'short_eval': Run('validated on 128-char windows, as trained (stride 64)',
+                      ('eval.seq_len=0', 'eval.stride=64')),
+    'sites_only': Run('the previous field_best: no recall, 128-char validation windows',
+                      NO_RECALL),
+    'sites_only_field_off': Run('sites_only without gravity (field.num_steps=0)',
+                                NO_RECALL + ('model.field.num_steps=0',), 'sites_only'),
+    'traces_on': Run("sites_only with the field's traces at 5 golden time scales in the lattice",
+                     NO_RECALL + ('model.field.trace_scales=5',), 'sites_only'),
+    'sites_off': Run('no sparse crystal (the old dense model)',
+                     NO_RECALL + ('model.sites.table_bits=0',), 'sites_only'),
+    'dense_off': Run('no dense crystal (its rate 0: sparse sites and prior only)',
+                     NO_RECALL + ('model.eta=0',), 'sites_only'),
+    'fixed_rate': Run('sites at a fixed rate 0.1, no annealing (cap kept)',
+                      NO_RECALL + ('model.sites.eta=0.1', 'model.sites.floor=0.1'), 'sites_only'),
+    'orders_1_4': Run('sites of orders 1-4 only', NO_RECALL + ('model.sites.orders=(1,2,3,4)',),
+                      'sites_only'),
+    'random_embedding': Run('random instead of golden-spiral embeddings',
+                            NO_RECALL + ('model.embedding=random',), 'sites_only'),
+    'levy': Run('Levy perturbations of the field during training',
+                NO_RECALL + ("train.perturbation_schedule={0:'levy'}",), 'sites_only'),
+    'lattice_instar': Run('the lattice learned by the competitive instar rule (rate 0.1, 16 '
+                          'winners) instead of fixed', NO_RECALL + ('model.lattice_rule=instar',),
+                          'sites_only'),
+    'lattice_instar_slow': Run('the same at rate 0.01', NO_RECALL + (
+        'model.lattice_rule=instar', 'model.lattice_rate=0.01'), 'sites_only'),
 }
+THREE_SEED_ROWS = ('best', 'field_off', 'field_all_off', 'sites_only', 'sites_only_field_off')
 
 
 def define_flags() -> None:
   """This script's flags; defined only when it runs, so that tests can import it."""
   flags.DEFINE_string('runs', '/tmp/field_best_runs', 'Directory of the runs NAME_sSEED.')
   flags.DEFINE_list('seeds', ['0', '1', '2'], 'Seeds of the reference rows.')
-  flags.DEFINE_list('three_seed_rows', ['best', 'field_off'], 'Rows run with every seed; '
+  flags.DEFINE_list('three_seed_rows', list(THREE_SEED_ROWS), 'Rows run with every seed; '
                     'the others with the first seed only.')
   flags.DEFINE_string('local_path', '../shared/data/tiny_shakespeare.txt', 'The corpus.')
   flags.DEFINE_list('extra', [], 'Overrides added to every run (e.g. train.num_steps=300).')
@@ -68,7 +98,7 @@ def planned_runs(seeds: Sequence[int], three_seed_rows: Sequence[str]) -> list[t
 
 
 def command(name: str, seed: int, runs: str, local_path: str, extra: Sequence[str]) -> str:
-  overrides = [f'seed={seed}', f'data.local_path={local_path}', *RUNS[name][1], *extra]
+  overrides = [f'seed={seed}', f'data.local_path={local_path}', *RUNS[name].overrides, *extra]
   return ' '.join(['python -m experiments.field train',
                    '--config=experiments/configs/field_best.py',
                    shlex.quote(f'--workdir={os.path.join(runs, f"{name}_s{seed}")}')] +
@@ -90,22 +120,24 @@ def read_run(workdir: str) -> dict | None:
 
 
 def table(results: dict[str, dict[int, dict]]) -> str:
-  """Markdown rows: mean ± sd over seeds and the seed-paired difference to 'best'."""
-  lines = ['| run | what changes | seeds | val nats/char | vs best (paired) | wall (s) |',
+  """Markdown rows: mean ± sd over seeds and the seed-paired difference to the row's
+  reference (`best`, or `sites_only` for the ablations of the previous field_best)."""
+  lines = ['| run | what changes | seeds | val nats/char | vs reference (paired) | wall (s) |',
            '|---|---|---:|---:|---:|---:|']
-  best = results.get('best', {})
   for name, by_seed in results.items():
     if not by_seed:
       continue
     ces = np.array([r['val_ce'] for r in by_seed.values()])
     spread = f' ± {ces.std(ddof=1):.4f}' if len(ces) > 1 else ''
-    paired = [by_seed[s]['val_ce'] - best[s]['val_ce'] for s in by_seed if s in best]
-    diff = '' if name == 'best' or not paired else (
+    reference = RUNS[name].reference
+    other = results.get(reference, {})
+    paired = [by_seed[s]['val_ce'] - other[s]['val_ce'] for s in by_seed if s in other]
+    diff = '' if not paired else (
         f'{np.mean(paired):+.4f}' + (f' ± {np.std(paired, ddof=1):.4f}' if len(paired) > 1
-                                     else ''))
+                                     else '') + f' ({reference})')
     walls = [r['wall_s'] for r in by_seed.values() if r['wall_s']]
     wall = f'{np.mean(walls):.0f}' if walls else ''
-    lines.append(f'| {name} | {RUNS[name][0]} | {len(ces)} | {ces.mean():.4f}{spread} | '
+    lines.append(f'| {name} | {RUNS[name].what} | {len(ces)} | {ces.mean():.4f}{spread} | '
                  f'{diff} | {wall} |')
   return '\n'.join(lines)
 

@@ -49,14 +49,17 @@ def define_flags() -> None:
   flags.DEFINE_integer('seeds', 3, 'Samples per model and sampler.', lower_bound=1)
   flags.DEFINE_float('temperature', 1.0, 'Sampling temperature, the same for all.')
   flags.DEFINE_string('prompt', '\n', 'Prompt of every sample.')
+  flags.DEFINE_integer('context', 0, "Field LM: tokens of context; 0: the checkpoint's "
+                       'validation window (as `experiments.field generate`).', lower_bound=0)
   flags.DEFINE_string('output_json', 'docs/sample_quality.json', "Results ('' = none).")
 
 
 def field_samples(workdir: str, prompt: str, num_chars: int, seeds: int,
-                  temperature: float) -> dict[str, list[str]]:
+                  temperature: float, context: int = 0) -> dict[str, list[str]]:
   """{'collapse, RULE': [...] for each rule, 'plain sampling': [...]}: samples of the
-  field LM in `workdir`."""
+  field LM in `workdir`, each seeing `context` tokens (0: its validation window)."""
   _, params, cfg, meta = field_checkpoints.load(workdir)
+  context = context or field_checkpoints.validation_window(meta)
   tokenizer = tokenizers.tokenizer_from_json(meta['tokenizer'])
   samplers = [(f'collapse, {rule}', dataclasses.replace(
       cfg, collapse=dataclasses.replace(cfg.collapse, rule=rule))) for rule in collapse.RULES]
@@ -68,7 +71,7 @@ def field_samples(workdir: str, prompt: str, num_chars: int, seeds: int,
     for seed in range(seeds):
       tokens = np.concatenate([chunk['tokens'] for chunk in generation.generate(
           params, c, tokenizer.encode(prompt), num_tokens=num_chars,
-          key=jax.random.PRNGKey(seed), temperature=temperature)])
+          key=jax.random.PRNGKey(seed), temperature=temperature, context=context)])
       out[name].append(tokenizer.decode(tokens))
   return out
 
@@ -101,7 +104,7 @@ def main(argv: Sequence[str]) -> None:
   validation = splits['validation']
   starts = np.linspace(0, len(validation) - n, seeds).astype(int)
   groups = {'validation text': [validation[s:s + n] for s in starts]}
-  field = field_samples(FLAGS.field_workdir, FLAGS.prompt, n, seeds, temp)
+  field = field_samples(FLAGS.field_workdir, FLAGS.prompt, n, seeds, temp, FLAGS.context)
   for name, samples in field.items():
     groups[f'field LM, {name}'] = samples
   if FLAGS.landauer_workdir:
@@ -121,7 +124,7 @@ def main(argv: Sequence[str]) -> None:
   if FLAGS.output_json:
     with open(FLAGS.output_json, 'w') as f:
       json.dump({'temperature': temp, 'num_chars': n, 'seeds': seeds, 'prompt': FLAGS.prompt,
-                 'field_workdir': FLAGS.field_workdir, 'rows': rows,
+                 'field_workdir': FLAGS.field_workdir, 'context': FLAGS.context, 'rows': rows,
                  'samples': {k: [s[:300] for s in v] for k, v in groups.items()}}, f, indent=1)
 
 

@@ -25,6 +25,7 @@ import pytest
 
 from conftest import small_corpus
 from field_fixtures import char_corpus
+from fieldjax import checkpoints as field_checkpoints
 from fieldjax import field as field_lib
 from fieldjax import model as field_model
 from fieldjax import train as field_train
@@ -280,6 +281,7 @@ def test_field_mistakes(drive, field_workdir, landauer_workdir, small_corpus_pat
       (['profile', '--batch_sizes=0'], 'integers >= 1'),
       (['generate', 'the', f'--checkpoint={field_workdir}', '--collapse=gravity'],
        "Unknown --collapse='gravity'"),
+      (['generate', 'the', f'--checkpoint={field_workdir}', '--context=-1'], 'context'),
   ]
   results = drive('field', [argv for argv, _ in cases])
   for result, (argv, message) in zip(results, cases):
@@ -288,6 +290,14 @@ def test_field_mistakes(drive, field_workdir, landauer_workdir, small_corpus_pat
       assert result['stdout'] == ''
   assert _snapshot(landauer_workdir, field_workdir) == before
   assert not os.path.exists(fresh)  # Refused commands make no workdir.
+
+
+def test_generate_context_defaults_to_the_validation_window():
+  window = field_checkpoints.validation_window
+  assert window({'train': {'seq_len': 8, 'eval_seq_len': 0}}) == 8
+  assert window({'train': {'seq_len': 8, 'eval_seq_len': 32}}) == 32
+  assert window({'train': {'seq_len': 8}}) == 8  # Runs from before eval_seq_len.
+  assert window({}) == 128
 
 
 def test_eval_config_key_mistake_in_a_real_process(landauer_workdir):

@@ -14,10 +14,12 @@ from scripts import field_best_results as results
 
 
 def test_every_run_is_a_valid_config():
-  """Each row's overrides apply to field_best.py and give a valid model and TrainConfig."""
-  for name, (_, overrides) in results.RUNS.items():
+  """Each row's overrides apply to field_best.py and give a valid model and TrainConfig;
+  each row's reference is a row (or none, for `best`)."""
+  for name, run in results.RUNS.items():
+    assert run.reference in results.RUNS or (name == 'best' and not run.reference)
     config = field_best.get_config()
-    for override in overrides:
+    for override in run.overrides:
       key, value = override.split('=', 1)
       node = config
       *path, leaf = key.split('.')
@@ -25,11 +27,15 @@ def test_every_run_is_a_valid_config():
         node = node[part]
       node[leaf] = _parse(value, node[leaf])
     cfg = train.model_config_from(config.model, 65)
-    train.train_config_from(config)
-    if name == 'field_off':
+    train_cfg = train.train_config_from(config)
+    if name in ('field_off', 'field_all_off'):
       assert cfg.field.num_steps == 0
     if name == 'sites_off':
       assert not cfg.sites.enabled
+    if run.reference == 'sites_only' or name == 'sites_only':  # The previous field_best.
+      assert not cfg.recall.enabled and train_cfg.eval_window == train_cfg.seq_len
+  best = train.model_config_from(field_best.get_config().model, 65)
+  assert best.recall.enabled and best.field.num_steps > 0
 
 
 def _parse(value: str, like):
@@ -63,14 +69,16 @@ def _fake_run(root, name, seed, ce):
   return workdir
 
 
-def test_table_pairs_seeds_with_best(tmp_path):
-  runs = {'best': {0: 1.50, 1: 1.52}, 'field_off': {0: 1.53, 1: 1.56}}
+def test_table_pairs_seeds_with_the_reference(tmp_path):
+  runs = {'best': {0: 1.50, 1: 1.52}, 'field_off': {0: 1.53, 1: 1.56},
+          'sites_only': {0: 1.55, 1: 1.57}, 'levy': {1: 1.60}}
   found = {name: {s: results.read_run(_fake_run(str(tmp_path), name, s, ce))
                   for s, ce in by_seed.items()} for name, by_seed in runs.items()}
   assert found['best'][0]['curve'] == {2: 1.50}
   text = results.table(found)
   assert '| best | field_best.py as it is | 2 | 1.5100 ± 0.0141 |  | 10 |' in text
-  assert '| 2 | 1.5450 ± 0.0212 | +0.0350 ± 0.0071 | 10 |' in text  # Paired: 0.03, 0.04.
+  assert '| 2 | 1.5450 ± 0.0212 | +0.0350 ± 0.0071 (best) | 10 |' in text  # 0.03, 0.04.
+  assert '| 1 | 1.6000 | +0.0300 (sites_only) | 10 |' in text  # Seed 1 with seed 1.
   assert results.read_run(str(tmp_path / 'absent')) is None
 
 

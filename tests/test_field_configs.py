@@ -45,7 +45,8 @@ def test_field_best_is_tiny_with_sparse_sites():
 
 LATER_KEYS = ('model.collapse.rule', 'model.lattice_rule', 'model.lattice_rate',
               'model.lattice_winners', 'model.recall.softening', 'model.recall.trace_scales',
-              'model.recall.rate', 'model.recall.floor', 'model.recall.buckets')
+              'model.recall.rate', 'model.recall.floor', 'model.recall.buckets',
+              'train.eval_seq_len')
 
 
 @pytest.mark.parametrize('before', ['sites', 'collapse_lattice_recall'])
@@ -54,7 +55,8 @@ def test_runs_recorded_before_later_keys_still_resume(before):
   rules) compares equal to one with them at their defaults; a changed one still differs."""
   from landauerjax.core import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
   cfg = train.model_config_from(field_tiny.get_config().model, 65)
-  now = workdir_lib.run_record({'model': cfg.to_json()}, 'data')
+  now = workdir_lib.run_record(
+      {'model': cfg.to_json(), 'train': dataclasses.asdict(train.TrainConfig())}, 'data')
   if before == 'sites':
     dropped = lambda k: (k.startswith('model.sites.') or k == 'model.field.trace_scales'
                          or k in LATER_KEYS)
@@ -65,7 +67,8 @@ def test_runs_recorded_before_later_keys_still_resume(before):
   assert workdir_lib.changed_keys(old['config'], now['config'])  # Would be refused as is.
   assert not workdir_lib.changed_keys(train._with_later_defaults(old)['config'], now['config'])
   instar = workdir_lib.run_record(
-      {'model': dataclasses.replace(cfg, lattice_rule='instar').to_json()}, 'data')
+      {'model': dataclasses.replace(cfg, lattice_rule='instar').to_json(),
+       'train': dataclasses.asdict(train.TrainConfig())}, 'data')
   assert workdir_lib.changed_keys(train._with_later_defaults(old)['config'],
                                   instar['config']) == [('model.lattice_rule', 'fixed', 'instar')]
   old_json = {k: v for k, v in cfg.to_json().items()

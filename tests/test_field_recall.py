@@ -51,6 +51,12 @@ def test_recall_features_match_numpy(padded):
   # zero up to the rounding of ln(1e-3) ~ -6.9 in float32 (a few ulps, ~5e-7).
   first = 4 if padded else 1
   np.testing.assert_allclose(np.asarray(f)[:first], 0.0, rtol=0, atol=4e-6)
+  # The last Q positions alone (generation: Q = 1) are the same rows.
+  for queries in (1, 4):
+    f_q, bucket_q = recall.recall_features(jnp.asarray(z), jnp.asarray(tokens),
+                                           jnp.asarray(valid), 6, CFG, num_queries=queries)
+    np.testing.assert_allclose(np.asarray(f_q), f_np[-queries:], rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(np.asarray(bucket_q), bucket_np[-queries:])
 
 
 def test_recall_reads_what_followed_a_matching_past():

@@ -95,6 +95,8 @@ def test_train_resume_equals_uninterrupted_run(corpus, tmp_path):
 
 @pytest.mark.parametrize('kwargs,match', [
     ({'eval_stride': 17, 'seq_len': 16}, 'eval_stride'),
+    ({'eval_stride': 33, 'seq_len': 16, 'eval_seq_len': 32}, 'eval_stride'),
+    ({'eval_seq_len': -1}, 'eval_seq_len'),
     ({'perturbation_schedule': '{"0": "levy"'}, 'Malformed JSON'),
     ({'perturbation_schedule': '{"0": "gauss"}'}, "'gauss'"),
     ({'perturbation_schedule': '{"5": "levy"}'}, 'step 0'),
@@ -104,6 +106,24 @@ def test_train_resume_equals_uninterrupted_run(corpus, tmp_path):
 def test_train_config_rejects_bad_settings(kwargs, match):
   with pytest.raises(ValueError, match=match):
     train.TrainConfig(**kwargs)
+
+
+def test_validation_uses_eval_seq_len_windows(corpus, tmp_path):
+  """eval_seq_len sets the validation window (its CE is that of evaluate() with it, and
+  differs from the training window's when the model reads within-window context)."""
+  cfg, train_tokens, val_tokens = corpus
+  cfg = dataclasses.replace(cfg, field=dataclasses.replace(cfg.field, window=64, chunk=64))
+  settings = dict(num_steps=2, batch_size=4, seq_len=16, eval_every=2, checkpoint_every=2,
+                  eval_stride=16, eval_max_tokens=200, eval_batch_size=8)
+  assert train.TrainConfig(**settings).eval_window == 16
+  record = train.train(cfg, train.TrainConfig(eval_seq_len=64, **settings),
+                       train_tokens=train_tokens, validation_tokens=val_tokens,
+                       workdir=str(tmp_path))
+  _, params, _, _ = checkpoints.load(str(tmp_path))
+  score = lambda seq_len: train.evaluate(params, val_tokens, cfg, seq_len=seq_len, stride=16,
+                                         batch_size=8, max_tokens=200)['ce']
+  assert record['val_ce'] == pytest.approx(score(64), rel=1e-6)
+  assert abs(score(64) - score(16)) > 1e-4
 
 
 # Training from a stream (corpora too large to hold): resume is exact.
