@@ -143,29 +143,35 @@ def table(results: dict[str, dict[int, dict]]) -> str:
 
 
 def plot(results: dict[str, dict[int, dict]], path: str) -> None:
+  """Validation curves: left `best` and its ablations, right `sites_only` (the previous
+  field_best) and its own; the first seed solid, the others faint."""
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
-  for zoom, ax in enumerate(axes):  # Right: the runs near the 6-gram, magnified.
-    for name, by_seed in results.items():
-      for i, (_, r) in enumerate(sorted(by_seed.items())):
+  groups = (('best', 'field_best.py and the field\'s ablations'),
+            ('sites_only', 'sites_only (the previous field_best) and its ablations'))
+  fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
+  for (reference, title), ax in zip(groups, axes):
+    names = [n for n in results if results[n] and (n == reference or
+                                                   RUNS[n].reference == reference)]
+    top = max([max(r['curve'].values()) for n in names for r in results[n].values()
+               if r['curve']] or [2.1])
+    for index, name in enumerate(names):
+      for i, (_, r) in enumerate(sorted(results[name].items())):
         steps = sorted(r['curve'])
-        if zoom and r['curve'][steps[-1]] > 1.8:
-          continue
-        index = list(RUNS).index(name)  # Past 10 runs, the colours repeat dashed.
         ax.plot(steps, [r['curve'][s] for s in steps], marker='o', ms=3,
-                label=name if i == 0 else None, color=f'C{index % 10}',
-                ls='-' if index < 10 else '--', alpha=0.9 if i == 0 else 0.5)
+                label=name if i == 0 else None, color=plt.cm.tab20(index % 20),
+                lw=2.0 if name == reference else 1.2, alpha=0.9 if i == 0 else 0.35)
     for level, text, style in ((2.045, 'KN trigram 2.045', '--'), (1.558, 'KN 6-gram 1.558', ':')):
-      if not zoom or level < 1.8:
+      if level < top:  # A panel near the 6-gram leaves the trigram out, to stay readable.
         ax.axhline(level, ls=style, c='gray', lw=1)
         ax.text(ax.get_xlim()[0], level, ' ' + text, va='bottom', fontsize=8, c='gray')
     ax.set_xlabel('training step (4,096 characters each)')
     ax.set_ylabel('validation cross-entropy (nats/char)')
-    ax.legend(fontsize=7, ncol=2)
-  axes[0].set_title('field_best.py and its ablations, Tiny Shakespeare', fontsize=10)
-  axes[1].set_title('the same, near the 6-gram', fontsize=10)
+    ax.set_title(title, fontsize=10)
+    if names:
+      ax.legend(fontsize=7, ncol=2)
+  fig.suptitle('Field LM, Tiny Shakespeare, whole validation split', fontsize=11)
   fig.tight_layout()
   fig.savefig(path, dpi=120)
 
