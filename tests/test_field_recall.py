@@ -59,6 +59,21 @@ def test_recall_features_match_numpy(padded):
     np.testing.assert_array_equal(np.asarray(bucket_q), bucket_np[-queries:])
 
 
+def test_recall_features_are_bounded_and_centred():
+  """c_t is a distribution, so ln(floor) <= f <= ln(1 + floor) before centring: every entry of
+  f - mean f lies within ln((1 + floor) / floor), and each row sums to zero."""
+  rng = np.random.default_rng(3)
+  cfg = recall.RecallConfig(softening=0.05, buckets=8, floor=1e-3)
+  for scale in (1e-3, 1.0, 1e3):  # Coincident, near and far particles.
+    z = jnp.asarray(rng.standard_normal((40, 6)) * scale, jnp.float32)
+    tokens = jnp.asarray(rng.integers(0, 7, 40))
+    f, bucket = recall.recall_features(z, tokens, None, 7, cfg)
+    assert bool(jnp.all(jnp.isfinite(f)))
+    assert float(jnp.max(jnp.abs(f))) <= np.log((1 + cfg.floor) / cfg.floor) * (1 + 1e-6)
+    np.testing.assert_allclose(np.asarray(jnp.sum(f, -1)), 0.0, atol=5e-5)  # 7 x ulp(6.9).
+    assert int(jnp.min(bucket)) >= 0 and int(jnp.max(bucket)) <= cfg.buckets - 1
+
+
 def test_recall_reads_what_followed_a_matching_past():
   # A particle identical to an earlier one is pulled hardest by it, and so predicts its successor.
   z = jnp.asarray([[0.0, 0.0], [5.0, 0.0], [0.0, 5.0], [5.0, 0.0]])
