@@ -233,9 +233,9 @@ def test_adopt_writes_the_manifest_of_intact_legacy_steps_only(tmp_path):
   shutil.rmtree(store.step_dir(3))  # Step 3 gets a NaN: written by other code.
   bad = _state(3.0)
   bad['params']['w'] = bad['params']['w'].at[0, 0].set(jnp.nan)
-  ocp.Checkpointer(ocp.CompositeCheckpointHandler()).save(
-      store.step_dir(3), args=ocp.args.Composite(
-          state=ocp.args.StandardSave(bad), meta=ocp.args.JsonSave({})))
+  with ocp.Checkpointer(ocp.CompositeCheckpointHandler()) as checkpointer:  # Closed after.
+    checkpointer.save(store.step_dir(3), args=ocp.args.Composite(
+        state=ocp.args.StandardSave(bad), meta=ocp.args.JsonSave({})))
   for path in _data_files(store.step_dir(2)):  # Step 2's arrays are cut short.
     with open(path, 'r+b') as f:
       f.truncate(3)
