@@ -16,7 +16,6 @@ import pathlib
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import jax
@@ -25,6 +24,7 @@ import pytest
 
 from conftest import small_corpus
 from field_fixtures import char_corpus
+import entry_point_driver
 from fieldjax import checkpoints as field_checkpoints
 from fieldjax import field as field_lib
 from fieldjax import model as field_model
@@ -35,74 +35,11 @@ from landauerjax.core import tokenizers
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
-# The driver: reads one request a line, [module, [argv, ...]], calls
-# `experiments.<module>.cli()` once per argv (catching its exit) and answers one line,
-# RESULTS + a JSON list of {code, stdout, stderr, traceback}. After each entry point it
-# drops the flags the entry point defined (each defines --workdir, --config, ...).
-_DRIVER = r'''
-import contextlib, importlib, io, json, sys, traceback
-from absl import app, flags
-from landauerjax.core import tokenizers
-from experiments import common  # Defines --debug, which every entry point reads.
-from landauerjax import xla_cpu
-xla_cpu.set_small_loop_threshold()  # Before any JAX computation, as generate_landauer does.
-app.define_help_flags()
-shared = set(flags.FLAGS)
-for request in sys.stdin:
-  name, argvs = json.loads(request)
-  sys.modules.pop('experiments.' + name, None)  # Imported afresh: it defines its flags.
-  module = importlib.import_module('experiments.' + name)
-  defined = set(flags.FLAGS)  # Config files define their override flags when parsed.
-  results = []
-  for argv in argvs:
-    out, err, code, trace = io.StringIO(), io.StringIO(), None, ''
-    sys.argv = ['prog'] + argv
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-      try:
-        module.cli()
-      except SystemExit as e:
-        code = e.code
-      except BaseException:
-        trace = traceback.format_exc()
-    flags.FLAGS.unparse_flags()
-    for flag in set(flags.FLAGS) - defined:
-      if flag.startswith('config.'):
-        delattr(flags.FLAGS, flag)
-    results.append({'code': code, 'stdout': out.getvalue(), 'stderr': err.getvalue(),
-                    'traceback': trace})
-  for flag in set(flags.FLAGS) - shared:  # The entry point's own (libraries' flags stay).
-    if flags.FLAGS.find_module_defining_flag(flag, '').startswith('experiments.'):
-      delattr(flags.FLAGS, flag)
-  sys.stdout.write('\nRESULTS ' + json.dumps(results) + '\n')
-  sys.stdout.flush()
-'''
-
-
 @pytest.fixture(scope='module')
 def drive(tmp_path_factory):
   """`drive(module, argvs)` -> one result per argv, from one driver process shared by
   this file's tests (one JAX start-up, not one per entry point)."""
-  log = tmp_path_factory.mktemp('driver') / 'stderr.txt'
-  with open(log, 'w') as stderr:
-    process = subprocess.Popen([sys.executable, '-c', _DRIVER], cwd=REPO_ROOT, text=True,
-                               env=dict(os.environ, JAX_PLATFORMS='cpu'),
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr)
-
-  def run(module: str, argvs: list[list[str]]) -> list[dict]:
-    watchdog = threading.Timer(600, process.kill)
-    watchdog.start()
-    try:
-      process.stdin.write(json.dumps([module, argvs]) + '\n')
-      process.stdin.flush()
-      for line in process.stdout:  # Anything printed outside the commands is skipped.
-        if line.startswith('RESULTS '):
-          return json.loads(line[len('RESULTS '):])
-    finally:
-      watchdog.cancel()
-    raise AssertionError(f'The driver stopped: {log.read_text()[-3000:]}')
-  yield run
-  process.stdin.close()
-  process.wait(timeout=120)
+  yield from entry_point_driver.driver(tmp_path_factory.mktemp('driver') / 'stderr.txt')
 
 
 def _snapshot(*dirs: str) -> dict[str, str]:
@@ -116,14 +53,7 @@ def _snapshot(*dirs: str) -> dict[str, str]:
   return out
 
 
-def _assert_one_line_error(result: dict, expected: str, code: int = 2) -> None:
-  assert not result['traceback'], result['traceback']
-  assert result['code'] == code, result
-  errors = [l for l in result['stderr'].splitlines() if l.startswith('error: ')]
-  assert len(errors) == 1, result['stderr']
-  assert result['stderr'].rstrip('\n').endswith(errors[0])  # The last thing said.
-  assert 'Traceback' not in result['stderr']
-  assert expected in errors[0], errors[0]
+_assert_one_line_error = entry_point_driver.assert_one_line_error
 
 
 @pytest.fixture(scope='module')
