@@ -33,7 +33,7 @@ def next_token_logits(params: dict[str, jax.Array], buffer_C: jax.Array,
   sites = model_lib.site_addresses(buffer_C, cfg, valid_C)
   if sites is not None:
     sites = (sites[0][-1:], sites[1][-1:])
-  recall = model_lib.recall_of(x, buffer_C, cfg, valid_C, num_queries=1)
+  recall = model_lib.recall_of(params, x, buffer_C, cfg, valid_C, num_queries=1)
   return model_lib.logits_from_features(params, model_lib.lattice_of(params, c_1xF, cfg), cfg,
                                         sites, recall)[0]
 

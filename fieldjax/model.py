@@ -263,17 +263,20 @@ def site_addresses(tokens_T: jax.Array, cfg: ModelConfig,
 Recall = tuple[jax.Array, jax.Array]  # (f [..., V], gain index int32 [...])
 
 
-def recall_of(x_TxD: jax.Array, tokens_T: jax.Array, cfg: ModelConfig,
-              valid_T: jax.Array | None = None, num_queries: int | None = None
-              ) -> Recall | None:
+def recall_of(params: dict[str, jax.Array], x_TxD: jax.Array, tokens_T: jax.Array,
+              cfg: ModelConfig, valid_T: jax.Array | None = None,
+              num_queries: int | None = None) -> Recall | None:
   """Recall's features of one window's positions (its last `num_queries`; None: all)
-  (`fieldjax.recall`); None when recall is off."""
+  (`fieldjax.recall`); None when recall is off. With charges (recall.dt > 0) the pull
+  carries the sources' masses, as gravity's does (`token_masses` of params['counts'])."""
   if not cfg.recall.enabled:
     return None
   z = x_TxD
   if cfg.recall.trace_scales:
     z = jnp.concatenate([x_TxD, field.traces(x_TxD, cfg.recall.trace_scales)], axis=-1)
+  mass_T = token_masses(params['counts'])[tokens_T] if cfg.recall.dt > 0 else None
   return recall_lib.recall_features(z, tokens_T, valid_T, cfg.vocab_size, cfg.recall,
+                                    mass_T=mass_T, num_steps=cfg.field.num_steps,
                                     num_queries=num_queries)
 
 
@@ -306,6 +309,6 @@ def log_probs(params: dict[str, jax.Array], tokens_BxT: jax.Array,
     x, _ = evolved_field(params, tokens_T, key, jnp.int32(_NONE), cfg)
     phi = lattice_of(params, lattice_input(x, cfg), cfg)
     return jax.nn.log_softmax(logits_from_features(
-        params, phi, cfg, site_addresses(tokens_T, cfg), recall_of(x, tokens_T, cfg)))
+        params, phi, cfg, site_addresses(tokens_T, cfg), recall_of(params, x, tokens_T, cfg)))
 
   return jax.vmap(one)(tokens_BxT)

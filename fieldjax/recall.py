@@ -5,18 +5,41 @@ that occurred earlier in the same window. Recall lets the field do it. Each
 particle t is pulled by the earlier particles s of its window with gravity's
 kernel in the field space alone (no fading along the axis),
 
-    A[t, s] = (|z_t - z_s|^2 + eps^2)^(-3/2)       for s < t, s a real token,
+    A[t, s] = m_s (|z_t - z_s|^2 + eps^2)^(-3/2)       for s < t, s a real token,
 
 where z_t = [x'_t, u^1_t, ..., u^J_t] is the evolved particle with its first J
 traces (`fieldjax.field.traces`), so particles whose recent pasts look alike
-pull each other hardest. It reads the tokens that followed its pullers,
+pull each other hardest, and m_s is the source's mass, its token's information
+content (`fieldjax.model.token_masses`, as in gravity's kernel), so rare tokens
+pull harder. (The floor form below, dt = 0, has m_s = 1.)
 
-    c_t(v) = sum_s A[t, s] [y_{s+1} = v] / sum_s A[t, s],
+Charges. Besides its position, every particle carries a charge q, a
+distribution over the V tokens: what follows it. An earlier particle's charge
+is collapsed, the one-hot of the token that did follow it (y_{s+1}, known at
+t > s); particle t's own is not, and starts uniform, q^0_t = 1/V. The field
+relaxes it towards its pullers' charges with the integrator that moves the
+positions (`fieldjax.field.field_step`: implicit self term, time step dt),
 
-and the logits get g_b (f_t - mean_v f_t), f_t = ln(c_t + floor): a causal,
-O(T^2)-per-window cousin of attention's induction heads. The gain g_b is one of
-B gains, chosen by b = floor(log2(1 + sum_s A[t, s])) (how strongly t is
-pulled: a confidence), and learns by the delta rule on the joint error,
+    q^{k+1}_t = (q^k_t + dt sum_s A[t, s] onehot(y_{s+1})) / (1 + dt a_t),
+    a_t = sum_s A[t, s],
+
+once per step of the field's evolution (S = field.num_steps, on the evolved
+particles). The sources are fixed, so the S steps have a closed form,
+
+    q^S_t = w_t^S / V + (1 - w_t^S) c_t,   w_t = 1 / (1 + dt a_t),
+    c_t(v) = sum_s A[t, s] [y_{s+1} = v] / a_t,
+
+a mixture of the uniform prior and the pull-weighted successors whose weight
+moves to the successors as the pull (the evidence) grows. With S = 0 (the
+field's evolution off) q = 1/V and recall is silent. f_t = ln q^S_t.
+
+dt = 0 is the earlier floor form, f_t = ln(c_t + floor) whatever S, kept so
+that runs recorded with it load unchanged.
+
+The logits get g_b (f_t - mean_v f_t): a causal, O(T^2)-per-window cousin of
+attention's induction heads. The gain g_b is one of B gains, chosen by
+b = floor(log2(1 + a_t)) (how strongly t is pulled: a confidence), and learns
+by the delta rule on the joint error,
 
     g_b <- g_b + rate * mean_{t: b(t) = b} <f_t - mean f_t, onehot(y_{t+1}) - p_t>,
 
@@ -38,7 +61,8 @@ class RecallConfig:
   softening: float = 0.0   # eps, field units; 0 turns recall off.
   trace_scales: int = 2    # J traces that join the particle in z.
   rate: float = 0.02       # The gains' delta-rule rate.
-  floor: float = 1e-3      # Added to c_t before the log.
+  floor: float = 1e-3      # Added to c_t before the log (the floor form, dt = 0).
+  dt: float = 0.0          # The charges' time step, 1 / pull units; 0: the floor form.
   buckets: int = 8         # B gains, by log2 of the total pull.
 
   def __post_init__(self):
@@ -46,9 +70,9 @@ class RecallConfig:
       raise ValueError(f'recall.softening must be >= 0 (0: off), recall.trace_scales >= 0 and '
                        f'recall.buckets >= 1, got {self.softening}, {self.trace_scales} and '
                        f'{self.buckets}.')
-    if not self.rate >= 0 or not self.floor > 0:
-      raise ValueError(f'recall.rate must be >= 0 and recall.floor > 0, got {self.rate} and '
-                       f'{self.floor}.')
+    if not self.rate >= 0 or not self.floor > 0 or not self.dt >= 0:
+      raise ValueError(f'recall.rate must be >= 0, recall.floor > 0 and recall.dt >= 0 (0: '
+                       f'the floor form), got {self.rate}, {self.floor} and {self.dt}.')
 
   @property
   def enabled(self) -> bool:
@@ -56,7 +80,8 @@ class RecallConfig:
 
 
 def recall_features(z_TxF: jax.Array, tokens_T: jax.Array, valid_T: jax.Array | None,
-                    vocab_size: int, cfg: RecallConfig, *, num_queries: int | None = None
+                    vocab_size: int, cfg: RecallConfig, *, mass_T: jax.Array | None = None,
+                    num_steps: int = 1, num_queries: int | None = None
                     ) -> tuple[jax.Array, jax.Array]:
   """(f - mean f, float32 [Q, V]; gain index b, int32 [Q]) of one window (docstring).
 
@@ -66,6 +91,9 @@ def recall_features(z_TxF: jax.Array, tokens_T: jax.Array, valid_T: jax.Array | 
     valid_T: real tokens (False: left padding in generation); None: all.
     vocab_size: V.
     cfg: recall constants.
+    mass_T: the particles' masses m_s (>= 0); None: all 1.
+    num_steps: S, the charges' relaxation steps (the field's num_steps; unused when
+      cfg.dt = 0).
     num_queries: Q, the window's last Q positions (generation needs the last one only:
       O(T) instead of O(T^2)); None: all T.
   """
@@ -77,6 +105,8 @@ def recall_features(z_TxF: jax.Array, tokens_T: jax.Array, valid_T: jax.Array | 
   dist2_QxT = jnp.maximum(jnp.sum(zq * zq, -1)[:, None] + jnp.sum(z * z, -1)[None, :]
                           - 2.0 * zq @ z.T, 0.0)
   pull_QxT = (dist2_QxT + cfg.softening ** 2) ** -1.5
+  if mass_T is not None:
+    pull_QxT = pull_QxT * mass_T.astype(jnp.float32)[None, :]
   earlier = jnp.arange(length)[None, :] < t[:, None]  # s < t: y_{s+1} is known at t.
   if valid_T is not None:
     earlier = earlier & valid_T.astype(bool)[None, :]
@@ -86,7 +116,14 @@ def recall_features(z_TxF: jax.Array, tokens_T: jax.Array, valid_T: jax.Array | 
   votes_QxV = pull_QxT @ jax.nn.one_hot(next_T, vocab_size, dtype=jnp.float32)
   total_Q = jnp.sum(pull_QxT, -1)
   c_QxV = votes_QxV / jnp.maximum(total_Q, 1e-30)[:, None]
-  f_QxV = jnp.log(c_QxV + cfg.floor)
+  if cfg.dt > 0:
+    # w^S, the prior's weight after S relaxation steps; w = 1 (no pull, or S = 0) keeps q = 1/V.
+    prior_Q = (1.0 + cfg.dt * total_Q) ** -float(num_steps)
+    q_QxV = prior_Q[:, None] / vocab_size + (1.0 - prior_Q)[:, None] * c_QxV
+    # The prior's weight can underflow (a huge pull); 1e-30 keeps ln q finite (>= -69).
+    f_QxV = jnp.log(jnp.maximum(q_QxV, 1e-30))
+  else:
+    f_QxV = jnp.log(c_QxV + cfg.floor)
   bucket_Q = jnp.clip(jnp.floor(jnp.log2(1.0 + total_Q)), 0, cfg.buckets - 1)
   return f_QxV - jnp.mean(f_QxV, -1, keepdims=True), bucket_Q.astype(jnp.int32)
 

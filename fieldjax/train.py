@@ -133,7 +133,7 @@ def hebbian_step(params: dict[str, jax.Array], windows_BxT1: jax.Array,
     sites = (rows_BxTxO.reshape(batch * length, -1), active_BxTxO.reshape(batch * length, -1))
   recall = None
   if cfg.recall.enabled:
-    f_BxTxV, bucket_BxT = jax.vmap(lambda x, t: model_lib.recall_of(x, t, cfg))(
+    f_BxTxV, bucket_BxT = jax.vmap(lambda x, t: model_lib.recall_of(params, x, t, cfg))(
         x_BxTxd, inputs_BxT)
     recall = (f_BxTxV.reshape(batch * length, -1), bucket_BxT.reshape(-1))
   logits_NxV = model_lib.logits_from_features(params, phi_NxD, cfg, sites, recall)

@@ -10,6 +10,11 @@ time, parameter count) and prints mean ± sd over seeds, the difference to the
 row's reference with the seeds paired (`best`, or `sites_only`, the previous
 field_best without recall, for its own ablations), and plots the validation
 curves to --png.
+
+--earlier=docs/field_best.json fills the runs missing from --runs with those of
+an earlier collection (e.g. rows whose model a change of field_best.py leaves
+as it was, such as the rows without recall); the table marks each such row
+'(earlier)' and the JSON records where every run came from.
 """
 
 from __future__ import annotations
@@ -41,12 +46,17 @@ NO_RECALL = ('model.recall.softening=0', 'eval.seq_len=0', 'eval.stride=64', 'ev
 
 RUNS: dict[str, Run] = {
     'best': Run('field_best.py as it is', reference=''),
-    'field_off': Run("no gravity: the field's evolution off (--config.model.field.num_steps=0)",
+    'field_off': Run("the field's evolution off (--config.model.field.num_steps=0): particles "
+                     "stay at their embeddings, charges stay uniform (recall silent)",
                      ('model.field.num_steps=0',)),
+    'gravity_off': Run("positions not moved (model.field.gravity=0); charges still relax",
+                       ('model.field.gravity=0',)),
     'recall_off': Run("recall off: the field's pull not read (model.recall.softening=0)",
                       ('model.recall.softening=0',)),
-    'field_all_off': Run('no field at all: gravity and recall off',
-                         ('model.field.num_steps=0', 'model.recall.softening=0')),
+    'floor_form': Run('recall without charges: the previous field_best (recall.dt=0, '
+                      'softening 0.1, rate 0.02)',
+                      ('model.recall.dt=0', 'model.recall.softening=0.1',
+                       'model.recall.rate=0.02')),
     'traces_off': Run("recall matched on the particle x' alone, not its traces",
                       ('model.recall.trace_scales=0',)),
     'short_eval': Run('validated on 128-char windows, as trained (stride 64)',
@@ -75,7 +85,7 @@ RUNS: dict[str, Run] = {
     'lattice_instar_slow': Run('the same at rate 0.01', NO_RECALL + (
         'model.lattice_rule=instar', 'model.lattice_rate=0.01'), 'sites_only'),
 }
-THREE_SEED_ROWS = ('best', 'field_off', 'field_all_off', 'sites_only', 'sites_only_field_off')
+THREE_SEED_ROWS = ('best', 'field_off', 'gravity_off', 'sites_only', 'sites_only_field_off')
 
 
 def define_flags() -> None:
@@ -89,6 +99,8 @@ def define_flags() -> None:
   flags.DEFINE_bool('print_commands', False, 'Print the training commands and exit.')
   flags.DEFINE_string('png', 'docs/field_best_curves.png', "Learning curves ('' = none).")
   flags.DEFINE_string('output_json', 'docs/field_best.json', "Results ('' = none).")
+  flags.DEFINE_string('earlier', '', 'JSON of an earlier collection (its --output_json) that '
+                      'fills the runs missing from --runs, marked (earlier).')
 
 
 def planned_runs(seeds: Sequence[int], three_seed_rows: Sequence[str]) -> list[tuple[str, int]]:
@@ -116,7 +128,18 @@ def read_run(workdir: str) -> dict | None:
     return None
   return {'val_ce': run['final']['val_ce'], 'wall_s': run.get('wall_seconds'),
           'params': run.get('params'),
-          'curve': {l['step']: l['val_ce'] for l in lines if 'val_ce' in l}}
+          'curve': {l['step']: l['val_ce'] for l in lines if 'val_ce' in l}, 'source': workdir}
+
+
+def read_earlier(path: str) -> dict[str, dict[int, dict]]:
+  """{name: {seed: run}} of an earlier --output_json, each run marked 'earlier' and its
+  'source' naming the file (and the run's own source, when the file recorded one)."""
+  with open(path) as f:
+    saved = json.load(f)
+  return {name: {int(seed): {**run, 'curve': {int(k): v for k, v in run['curve'].items()},
+                             'earlier': True,
+                             'source': f'{path}: {run.get("source", "")}'.rstrip(': ')}
+                 for seed, run in by_seed.items()} for name, by_seed in saved.items()}
 
 
 def table(results: dict[str, dict[int, dict]]) -> str:
@@ -137,8 +160,9 @@ def table(results: dict[str, dict[int, dict]]) -> str:
                                      else '') + f' ({reference})')
     walls = [r['wall_s'] for r in by_seed.values() if r['wall_s']]
     wall = f'{np.mean(walls):.0f}' if walls else ''
-    lines.append(f'| {name} | {RUNS[name].what} | {len(ces)} | {ces.mean():.4f}{spread} | '
-                 f'{diff} | {wall} |')
+    earlier = ' (earlier)' if any(r.get('earlier') for r in by_seed.values()) else ''
+    lines.append(f'| {name}{earlier} | {RUNS[name].what} | {len(ces)} | '
+                 f'{ces.mean():.4f}{spread} | {diff} | {wall} |')
   return '\n'.join(lines)
 
 
@@ -186,8 +210,11 @@ def main(argv: Sequence[str]) -> None:
       print(command(name, seed, FLAGS.runs, FLAGS.local_path, FLAGS.extra))
     return
   results: dict[str, dict[int, dict]] = {name: {} for name in RUNS}
+  earlier = read_earlier(FLAGS.earlier) if FLAGS.earlier else {}
   for name, seed in plan:
     run = read_run(os.path.join(FLAGS.runs, f'{name}_s{seed}'))
+    if run is None:
+      run = earlier.get(name, {}).get(seed)
     if run is None:
       print(f'missing or unfinished: {name}_s{seed}')
     else:

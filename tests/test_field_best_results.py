@@ -28,8 +28,10 @@ def test_every_run_is_a_valid_config():
       node[leaf] = _parse(value, node[leaf])
     cfg = train.model_config_from(config.model, 65)
     train_cfg = train.train_config_from(config)
-    if name in ('field_off', 'field_all_off'):
-      assert cfg.field.num_steps == 0
+    if name == 'field_off':
+      assert cfg.field.num_steps == 0 and cfg.recall.dt > 0  # Charges off with the evolution.
+    if name == 'gravity_off':
+      assert cfg.field.gravity == 0 and cfg.field.num_steps > 0
     if name == 'sites_off':
       assert not cfg.sites.enabled
     if run.reference == 'sites_only' or name == 'sites_only':  # The previous field_best.
@@ -87,3 +89,17 @@ def test_plot_writes_a_png(tmp_path):
   run = results.read_run(_fake_run(str(tmp_path), 'best', 0, 1.5))
   results.plot({'best': {0: run}, 'field_off': {}}, str(tmp_path / 'c.png'))
   assert (tmp_path / 'c.png').stat().st_size > 1000
+
+
+def test_earlier_runs_fill_the_missing_ones_and_are_marked(tmp_path):
+  run = results.read_run(_fake_run(str(tmp_path), 'levy', 0, 1.6))
+  saved = tmp_path / 'earlier.json'
+  saved.write_text(json.dumps({'levy': {'0': run}, 'sites_only': {'0': {
+      'val_ce': 1.55, 'wall_s': 9.0, 'params': 3, 'curve': {'2': 1.55}}}}))
+  earlier = results.read_earlier(str(saved))
+  assert earlier['sites_only'][0]['curve'] == {2: 1.55} and earlier['levy'][0]['earlier']
+  assert earlier['levy'][0]['source'] == f'{saved}: {tmp_path / "levy_s0"}'
+  fresh = results.read_run(_fake_run(str(tmp_path), 'best', 0, 1.5))
+  text = results.table({'best': {0: fresh}, **earlier})
+  assert '| best | field_best.py as it is | 1 |' in text
+  assert '| levy (earlier) | Levy' in text and '| +0.0500 (sites_only) |' in text

@@ -26,8 +26,10 @@ log_probs = jax.jit(model.log_probs, static_argnames=('cfg',))
 # CFG with the field's traces and a sparse crystal (field_best.py's parts).
 SPARSE = dataclasses.replace(CFG, field=dataclasses.replace(CFG.field, trace_scales=2),
                              sites=sites.SitesConfig(table_bits=8, orders=(1, 2, 4)))
-# ... and recall (its gains set non-zero below).
-RECALL = dataclasses.replace(SPARSE, recall=recall.RecallConfig(softening=0.3, buckets=4))
+# ... and recall with charges, as field_best.py (its gains set non-zero below; the floor form
+# differs only in f, which tests/test_field_recall.py checks against NumPy).
+RECALL = dataclasses.replace(SPARSE, recall=recall.RecallConfig(softening=0.3, buckets=4,
+                                                                dt=0.05))
 
 
 def _params(cfg):

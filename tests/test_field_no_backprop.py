@@ -169,8 +169,9 @@ SPARSE = dataclasses.replace(CFG, field=dataclasses.replace(CFG.field, trace_sca
                              sites=sites.SitesConfig(table_bits=6, orders=(1, 2)))
 # ... and with the lattice learned by the instar rule.
 INSTAR = dataclasses.replace(SPARSE, lattice_rule='instar', lattice_winners=4)
-# ... and with recall.
-RECALL = dataclasses.replace(SPARSE, recall=recall.RecallConfig(softening=0.3, buckets=4))
+# ... and with recall, its charges relaxing with the field (as field_best.py).
+RECALL = dataclasses.replace(SPARSE, recall=recall.RecallConfig(softening=0.3, buckets=4,
+                                                                dt=0.05))
 
 
 @pytest.mark.usefixtures('no_autodiff')

@@ -16,8 +16,9 @@ from fieldjax import recall
 CFG = recall.RecallConfig(softening=0.3, buckets=4)
 
 
-def _features_numpy(z, tokens, valid, vocab, cfg):
-  """Recall's features written out per pair of positions (module docstring)."""
+def _features_numpy(z, tokens, valid, vocab, cfg, num_steps=1, mass=None):
+  """Recall's features written out per pair of positions (module docstring); with cfg.dt > 0
+  the charge of t relaxed step by step, num_steps times, not by the closed form."""
   length = len(tokens)
   f = np.zeros((length, vocab))
   bucket = np.zeros(length, int)
@@ -26,10 +27,17 @@ def _features_numpy(z, tokens, valid, vocab, cfg):
     for s in range(t):
       if valid[s]:
         pull = (np.sum((z[t] - z[s]) ** 2) + cfg.softening ** 2) ** -1.5
+        pull *= 1.0 if mass is None else mass[s]
         votes[tokens[s + 1]] += pull
         total += pull
     c = votes / total if total > 0 else votes
-    row = np.log(c + cfg.floor)
+    if cfg.dt > 0:
+      q = np.full(vocab, 1.0 / vocab)
+      for _ in range(num_steps):
+        q = (q + cfg.dt * votes) / (1.0 + cfg.dt * total)
+      row = np.log(q)
+    else:
+      row = np.log(c + cfg.floor)
     f[t] = row - row.mean()
     bucket[t] = min(int(np.floor(np.log2(1.0 + total))), cfg.buckets - 1)
   return f, bucket
@@ -57,6 +65,48 @@ def test_recall_features_match_numpy(padded):
                                            jnp.asarray(valid), 6, CFG, num_queries=queries)
     np.testing.assert_allclose(np.asarray(f_q), f_np[-queries:], rtol=1e-5, atol=1e-5)
     np.testing.assert_array_equal(np.asarray(bucket_q), bucket_np[-queries:])
+
+
+CHARGES = recall.RecallConfig(softening=0.3, buckets=4, dt=0.05)
+
+
+@pytest.mark.parametrize('num_steps', [0, 1, 3])
+def test_charge_relaxation_matches_numpy_steps(num_steps):
+  """The closed form q^S = w^S / V + (1 - w^S) c equals S implicit steps of the charges."""
+  rng = np.random.default_rng(5)
+  z = rng.standard_normal((12, 4)).astype(np.float32) * 0.6
+  tokens = rng.integers(0, 5, 12)
+  valid = np.arange(12) >= 2
+  mass = rng.uniform(0.5, 2.0, 12).astype(np.float32)  # The sources' masses scale their pull.
+  f, bucket = recall.recall_features(jnp.asarray(z), jnp.asarray(tokens), jnp.asarray(valid),
+                                     5, CHARGES, mass_T=jnp.asarray(mass), num_steps=num_steps)
+  f_np, bucket_np = _features_numpy(z, tokens, valid, 5, CHARGES, num_steps, mass)
+  # |f| <= ~|ln(w^S / V)| ~ 10 here; float32 powers and logs: a few ulps.
+  np.testing.assert_allclose(np.asarray(f), f_np, rtol=1e-5, atol=2e-5)
+  np.testing.assert_array_equal(np.asarray(bucket), bucket_np)
+  if num_steps == 0:  # The field's evolution off: every charge stays uniform, recall is silent.
+    assert float(jnp.max(jnp.abs(f))) == 0.0
+  else:  # Pulled particles have moved off the uniform charge.
+    assert float(jnp.max(jnp.abs(f[-1]))) > 0.1
+
+
+def test_charges_are_distributions_that_follow_the_evidence():
+  """q^S is a distribution between the prior and c; more pull or more steps, nearer c."""
+  z = jnp.asarray([[0.0, 0.0], [5.0, 0.0], [0.0, 5.0], [0.0, 0.0]])
+  tokens = jnp.asarray([0, 1, 2, 3])
+  last = []
+  for dt, steps in ((1e-3, 1), (1e-2, 1), (1e-2, 2)):
+    cfg = recall.RecallConfig(softening=0.5, dt=dt)
+    f, _ = recall.recall_features(z, tokens, None, 4, cfg, num_steps=steps)
+    q = np.exp(np.asarray(f[3]))
+    q = q / q.sum()  # f is ln q centred: the softmax recovers q exactly when q sums to 1.
+    assert int(np.argmax(q)) == 1  # z_3 = z_0, and token 1 followed position 0.
+    last.append(q[1])
+  assert 0.25 < last[0] < last[1] < last[2] < 1.0
+  # A huge pull cannot make a log infinite: the prior's weight underflows, q stays >= 1e-30.
+  cfg = recall.RecallConfig(softening=1e-6, dt=1.0)
+  f, _ = recall.recall_features(z, tokens, None, 4, cfg, num_steps=4)
+  assert bool(jnp.all(jnp.isfinite(f)))
 
 
 def test_recall_features_are_bounded_and_centred():
@@ -120,8 +170,50 @@ def test_model_with_recall_is_causal():
 @pytest.mark.parametrize('kwargs, match', [
     ({'softening': -1.0}, 'softening'), ({'buckets': 0}, 'buckets'),
     ({'trace_scales': -1}, 'trace_scales'), ({'floor': 0.0}, 'floor'),
-    ({'rate': -0.1}, 'rate')])
+    ({'rate': -0.1}, 'rate'), ({'dt': -1e-3}, 'dt')])
 def test_recall_config_rejects_bad_values(kwargs, match):
   with pytest.raises(ValueError, match=match):
     recall.RecallConfig(**kwargs)
   assert not recall.RecallConfig().enabled and recall.RecallConfig(softening=0.1).enabled
+
+
+def test_field_evolution_off_silences_the_relaxed_recall():
+  """With charges (dt > 0), field.num_steps = 0 turns the whole field off: the predictions are
+  those of the model without recall, whatever the gains; with the evolution on they differ."""
+  tokens = jnp.asarray(np.random.default_rng(4).integers(0, 11, (2, 16)), jnp.int32)
+  for steps in (0, 2):
+    cfg = dataclasses.replace(SPARSE, recall=CHARGES,
+                              field=dataclasses.replace(SPARSE.field, num_steps=steps))
+    params = model.init_params(cfg, jax.random.PRNGKey(0))
+    params['recall_gain'] = jnp.linspace(0.5, 2.0, CHARGES.buckets)
+    off = dataclasses.replace(cfg, recall=recall.RecallConfig())
+    params_off = {k: v for k, v in params.items() if k != 'recall_gain'}
+    gap = float(jnp.abs(model.log_probs(params, tokens, cfg)
+                        - model.log_probs(params_off, tokens, off)).max())
+    if steps == 0:
+      assert gap == 0.0
+    else:
+      assert gap > 1e-3
+
+
+def test_charges_pull_with_gravitys_masses():
+  """With charges, the model's recall weighs each source by its token's mass (information
+  content from the counts), as gravity does; the floor form does not."""
+  rng = np.random.default_rng(6)
+  x = jnp.asarray(rng.standard_normal((10, SPARSE.embed_dim)) * 0.3, jnp.float32)
+  tokens = jnp.asarray(rng.integers(0, 4, 10), jnp.int32)
+  cfg = dataclasses.replace(SPARSE, recall=dataclasses.replace(CHARGES, trace_scales=0))
+  params = model.init_params(cfg, jax.random.PRNGKey(0))
+  params['counts'] = params['counts'] + 50.0 * (jnp.arange(cfg.vocab_size) == 2)  # 2: light.
+  f, _ = model.recall_of(params, x, tokens, cfg)
+  steps = cfg.field.num_steps
+  mass = model.token_masses(params['counts'])[tokens]
+  f_mass, _ = recall.recall_features(x, tokens, None, cfg.vocab_size, cfg.recall,
+                                     mass_T=mass, num_steps=steps)
+  f_one, _ = recall.recall_features(x, tokens, None, cfg.vocab_size, cfg.recall, num_steps=steps)
+  np.testing.assert_allclose(np.asarray(f), np.asarray(f_mass), rtol=0, atol=1e-6)
+  assert float(jnp.abs(f - f_one).max()) > 1e-3
+  floor = dataclasses.replace(cfg, recall=dataclasses.replace(cfg.recall, dt=0.0))
+  f_floor, _ = model.recall_of(params, x, tokens, floor)
+  f_floor_one, _ = recall.recall_features(x, tokens, None, cfg.vocab_size, floor.recall)
+  np.testing.assert_allclose(np.asarray(f_floor), np.asarray(f_floor_one), rtol=0, atol=1e-6)

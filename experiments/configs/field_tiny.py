@@ -74,7 +74,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.recall.softening = 0.0  # The pull's eps; 0 turns recall off.
   config.model.recall.trace_scales = 2  # Field traces that join the particle in matching.
   config.model.recall.rate = 0.02  # The gains' delta-rule rate ...
-  config.model.recall.floor = 1e-3
+  config.model.recall.floor = 1e-3  # Added to the successors' shares (dt = 0) ...
+  config.model.recall.dt = 0.0  # ... or the charges' relaxation step (> 0; field_best.py).
   config.model.recall.buckets = 8  # ... one gain per log2 of the total pull.
 
   config.train = ml_collections.ConfigDict()
