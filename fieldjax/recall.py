@@ -91,7 +91,8 @@ def recall_features(z_TxF: jax.Array, tokens_T: jax.Array, valid_T: jax.Array | 
     valid_T: real tokens (False: left padding in generation); None: all.
     vocab_size: V.
     cfg: recall constants.
-    mass_T: the particles' masses m_s (>= 0); None: all 1.
+    mass_T: the particles' masses m_s (>= 0), applied as given; None: all 1
+      (`fieldjax.model.recall_of` passes them with charges only, dt > 0).
     num_steps: S, the charges' relaxation steps (the field's num_steps; unused when
       cfg.dt = 0).
     num_queries: Q, the window's last Q positions (generation needs the last one only:
@@ -120,7 +121,7 @@ def recall_features(z_TxF: jax.Array, tokens_T: jax.Array, valid_T: jax.Array | 
     # w^S, the prior's weight after S relaxation steps; w = 1 (no pull, or S = 0) keeps q = 1/V.
     prior_Q = (1.0 + cfg.dt * total_Q) ** -float(num_steps)
     q_QxV = prior_Q[:, None] / vocab_size + (1.0 - prior_Q)[:, None] * c_QxV
-    # The prior's weight can underflow (a huge pull); 1e-30 keeps ln q finite (>= -69).
+    # The prior's weight can underflow (a huge pull); 1e-30 keeps ln q finite (>= -69.1).
     f_QxV = jnp.log(jnp.maximum(q_QxV, 1e-30))
   else:
     f_QxV = jnp.log(c_QxV + cfg.floor)

@@ -11,10 +11,14 @@ row's reference with the seeds paired (`best`, or `sites_only`, the previous
 field_best without recall, for its own ablations), and plots the validation
 curves to --png.
 
---earlier=docs/field_best.json fills the runs missing from --runs with those of
-an earlier collection (e.g. rows whose model a change of field_best.py leaves
-as it was, such as the rows without recall); the table marks each such row
-'(earlier)' and the JSON records where every run came from.
+--earlier=docs/field_best.json --earlier_rows=ROW,... fills the runs of those
+rows missing from --runs with the runs of an earlier collection: for rows whose
+model a change of field_best.py leaves as it was (such as the rows without
+recall), and only those, which is why they are named. The table marks each
+such row '(earlier)' (with the count when only some seeds are), and the JSON
+records where every run came from. The earlier file is read before
+--output_json is written, so both may be the same file; rows no longer in RUNS
+are not carried over (git has them).
 """
 
 from __future__ import annotations
@@ -100,7 +104,9 @@ def define_flags() -> None:
   flags.DEFINE_string('png', 'docs/field_best_curves.png', "Learning curves ('' = none).")
   flags.DEFINE_string('output_json', 'docs/field_best.json', "Results ('' = none).")
   flags.DEFINE_string('earlier', '', 'JSON of an earlier collection (its --output_json) that '
-                      'fills the runs missing from --runs, marked (earlier).')
+                      'fills the missing runs of --earlier_rows, marked (earlier).')
+  flags.DEFINE_list('earlier_rows', [], 'The rows --earlier may fill: those whose model is '
+                    'unchanged since it was collected.')
 
 
 def planned_runs(seeds: Sequence[int], three_seed_rows: Sequence[str]) -> list[tuple[str, int]]:
@@ -131,14 +137,21 @@ def read_run(workdir: str) -> dict | None:
           'curve': {l['step']: l['val_ce'] for l in lines if 'val_ce' in l}, 'source': workdir}
 
 
+def _earlier_source(path: str, run: dict) -> str:
+  """Where an earlier run came from: its own record if it was already an earlier one (a
+  collection read again), else the file and the workdir it recorded (if any)."""
+  if run.get('earlier'):
+    return run['source']
+  return f'{path}: {run["source"]}' if run.get('source') else path
+
+
 def read_earlier(path: str) -> dict[str, dict[int, dict]]:
   """{name: {seed: run}} of an earlier --output_json, each run marked 'earlier' and its
   'source' naming the file (and the run's own source, when the file recorded one)."""
   with open(path) as f:
     saved = json.load(f)
   return {name: {int(seed): {**run, 'curve': {int(k): v for k, v in run['curve'].items()},
-                             'earlier': True,
-                             'source': f'{path}: {run.get("source", "")}'.rstrip(': ')}
+                             'earlier': True, 'source': _earlier_source(path, run)}
                  for seed, run in by_seed.items()} for name, by_seed in saved.items()}
 
 
@@ -160,7 +173,9 @@ def table(results: dict[str, dict[int, dict]]) -> str:
                                      else '') + f' ({reference})')
     walls = [r['wall_s'] for r in by_seed.values() if r['wall_s']]
     wall = f'{np.mean(walls):.0f}' if walls else ''
-    earlier = ' (earlier)' if any(r.get('earlier') for r in by_seed.values()) else ''
+    from_earlier = sum(bool(r.get('earlier')) for r in by_seed.values())
+    earlier = ('' if not from_earlier else ' (earlier)' if from_earlier == len(by_seed)
+               else f' (earlier: {from_earlier}/{len(by_seed)} seeds)')
     lines.append(f'| {name}{earlier} | {RUNS[name].what} | {len(ces)} | '
                  f'{ces.mean():.4f}{spread} | {diff} | {wall} |')
   return '\n'.join(lines)
@@ -184,7 +199,8 @@ def plot(results: dict[str, dict[int, dict]], path: str) -> None:
       for i, (_, r) in enumerate(sorted(results[name].items())):
         steps = sorted(r['curve'])
         ax.plot(steps, [r['curve'][s] for s in steps], marker='o', ms=3,
-                label=name if i == 0 else None, color=plt.cm.tab20(index % 20),
+                label=name if i == 0 else None, color=plt.cm.tab10(index % 10),
+                ls='-' if index < 10 else '--',
                 lw=2.0 if name == reference else 1.2, alpha=0.9 if i == 0 else 0.35)
     for level, text, style in ((2.045, 'KN trigram 2.045', '--'), (1.558, 'KN 6-gram 1.558', ':')):
       if level < top:  # A panel near the 6-gram leaves the trigram out, to stay readable.
@@ -210,10 +226,15 @@ def main(argv: Sequence[str]) -> None:
       print(command(name, seed, FLAGS.runs, FLAGS.local_path, FLAGS.extra))
     return
   results: dict[str, dict[int, dict]] = {name: {} for name in RUNS}
+  unknown = sorted(set(FLAGS.earlier_rows) - set(RUNS))
+  if unknown or (FLAGS.earlier_rows and not FLAGS.earlier):
+    raise app.UsageError(f'--earlier_rows must name rows of RUNS and come with --earlier; '
+                         f'unknown: {unknown}' if unknown else '--earlier_rows needs --earlier '
+                         '(the JSON to read them from).')
   earlier = read_earlier(FLAGS.earlier) if FLAGS.earlier else {}
   for name, seed in plan:
     run = read_run(os.path.join(FLAGS.runs, f'{name}_s{seed}'))
-    if run is None:
+    if run is None and name in FLAGS.earlier_rows:
       run = earlier.get(name, {}).get(seed)
     if run is None:
       print(f'missing or unfinished: {name}_s{seed}')

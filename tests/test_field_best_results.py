@@ -103,3 +103,8 @@ def test_earlier_runs_fill_the_missing_ones_and_are_marked(tmp_path):
   text = results.table({'best': {0: fresh}, **earlier})
   assert '| best | field_best.py as it is | 1 |' in text
   assert '| levy (earlier) | Levy' in text and '| +0.0500 (sites_only) |' in text
+  assert earlier['sites_only'][0]['source'] == str(saved)  # No run source recorded there.
+  saved.write_text(json.dumps({'levy': {'0': earlier['levy'][0]}}))  # Read again: as it was.
+  assert results.read_earlier(str(saved))['levy'][0]['source'] == earlier['levy'][0]['source']
+  mixed = results.table({'best': {0: fresh, 1: {**fresh, 'earlier': True}}})
+  assert '| best (earlier: 1/2 seeds) |' in mixed

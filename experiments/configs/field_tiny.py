@@ -47,7 +47,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.field.axis_range = 4.0
   config.model.field.window = 256
   config.model.field.chunk = 128
-  config.model.field.num_steps = 2  # Integration steps; 0 turns gravity off.
+  config.model.field.num_steps = 2  # Integration steps; 0: no gravity, and no recall charges.
   config.model.field.trace_scales = 0  # J golden-ratio traces the lattice reads (0: none).
   config.model.perturbation = ml_collections.ConfigDict()
   config.model.perturbation.levy_alpha = constants.LEVY_ALPHA
