@@ -65,6 +65,10 @@ RUNS: dict[str, Run] = {
                       ('model.recall.trace_scales=0',)),
     'short_eval': Run('validated on 128-char windows, as trained (stride 64)',
                       ('eval.seq_len=0', 'eval.stride=64')),
+    'random_embedding_recall': Run('random instead of golden-spiral embeddings (recall '
+                                   'matches on them)', ('model.embedding=random',)),
+    'levy_recall': Run('Levy perturbations of the field during training',
+                       ("train.perturbation_schedule={0:'levy'}",)),
     'sites_only': Run('the previous field_best: no recall, 128-char validation windows',
                       NO_RECALL),
     'sites_only_field_off': Run('sites_only without gravity (field.num_steps=0)',

@@ -148,10 +148,12 @@ def test_gain_update_matches_numpy():
   np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-5, atol=1e-6)
 
 
-def test_model_with_recall_is_causal():
-  cfg = dataclasses.replace(SPARSE, recall=CFG)
+@pytest.mark.parametrize('form', ['floor', 'charges'])
+def test_model_with_recall_is_causal(form):
+  recall_cfg = CFG if form == 'floor' else CHARGES
+  cfg = dataclasses.replace(SPARSE, recall=recall_cfg)
   params = model.init_params(cfg, jax.random.PRNGKey(0))
-  params['recall_gain'] = jnp.linspace(0.5, 2.0, CFG.buckets)
+  params['recall_gain'] = jnp.linspace(0.5, 2.0, recall_cfg.buckets)
   rng = np.random.default_rng(2)
   a = rng.integers(0, 11, 14)
   b = a.copy()
