@@ -231,11 +231,16 @@ def main(argv: Sequence[str]) -> None:
     return
   results: dict[str, dict[int, dict]] = {name: {} for name in RUNS}
   unknown = sorted(set(FLAGS.earlier_rows) - set(RUNS))
-  if unknown or (FLAGS.earlier_rows and not FLAGS.earlier):
-    raise app.UsageError(f'--earlier_rows must name rows of RUNS and come with --earlier; '
-                         f'unknown: {unknown}' if unknown else '--earlier_rows needs --earlier '
-                         '(the JSON to read them from).')
-  earlier = read_earlier(FLAGS.earlier) if FLAGS.earlier else {}
+  if unknown:
+    raise app.UsageError(f'--earlier_rows names no row of RUNS: {unknown}; the rows are '
+                         f'{list(RUNS)}.')
+  if FLAGS.earlier_rows and not FLAGS.earlier:
+    raise app.UsageError('--earlier_rows needs --earlier (the JSON to read them from).')
+  try:
+    earlier = read_earlier(FLAGS.earlier) if FLAGS.earlier else {}
+  except (OSError, ValueError, KeyError, AttributeError) as e:
+    raise app.UsageError(f'--earlier={FLAGS.earlier} is not a readable collection of this '
+                         f'script (its --output_json): {e!r}') from e
   for name, seed in plan:
     run = read_run(os.path.join(FLAGS.runs, f'{name}_s{seed}'))
     if run is None and name in FLAGS.earlier_rows:

@@ -40,3 +40,12 @@ def test_unknown_flag_is_one_line(drive, script):
 def test_missing_corpus_is_one_line(drive, missing, script, flag):
   [result] = drive(f'scripts.{script}', [[f'{flag}={missing}']])
   assert_one_line_error(result, 'not found')
+
+
+def test_field_best_results_earlier_mistakes_are_one_line(drive, missing):
+  no_file, no_json, unknown_row = drive('scripts.field_best_results', [
+      ['--earlier_rows=levy'], [f'--earlier={missing}', '--earlier_rows=levy'],
+      ['--earlier_rows=no_such_row']])
+  assert_one_line_error(no_file, 'needs --earlier')
+  assert_one_line_error(no_json, 'not a readable collection')
+  assert_one_line_error(unknown_row, 'no_such_row')
