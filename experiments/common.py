@@ -35,9 +35,12 @@ class _OwnInfoOnly(std_logging.Filter):
 
 def quiet_libraries() -> None:
   """Shows our own INFO logs; hides TFDS progress bars and library chatter."""
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   from landauerjax.core import distributed  # pylint: disable=g-import-not-at-top
-  tfds.disable_progress_bar()
+  try:
+    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+    tfds.disable_progress_bar()
+  except ImportError:  # A machine without TFDS (the GPU image) runs what reads no corpus.
+    pass
   # In a multi-process run, process 0 logs; the others only warn.
   primary = not distributed.initialized() or distributed.is_primary()
   logging.set_verbosity(logging.INFO if primary else logging.WARNING)

@@ -124,6 +124,8 @@ def main(argv):
   except RuntimeError:  # main() called in a process that has run JAX already (a notebook).
     logging.warning('JAX is already running in this process: sampling without the '
                     'hoisted loops of landauerjax.xla_cpu (slower on CPU, same samples).')
+  else:
+    xla_cpu.warn_unless_hoisted()  # One warning line where this XLA ignores the setting.
   common.quiet_libraries()
   loaded, model, prompt_ids = common.load_checkpoint_and_prompt(
       FLAGS.workdir, FLAGS.step, FLAGS.prompt)

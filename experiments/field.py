@@ -52,7 +52,7 @@ from fieldjax import model as model_lib
 from fieldjax import perturbations
 from fieldjax import profiling
 from fieldjax import train as train_lib
-from landauerjax.core import text_builders
+from landauerjax.core import text_files
 from landauerjax.core import text_sources
 from landauerjax.core import tokenizers
 
@@ -341,7 +341,7 @@ def cmd_ablation(args: list[str]) -> None:
   paths = _local_paths(_DATASETS.value)
   for name, path in paths.items():  # Given, so meant: a wrong path is a mistake, not a skip.
     if name in text_sources.TEXT_FILE_DATASETS:
-      text_builders.check_data_file(path)
+      text_files.check_data_file(path)
     elif not os.path.exists(path):
       _fail(f'--local_path for {name}: {path!r} does not exist.')
   base = config_with_shorthands()

@@ -25,7 +25,7 @@ import numpy as np
 
 from landauerjax.core import errors
 from landauerjax.core import streams
-from landauerjax.core import text_builders
+from landauerjax.core import text_files
 from landauerjax.core import text_sources
 from landauerjax.core import tokenizers
 from landauerjax.core import workdir as workdir_lib
@@ -57,7 +57,7 @@ def _train_data_id(dataset: str, local_path: str) -> str:
     return 'c4-en-train'
   if not local_path:
     return f'{dataset}-train'
-  return f'{dataset}-local_sha256_{text_builders.content_sha256(local_path)[:16]}-train'
+  return f'{dataset}-local_sha256_{text_files.content_sha256(local_path)[:16]}-train'
 
 
 def dataset_tokenizer(dataset: str, kind: str, *, local_path: str = '', data_dir: str = '',
@@ -224,7 +224,7 @@ def load(data_config: Any, *, batch_size: int, seq_len: int, eval_max_tokens: in
       break
   validation = np.concatenate(pieces)[:limit + 1].astype(np.int32)
   # A stream is not hashed whole: its source, local copy and tokenizer are.
-  local = (text_builders.local_sha256(local_path)
+  local = (text_files.local_sha256(local_path)
            if local_path and os.path.isfile(local_path) else '')
   fingerprint = workdir_lib.data_fingerprint(
       validation, extra={'dataset': dataset, 'tokenizer': tokenizer.to_json(), 'local': local})

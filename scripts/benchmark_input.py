@@ -27,7 +27,7 @@ from experiments import common
 from fieldjax import model as field_model
 from fieldjax import profiling
 from landauerjax.core import streams
-from landauerjax.core import text_builders
+from landauerjax.core import text_files
 from landauerjax.core import timing
 from landauerjax.core import tokenizers
 
@@ -55,7 +55,7 @@ def loader_tokens_per_sec(source: list[dict[str, str]], tokenizer: Any, threads:
 
 
 def run(quick: bool) -> dict[str, Any]:
-  text = text_builders.canonical_split(text_builders.read_text_file(_LOCAL_PATH.value))['train']
+  text = text_files.canonical_split(text_files.read_text_file(_LOCAL_PATH.value))['train']
   if quick:
     text = text[:100_000]
   source = [{'text': doc} for doc in text.split('\n\n') if doc]

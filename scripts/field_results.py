@@ -18,7 +18,7 @@ from absl import flags
 
 from experiments import common
 from fieldjax import analysis
-from landauerjax.core import text_builders
+from landauerjax.core import text_files
 from landauerjax import input_pipeline
 
 _RUNS = flags.DEFINE_string('runs', '/work/runs/field', 'Directory holding the runs.')
@@ -57,8 +57,8 @@ def main(argv):
   with open(os.path.join(runs, 'ablation.json')) as f:
     ablation = json.load(f)['rows']
   out['ablation'] = ablation
-  text = text_builders.read_text_file(_LOCAL.value)
-  train_text = text_builders.canonical_split(text)['train']
+  text = text_files.read_text_file(_LOCAL.value)
+  train_text = text_files.canonical_split(text)['train']
   vocab = input_pipeline.CharVocab.from_texts(text)
   amplification = {d: analysis.hebbian_amplification(vocab.encode(train_text), vocab.size, d)
                    for d in (16, 64, 256, 1024)}

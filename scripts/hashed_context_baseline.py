@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments import common
-from landauerjax.core import text_builders
+from landauerjax.core import text_files
 from landauerjax.core import tokenizers
 
 FLAGS = flags.FLAGS
@@ -102,8 +102,8 @@ def train_and_score(ids_N: np.ndarray, cut: int, vocab_size: int, orders: Sequen
 def main(argv: Sequence[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  text = text_builders.read_text_file(FLAGS.local_path)
-  cut = len(text_builders.canonical_split(text)['train'])
+  text = text_files.read_text_file(FLAGS.local_path)
+  cut = len(text_files.canonical_split(text)['train'])
   vocab = tokenizers.CharVocab.from_texts(text)
   ids = vocab.encode(text).astype(np.int64)
   orders = [int(o) for o in FLAGS.orders]

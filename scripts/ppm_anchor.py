@@ -25,7 +25,7 @@ from absl import flags
 
 from experiments import common
 from landauerjax.core import errors
-from landauerjax.core import text_builders
+from landauerjax.core import text_files
 
 FLAGS = flags.FLAGS
 
@@ -56,7 +56,7 @@ def validation_nats_per_char(train: str, validation: str, order: int,
 def main(argv: Sequence[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  splits = text_builders.canonical_split(text_builders.read_text_file(FLAGS.local_path))
+  splits = text_files.canonical_split(text_files.read_text_file(FLAGS.local_path))
   rows = [{'order': int(order),
            'val_nats_per_char': validation_nats_per_char(
                splits['train'], splits['validation'], int(order), FLAGS.memory_mib << 20)}

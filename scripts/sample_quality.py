@@ -31,7 +31,7 @@ from fieldjax import collapse
 from fieldjax import generation
 from landauerjax import sampling
 from landauerjax.core import sample_metrics
-from landauerjax.core import text_builders
+from landauerjax.core import text_files
 from landauerjax.core import tokenizers
 
 FLAGS = flags.FLAGS
@@ -97,8 +97,8 @@ def summarize(samples: Sequence[str], vocabulary: set[str]) -> dict[str, float]:
 def main(argv: Sequence[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  text = text_builders.read_text_file(FLAGS.local_path)
-  splits = text_builders.canonical_split(text)
+  text = text_files.read_text_file(FLAGS.local_path)
+  splits = text_files.canonical_split(text)
   vocabulary = set(sample_metrics.words(splits['train']))
   n, seeds, temp = FLAGS.num_chars, FLAGS.seeds, FLAGS.temperature
   validation = splits['validation']

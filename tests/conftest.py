@@ -58,8 +58,8 @@ def fake_wikitext(num_articles: int, seed: int = 0) -> str:
 
 def wikitext_docs(raw: str) -> list[str]:
   """The articles of a raw WikiText file, as the builders split it."""
-  from landauerjax.core import text_builders  # pylint: disable=g-import-not-at-top
-  return list(text_builders.wikitext_articles(raw.splitlines(keepends=True)))
+  from landauerjax.core import text_files  # pylint: disable=g-import-not-at-top
+  return list(text_files.wikitext_articles(raw.splitlines(keepends=True)))
 
 
 @pytest.fixture(scope='session', autouse=True)
@@ -98,16 +98,16 @@ def small_corpus_path(tmp_path_factory) -> str:
 def wikitext_files(tmp_path_factory) -> dict[str, str]:
   """A fake WikiText-2 (5, 2 and 3 articles): {'zip': its archive, 'dir': the directory
   it was extracted into, and split -> raw text}."""
-  from landauerjax.core import text_builders  # pylint: disable=g-import-not-at-top
+  from landauerjax.core import text_files  # pylint: disable=g-import-not-at-top
   root = tmp_path_factory.mktemp('wikitext')
   texts = {'train': fake_wikitext(5, 0), 'validation': fake_wikitext(2, 1),
            'test': fake_wikitext(3, 2)}
   extracted = root / 'wikitext-2-raw'
   extracted.mkdir()
-  for split, name in text_builders.WIKITEXT_FILES.items():
+  for split, name in text_files.WIKITEXT_FILES.items():
     (extracted / name).write_text(texts[split], encoding='utf-8')
   with zipfile.ZipFile(root / 'wikitext-2-raw-v1.zip', 'w') as archive:
-    for name in text_builders.WIKITEXT_FILES.values():
+    for name in text_files.WIKITEXT_FILES.values():
       archive.write(extracted / name, f'wikitext-2-raw/{name}')
   return {'zip': str(root / 'wikitext-2-raw-v1.zip'), 'dir': str(root), **texts}
 

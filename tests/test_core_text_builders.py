@@ -6,19 +6,20 @@ import pytest
 
 from conftest import fake_wikitext
 from landauerjax.core import text_builders
+from landauerjax.core import text_files
 from landauerjax.core import text_sources
 
 
 @pytest.mark.parametrize('n', [10, 11, 19, 101, 1_115_394])
 def test_canonical_split(n):
   text = ''.join(chr(ord('a') + i % 26) for i in range(n))
-  splits = text_builders.canonical_split(text)
+  splits = text_files.canonical_split(text)
   assert len(splits['train']) == int(n * 0.9)
   assert splits['train'] + splits['validation'] == text
 
 
 def test_canonical_split_of_tiny_shakespeare_size():
-  splits = text_builders.canonical_split('x' * 1_115_394)
+  splits = text_files.canonical_split('x' * 1_115_394)
   assert (len(splits['train']), len(splits['validation'])) == (1_003_854, 111_540)
 
 
@@ -28,12 +29,12 @@ def test_local_text_builder(tmp_path):
   path.write_text(text)
   data_dir = str(tmp_path / 'data')
   splits = text_sources.load_text_splits('local_text', local_path=str(path), data_dir=data_dir)
-  assert splits == text_builders.canonical_split(text)
+  assert splits == text_files.canonical_split(text)
   # A new content at the same path gets its own prepared data.
   other = 'a different corpus entirely!\n' * 4
   path.write_text(other)
   splits = text_sources.load_text_splits('local_text', local_path=str(path), data_dir=data_dir)
-  assert splits == text_builders.canonical_split(other)
+  assert splits == text_files.canonical_split(other)
 
 
 def test_local_sha256_is_memoised_by_path_mtime_and_size(tmp_path):
@@ -43,20 +44,20 @@ def test_local_sha256_is_memoised_by_path_mtime_and_size(tmp_path):
 
   def counting_sha256(p: str) -> str:
     calls.append(p)
-    return text_builders.file_sha256(p)
+    return text_files.file_sha256(p)
 
-  first = text_builders.local_sha256(str(path), counting_sha256)
-  assert text_builders.local_sha256(path, counting_sha256) == first
+  first = text_files.local_sha256(str(path), counting_sha256)
+  assert text_files.local_sha256(path, counting_sha256) == first
   assert calls == [str(path.resolve())]
   path.write_text('second, longer version of the text')
-  assert text_builders.local_sha256(str(path), counting_sha256) != first
+  assert text_files.local_sha256(str(path), counting_sha256) != first
   assert len(calls) == 2
-  assert text_builders.local_sha256(str(path)) == text_builders.file_sha256(path)
+  assert text_files.local_sha256(str(path)) == text_files.file_sha256(path)
 
 
 def test_wikitext_articles_keep_every_character():
   raw = fake_wikitext(4)
-  articles = list(text_builders.wikitext_articles(raw.splitlines(keepends=True)))
+  articles = list(text_files.wikitext_articles(raw.splitlines(keepends=True)))
   assert ''.join(articles) == raw
   assert len(articles) == 4
   assert all(' = = ' not in a.splitlines()[0] for a in articles)
@@ -66,8 +67,8 @@ def test_wikitext_articles_keep_every_character():
 
 def test_wikitext_official_copy_and_download(wikitext_files, tmp_path, monkeypatch):
   # A local copy with the official sha256 prepares the same config as a download.
-  digest = text_builders.file_sha256(wikitext_files['zip'])
-  monkeypatch.setitem(text_builders.WIKITEXT_SHA256, 'wikitext-2', digest)
+  digest = text_files.file_sha256(wikitext_files['zip'])
+  monkeypatch.setitem(text_files.WIKITEXT_SHA256, 'wikitext-2', digest)
   builder = text_builders.Wikitext2Raw(local_path=wikitext_files['zip'], data_dir=str(tmp_path))
   assert builder.builder_config.name == 'raw_v1'
 
@@ -85,7 +86,7 @@ def test_wikitext_official_copy_and_download(wikitext_files, tmp_path, monkeypat
   assert builder.builder_config.name == 'raw_v1'
   dl_manager = FakeDownloadManager()
   generators = builder._split_generators(dl_manager)  # pylint: disable=protected-access
-  assert dl_manager.urls == [text_builders.WIKITEXT_URLS['wikitext-2']]
+  assert dl_manager.urls == [text_files.WIKITEXT_URLS['wikitext-2']]
   # Registered, so TFDS checks the download's size and sha256.
   assert builder.url_infos[dl_manager.urls[0]].checksum == (
       'ef7edb566e3e2b2d31b29c1fdb0c89a4cc683597484c3dc2517919c615435a11')

@@ -13,7 +13,7 @@ from conftest import small_corpus
 from landauerjax import input_pipeline
 from landauerjax.core.errors import ConfigError, DataError, DataNotFoundError
 from fieldjax import input_pipeline as field_input
-from landauerjax.core import text_builders
+from landauerjax.core import text_files
 from landauerjax.core import text_sources
 from landauerjax.core import tokenizers
 
@@ -59,8 +59,8 @@ def test_wrong_file_is_caught_with_or_without_prepared_data(tmp_path, monkeypatc
   # Fresh data_dir: the builder would catch it too; the check comes first.
   with pytest.raises(DataError, match=NOT_SHAKESPEARE):
     text_sources.load_text_splits('tiny_shakespeare', local_path=str(other), data_dir=data_dir)
-  monkeypatch.setattr(text_builders, 'TINY_SHAKESPEARE_SHA256',
-                      text_builders.file_sha256(small_corpus_path))
+  monkeypatch.setattr(text_files, 'TINY_SHAKESPEARE_SHA256',
+                      text_files.file_sha256(small_corpus_path))
   splits = text_sources.load_text_splits('tiny_shakespeare', local_path=small_corpus_path,
                                      data_dir=data_dir)
   assert ''.join(splits.values()) == small_corpus()
@@ -89,7 +89,7 @@ def _text_file_loaders(local_path: str, data_dir: str):
                                                              data_dir=data_dir)
     yield lambda d=dataset: field_input.dataset_tokenizer(d, 'char', local_path=local_path,
                                                              data_dir=data_dir)
-  yield lambda: text_builders.read_text_file(local_path)
+  yield lambda: text_files.read_text_file(local_path)
 
 
 def test_directory_given_as_data_file(tmp_path):
@@ -127,7 +127,7 @@ def test_other_data_mistakes_are_user_errors(tmp_path, small_corpus_path):
   latin1 = tmp_path / 'latin1.txt'
   latin1.write_bytes('caf\xe9 na\xefve, not UTF-8'.encode('latin-1'))
   with pytest.raises(DataError, match='latin1.txt.*not UTF-8.*convert') as excinfo:
-    text_builders.read_text_file(latin1)
+    text_files.read_text_file(latin1)
   _one_line(excinfo)
 
 
@@ -136,7 +136,7 @@ def test_other_data_mistakes_are_user_errors(tmp_path, small_corpus_path):
 
 def test_field_char_vocabulary_covers_both_splits_like_landauer(tmp_path):
   text = small_corpus() + 'SKÅL! Ærø.\n'
-  cut = int(len(text) * text_builders.TRAIN_FRACTION)
+  cut = int(len(text) * text_files.TRAIN_FRACTION)
   assert not set('ÅÆø') & set(text[:cut])  # Only in the validation split.
   path = tmp_path / 'skal.txt'
   path.write_text(text, encoding='utf-8')

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from conftest import fake_wikitext
-from landauerjax.core import text_builders
+from landauerjax.core import text_files
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 TINY_MODEL = json.dumps({'embed_dim': 8, 'lags': 3, 'lattice_dim': 64,
@@ -122,7 +122,7 @@ def test_checkpoint_of_another_size_is_refused(trained, small_corpus_path, data_
 def test_train_command_streams_wikitext103_with_sentencepiece(tmp_path, data_dir):
   root = tmp_path / 'wikitext-103-raw'
   root.mkdir()
-  for split, name in text_builders.WIKITEXT_FILES.items():
+  for split, name in text_files.WIKITEXT_FILES.items():
     (root / name).write_text(fake_wikitext(8 if split == 'train' else 2, len(name)),
                              encoding='utf-8')
   workdir = tmp_path / 'run'

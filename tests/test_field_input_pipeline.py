@@ -12,7 +12,7 @@ import pytest
 from conftest import wikitext_docs
 from fieldjax import input_pipeline as field_input
 from landauerjax.core import streams
-from landauerjax.core import text_builders
+from landauerjax.core import text_files
 from landauerjax.core import tokenizers
 
 
@@ -37,7 +37,7 @@ def test_load_token_splits_sentencepiece(small_corpus_path, tmp_path):
   tokenizer, splits = field_input.load_token_splits('local_text', 'sentencepiece', **kwargs)
   assert set(splits) == {'train', 'validation'} and tokenizer.vocab_size == 80
   text = open(small_corpus_path, encoding='utf-8').read()
-  for split, part in text_builders.canonical_split(text).items():
+  for split, part in text_files.canonical_split(text).items():
     assert splits[split][-1] == tokenizer.eos_id  # One document per split, eos-terminated.
     assert tokenizer.decode(splits[split][:-1]) == part
   again, splits_again = field_input.load_token_splits('local_text', 'sentencepiece', **kwargs)

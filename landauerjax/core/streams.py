@@ -24,15 +24,16 @@ Shapes: B batch, T sequence length, N tokens. Imports no model.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
-import grain
-import grain.experimental as grain_experimental
 import numpy as np
 
 from landauerjax.core import errors
 from landauerjax.core import text_sources
 from landauerjax.core import tokenizers
+
+if TYPE_CHECKING:  # grain is imported where it streams: encoding documents needs none of it.
+  import grain
 
 
 def document_tokens(text: str, tokenizer: tokenizers.Tokenizer, *,
@@ -75,6 +76,8 @@ def token_batches(source: Sequence[Any], tokenizer: tokenizers.Tokenizer, batch_
                              f'{seq_len}.')
   if not 0 <= shard_index < shard_count:
     raise errors.ConfigError(f'shard_index must be in [0, {shard_count}), got {shard_index}.')
+  import grain  # pylint: disable=g-import-not-at-top,redefined-outer-name
+  import grain.experimental as grain_experimental  # pylint: disable=g-import-not-at-top
   documents = grain.MapDataset.source(source)[shard_index::shard_count]
   if len(documents) == 0:
     raise errors.DataError(f'No documents to stream (shard {shard_index} of {shard_count} '

@@ -29,9 +29,8 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
-import tensorflow_datasets as tfds
 
-from landauerjax.core import text_builders
+from landauerjax.core import text_files
 from landauerjax.core.errors import ConfigError, DataError, DataNotFoundError
 
 DATASETS = ('tiny_shakespeare', 'wikitext-2', 'wikitext-103', 'c4', 'local_text')
@@ -52,6 +51,18 @@ TEXT_FILE_DATASETS = ('tiny_shakespeare', 'local_text')
 # from 'train' alone.
 CHAR_VOCAB_SPLITS = ('train', 'validation')
 C4_NAME = 'c4/en'
+
+
+def _tfds() -> tuple[Any, Any]:
+  """(tensorflow_datasets, landauerjax.core.text_builders): TFDS with our builders registered.
+
+  Imported on first use, not with this module: checking a dataset name or a
+  local file, and every command that reads no corpus (the device benchmark on
+  a machine without TFDS, say), need neither TFDS nor its ~0.3 s import.
+  """
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  from landauerjax.core import text_builders  # pylint: disable=g-import-not-at-top
+  return tfds, text_builders
 
 
 def check_dataset(dataset: str) -> None:
@@ -79,11 +90,11 @@ def check_local_path(dataset: str, local_path: str) -> None:
     raise DataError(f"Dataset 'c4' takes no local_path (got {local_path!r}); prepare "
                     'c4/en in data_dir instead and leave local_path empty.')
   if dataset in TEXT_FILE_DATASETS:
-    text_builders.check_data_file(local_path)
+    text_files.check_data_file(local_path)
     if dataset == 'tiny_shakespeare':
-      text_builders.check_tiny_shakespeare(local_path)
+      text_files.check_tiny_shakespeare(local_path)
     return
-  text_builders.check_wikitext_copy(local_path)
+  text_files.check_wikitext_copy(local_path)
 
 
 def as_str(text: Any) -> str:
@@ -123,6 +134,7 @@ def load_text_splits(dataset: str, *, local_path: str = '',
     raise ConfigError(f'Unknown dataset {dataset!r}; expected one of '
                       f'{sorted(TEXT_FILE_DATASETS)}.')
   check_local_path(dataset, local_path)
+  tfds, text_builders = _tfds()
   builder_cls = text_builders.BUILDERS[dataset]
   sources = tfds.data_source(
       builder_cls.name,
@@ -138,6 +150,7 @@ def load_text_splits(dataset: str, *, local_path: str = '',
 
 def _c4_source(split: str, data_dir: str):
   """The array_record data source of a prepared `c4/en` split; never downloads."""
+  tfds, _ = _tfds()
   # TFDS without TensorFlow does not import its dataset modules by itself.
   importlib.import_module('tensorflow_datasets.text.c4')
   builder = tfds.builder(C4_NAME, data_dir=data_dir or None, file_format='array_record')
@@ -173,6 +186,7 @@ def data_source(dataset: str, split: str, *, local_path: str = '', data_dir: str
     return [{'text': load_text_splits(dataset, local_path=local_path, data_dir=data_dir)[split]}]
   if dataset == 'c4':
     return _c4_source(split, data_dir)
+  tfds, text_builders = _tfds()
   builder_cls = text_builders.WIKITEXT_BUILDERS[dataset]
   return tfds.data_source(builder_cls.name, split=split, data_dir=data_dir or None,
                           builder_kwargs={'local_path': local_path or None})
