@@ -179,13 +179,20 @@ def nvidia_smi() -> dict[str, Any]:
   return info
 
 
+def _platform_version(device: Any) -> str | None:
+  try:
+    return str(device.client.platform_version)
+  except Exception:  # pylint: disable=broad-except  # Not every jax has it.
+    return None
+
+
 def device_info() -> dict[str, Any]:
   """Backend, device kind, versions, nvidia-smi, host; initialises the JAX backend."""
   import jax  # pylint: disable=g-import-not-at-top
   device = jax.devices()[0]
   return {'backend': jax.default_backend(), 'device_kind': device.device_kind,
           'device': str(device), 'device_count': jax.device_count(),
-          'platform_version': getattr(device.client, 'platform_version', None),
+          'platform_version': _platform_version(device),
           'versions': _versions(), 'nvidia_smi': nvidia_smi(),
           'python': platform.python_version(), 'host_cpus': os.cpu_count(),
           'date_utc': datetime.datetime.now(datetime.timezone.utc).strftime(
@@ -388,19 +395,32 @@ def _row_function(row: str) -> Any:
   return row_landauer
 
 
+def _use_compilation_cache(cache_dir: str) -> str:
+  """Turns on JAX's persistent compilation cache; says how it went (never raises)."""
+  if not cache_dir:
+    return 'off'
+  import jax  # pylint: disable=g-import-not-at-top
+  notes = []
+  for name, value in (('jax_compilation_cache_dir', cache_dir),
+                      ('jax_persistent_cache_min_compile_time_secs', 0.0),
+                      ('jax_persistent_cache_min_entry_size_bytes', 0)):
+    try:
+      jax.config.update(name, value)
+    except Exception as e:  # pylint: disable=broad-except  # An option this jax lacks.
+      notes.append(f'{name}: {type(e).__name__}: {e}')
+  return cache_dir + (f' ({"; ".join(notes)})' if notes else '')
+
+
 def child(spec_json: str, out_path: str) -> None:
   """One row in this (fresh) process; writes {'ok', 'result' | 'error'} to out_path."""
   spec = json.loads(spec_json)
   t0 = time.perf_counter()
   try:
-    import jax  # pylint: disable=g-import-not-at-top
-    if spec['cache_dir']:
-      jax.config.update('jax_compilation_cache_dir', spec['cache_dir'])
-      jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.0)
-      jax.config.update('jax_persistent_cache_min_entry_size_bytes', 0)
+    cache_note = _use_compilation_cache(spec['cache_dir'])
     if spec['row'] in os.environ.get(FAIL_ROWS_ENV, '').split(','):
       raise RuntimeError(f'{FAIL_ROWS_ENV} names {spec["row"]}: failing on purpose.')
-    out = {'ok': True, 'result': _row_function(spec['row'])(spec)}
+    out = {'ok': True, 'result': {**_row_function(spec['row'])(spec),
+                                  'compilation_cache': cache_note}}
   except Exception as e:  # pylint: disable=broad-except  # Recorded; the parent goes on.
     out = {'ok': False, 'error': f'{type(e).__name__}: {e}'[:2000],
            'traceback': traceback.format_exc()[-4000:]}
@@ -554,7 +574,7 @@ def _summary(r: dict[str, Any]) -> str:
   if r['status'] != 'ok':
     return f"{r['row']}: {r['status']} ({r.get('error', '').splitlines()[0][:200] if r.get('error') else ''})"
   if r['row'] == 'matmul':
-    return (f"matmul {r['size']}^3: bf16 {r['bf16_flops_per_s'] / 1e12:.2f} TFLOP/s, "
+    return (f"matmul: {r['size']}^3, bf16 {r['bf16_flops_per_s'] / 1e12:.2f} TFLOP/s, "
             f"f32 {r['f32_flops_per_s'] / 1e12:.2f} TFLOP/s")
   return (f"{r['row']}: compile {r['compile_s']:.1f} s, {r['ms_per_step']:.2f} ms/step, "
           f"{r['tokens_per_s']:,.0f} tokens/s, {r['analytic_flops'] / 1e9:,.2f} GFLOP/step, "
