@@ -38,14 +38,17 @@ of the measured bf16 matmul rate, and peak device memory
 reports none, as on the CPU, XLA's `memory_analysis()` estimate of the compiled
 step, marked so).
 
-Time (estimated for one H100, cold compilation cache): each row costs ~10 s of process
-start (imports, CUDA), 10-40 s of compilation, and a few seconds of timing. At ~30%
-of 790 TFLOP/s bf16, one step takes: field small 0.46 TFLOP ~2 ms, base 3.2 TFLOP
-~13 ms, large 6.8 TFLOP ~29 ms (float32 runs at the float32/TF32 rate: 2-10x
-longer), field_best 0.18 TFLOP ~1 ms; the Landauer steps are latency-bound scans
-(~5-50 ms). Timing aims at ~0.4 s per repeat x 5 repeats, so ~3-5 s per row. 12 rows x
-~35 s ~ 7 min; rows that would start after --time_budget_s (420 s) are skipped and
-marked so, and each row's process is stopped after --row_timeout_s.
+Time (estimated for one H100, cold compilation cache; analytic FLOPs per step at ~30%
+of 790 TFLOP/s bf16): field small 0.47 TFLOP ~2 ms, base 3.2 TFLOP ~13 ms, large 6.8
+TFLOP ~29 ms (float32 at the float32/TF32 rate: 2-10x longer); field_best 0.02 TFLOP
+(bound by copying its 545 MB site table, ~1 ms); the Landauer steps (1-150 GFLOP) are
+latency-bound scans, ~5-50 ms. Timing: two warm-up steps, then 5 repeats of ~0.4 s, so
+3-5 s per row. Each row also costs ~10 s of process start (imports, CUDA) and 10-40 s
+of compilation (the Landauer rows compile sampling too). Per row: matmul ~15 s, each
+field size/dtype ~30-35 s, field_best ~35 s, each Landauer row ~45 s, the nanoGPT row
+~35 s: ~410 s in all. Rows that would start after --time_budget_s (420 s) are skipped
+and marked so, and a row's process is stopped after --row_timeout_s (150 s) or 120 s
+past the budget, so the run ends before ~9 minutes whatever happens.
 
 Results go to --output_json and --output_md (a standalone Markdown file: the tables
 for docs/BENCHMARKS.md) after every row, so a run stopped midway keeps what it
