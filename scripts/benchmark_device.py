@@ -267,10 +267,23 @@ def _time_steps(step: Any, state: Any, repeats: int, repeat_s: float) -> dict[st
           'ms_per_step_max': 1e3 * stats['max_s'] / steps, 'state': box[0]}
 
 
+def matmul_flops_per_sec(size: int, dtype: str, repeats: int) -> float:
+  """Measured [n, n] @ [n, n] rate (as fieldjax.profiling's, on JAX alone: this row
+  must run where the models' modules fail to import)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  from landauerjax.core import timing  # pylint: disable=g-import-not-at-top
+  kx, ky = jax.random.split(jax.random.PRNGKey(0))
+  x = jax.random.normal(kx, (size, size), jnp.dtype(dtype))
+  y = jax.random.normal(ky, (size, size), jnp.dtype(dtype))
+  matmul = jax.jit(jnp.matmul)
+  [stats] = timing.time_calls([lambda: matmul(x, y)], repeats, warmup=2)
+  return 2.0 * size ** 3 / stats['median_s']
+
+
 def row_matmul(spec: dict[str, Any]) -> dict[str, Any]:
-  from fieldjax import profiling  # pylint: disable=g-import-not-at-top
   size = 256 if spec['quick'] else 8192
-  rates = {dtype: profiling.matmul_flops_per_sec(size, dtype, repeats=1 if spec['quick'] else 10)
+  rates = {dtype: matmul_flops_per_sec(size, dtype, 1 if spec['quick'] else 10)
            for dtype in ('bfloat16', 'float32')}
   return {'size': size, 'bf16_flops_per_s': rates['bfloat16'],
           'f32_flops_per_s': rates['float32'], 'device_info': device_info()}
@@ -597,9 +610,10 @@ def main(argv: Sequence[str]) -> None:
   import jax  # pylint: disable=g-import-not-at-top
   backend = jax.default_backend()
   if backend != 'gpu' and not quick:
+    found = ', '.join(f'{k} {v}' for k, v in _versions().items() if v and k.startswith('jax'))
     raise errors.UserError(
-        f'this benchmark is for a GPU and JAX found {backend} only; run it on a GPU '
-        f'machine (jax with jax-cuda*-plugin), or pass --quick for a smoke run.')
+        f'this benchmark is for a GPU and JAX found {backend} only ({found}); run it on a '
+        f'GPU machine with a jax-cuda*-plugin matching jax, or pass --quick for a smoke run.')
   json_path = _OUTPUT_JSON.value if not quick or _OUTPUT_JSON.present else ''
   md_path = _OUTPUT_MD.value if not quick or _OUTPUT_MD.present else ''
   cache = os.path.expanduser(_CACHE_DIR.value) if _CACHE_DIR.value else ''
