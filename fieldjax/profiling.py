@@ -89,3 +89,61 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
         f"{r['flops_per_sec'] / 1e9:.1f} | {r['matmul_flops_per_sec'] / 1e9:.1f} | "
         f"{100 * r['fraction_of_matmul']:.0f}% | {r['peak_memory_bytes'] / 2**20:,.0f} |")
   return '\n'.join(lines)
+
+
+# ---------------------------------------------------------------------------
+# Analytic FLOP counts (from the config's shapes; XLA's cost analysis may be
+# missing on a GPU and counts a loop's body once).
+# ---------------------------------------------------------------------------
+
+# Elementwise FLOPs per entry of the step's large intermediates, counted from the code
+# (adds, multiplies, compares; a transcendental counts as 1). Estimates: the matmul
+# terms are exact, these set the rest (a few % of the total at the benchmark's sizes).
+_PER_GRAVITY_PAIR = 19  # field.gravity_matrix + the row sum, per (query, key) pair
+# (XLA's count of field.field_step alone: 18.3 at d = 8, 20.5 at d = 64).
+_PER_SITE_RESPONSE = 9  # relu(c P + b), centring, norm, scale, per lattice site.
+_PER_LOGIT = 10  # prior, log_softmax, exp, error, per (position, token).
+_PER_RECALL_PAIR = 10  # recall's distance, pull, mask, sum, per (query, key) pair.
+_PER_RECALL_VOTE = 8  # recall's normalise, log, centre, gain, per (position, token).
+
+
+def field_step_flops(cfg: model_lib.ModelConfig, batch_size: int, seq_len: int
+                     ) -> dict[str, float]:
+  """FLOPs of one `train.hebbian_step` on [batch_size, seq_len + 1] windows, by shape.
+
+  A multiply-add counts 2. Returns {'matmul': the dot products' FLOPs (exact),
+  'elementwise': an estimate of the rest, 'total': their sum, and each matmul's
+  part by name}. With N = B T positions, d the embedding, D the lattice sites,
+  F = (K + J) d the lattice input, V the vocabulary:
+    field   S steps x B x (T padded to chunks) x keys x d x 4 (distances, pull);
+    lattice 2 N F D;  readout 2 N D d + 2 N d V;  contrastive post 2 N V d;
+    crystal update 2 N D d;  instar 2 N F D;  sites 2 N O V;
+    recall  B x (2 T^2 (1 + J_r) d + 2 T^2 V).
+  """
+  b, t, d, v = batch_size, seq_len, cfg.embed_dim, cfg.vocab_size
+  n, sites_d = b * t, cfg.lattice_dim
+  f = (cfg.lags + cfg.field.trace_scales) * d
+  chunk = min(cfg.field.chunk, t)
+  num_chunks = -(-t // chunk)
+  keys = min(chunk + cfg.field.window, num_chunks * chunk)
+  pairs = cfg.field.num_steps * b * num_chunks * chunk * keys
+  parts = {'field': 4.0 * pairs * d, 'lattice': 2.0 * n * f * sites_d,
+           'readout': 2.0 * n * sites_d * d + 2.0 * n * d * v,
+           'crystal_update': 2.0 * n * sites_d * d}
+  if cfg.hebbian_rule == 'contrastive':
+    parts['postsynaptic'] = 2.0 * n * v * d
+  if cfg.lattice_rule == 'instar':
+    parts['instar'] = 2.0 * n * f * sites_d
+  orders = len(cfg.sites.orders) if cfg.sites.enabled else 0
+  if orders:
+    parts['sites'] = 2.0 * n * orders * v
+  recall_pairs = b * t * t if cfg.recall.enabled else 0
+  if recall_pairs:
+    parts['recall'] = 2.0 * recall_pairs * (1 + cfg.recall.trace_scales) * d + 2.0 * recall_pairs * v
+  matmul = sum(parts.values())
+  elementwise = (_PER_GRAVITY_PAIR * pairs + _PER_SITE_RESPONSE * n * sites_d
+                 + _PER_LOGIT * n * v + 3.0 * sites_d * d + 2.0 * n * orders * v
+                 + _PER_RECALL_PAIR * recall_pairs
+                 + (_PER_RECALL_VOTE * n * v if recall_pairs else 0))
+  return {'matmul': matmul, 'elementwise': float(elementwise),
+          'total': matmul + elementwise, **{f'matmul_{k}': x for k, x in parts.items()}}

@@ -87,7 +87,7 @@ FLAGS = flags.FLAGS
 
 
 def define_flags() -> None:
-  """This script's flags; defined only when it runs (scripts.benchmark_device imports it)."""
+  """This script's flags; defined only when it runs, so importing the module defines none."""
   flags.DEFINE_list('configs', list(ALL_CONFIGS), 'Configs of experiments/configs.')
   flags.DEFINE_bool('quick', False, 'Smoke run: one repeat, few steps and characters.')
   flags.DEFINE_bool('torch', True, 'Benchmark the original PyTorch model too.')
