@@ -151,7 +151,6 @@ def test_the_script_imports_no_input_pipeline():
   assert _imported('scripts.benchmark_device') == []
 
 
-@pytest.mark.xfail(strict=False, reason="lazy imports land from the lead's branch")
 def test_the_rows_import_no_input_pipeline():
   """What the rows' child processes import (the GPU machine has none of ABSENT_ON_GPU)."""
   assert _imported('scripts.benchmark_device, fieldjax.train, landauerjax.train, '
