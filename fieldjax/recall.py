@@ -55,6 +55,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
+from fieldjax import crystal
 from fieldjax import field as field_lib
 
 
@@ -140,6 +141,8 @@ def gain_update(gain_B: jax.Array, f_NxV: jax.Array, bucket_N: jax.Array,
                 error_NxV: jax.Array, rate: float) -> jax.Array:
   """g_b <- g_b + rate * mean over the positions of bucket b of <f, error> (docstring)."""
   agreement_N = jnp.sum(f_NxV * error_NxV, -1)
-  sums_B = jnp.zeros_like(gain_B).at[bucket_N].add(agreement_N)
-  counts_B = jnp.zeros_like(gain_B).at[bucket_N].add(1.0)
+  # Per-bucket sums: a scatter on the CPU, a masked sum on a GPU (crystal.index_sum).
+  sums_B = crystal.index_sum(agreement_N.astype(gain_B.dtype), bucket_N, gain_B.shape[0])
+  counts_B = crystal.index_sum(jnp.ones(bucket_N.shape, gain_B.dtype), bucket_N,
+                               gain_B.shape[0])
   return gain_B + rate * sums_B / jnp.maximum(counts_B, 1.0)

@@ -144,7 +144,9 @@ def hebbian_step(params: dict[str, jax.Array], windows_BxT1: jax.Array,
                                   model_lib.embedding_table(cfg), cfg.hebbian_rule)
   new_crystal = crystal.crystal_update(params['crystal'], phi_NxD, post_NxE,
                                        cfg.eta, cfg.decay)
-  new_counts = params['counts'].at[targets_N].add(1.0)
+  # Exact integer counts; a scatter on the CPU, a masked sum on a GPU (crystal.index_sum).
+  new_counts = params['counts'] + crystal.index_sum(
+      jnp.ones(targets_N.shape, params['counts'].dtype), targets_N, cfg.vocab_size)
   new_params = {**params, 'crystal': new_crystal, 'counts': new_counts}
   if cfg.lattice_rule == 'instar':
     new_params['lattice'] = crystal.instar_update(params['lattice'], c_NxF, h_NxD,
