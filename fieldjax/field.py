@@ -61,6 +61,23 @@ class FieldConfig:
                        f'{self.num_steps} and {self.trace_scales}.')
 
 
+def squared_distances(a_MxD: jax.Array, b_NxD: jax.Array) -> jax.Array:
+  """|a_m - b_n|^2 as |a_m|^2 + |b_n|^2 - 2 a_m.b_n, float32 [M, N], >= 0.
+
+  One matmul instead of an [M, N, D] difference. The cross term is a dot of
+  float32 operands at Precision.HIGHEST: on a GPU a float32 matmul defaults to
+  TF32 (10-bit mantissa, relative error ~5e-4), and the expansion cancels, so
+  for nearby points (where gravity and recall's pull are strongest) TF32 would
+  leave errors of ~1e-3 |a|^2, comparable to eps^2 (0.0025 for recall in
+  field_best). On CPU the precision changes nothing (it is always full float32).
+  """
+  a = a_MxD.astype(jnp.float32)
+  b = b_NxD.astype(jnp.float32)
+  cross_MxN = jnp.einsum('md,nd->mn', a, b, precision=jax.lax.Precision.HIGHEST)
+  return jnp.maximum(jnp.sum(a * a, -1)[:, None] + jnp.sum(b * b, -1)[None, :]
+                     - 2.0 * cross_MxN, 0.0)
+
+
 def gravity_matrix(x_query_CxD: jax.Array, x_key_KxD: jax.Array,
                    mass_K: jax.Array, offset_CxK: jax.Array,
                    cfg: FieldConfig) -> jax.Array:
@@ -73,12 +90,9 @@ def gravity_matrix(x_query_CxD: jax.Array, x_key_KxD: jax.Array,
       <= 0 (not strictly earlier) or > cfg.window get zero.
     cfg: field constants.
   """
-  xq = x_query_CxD.astype(jnp.float32)
-  xk = x_key_KxD.astype(jnp.float32)
-  dist2_CxK = (jnp.sum(xq * xq, -1)[:, None] + jnp.sum(xk * xk, -1)[None, :]
-               - 2.0 * jnp.einsum('cd,kd->ck', xq, xk))
+  dist2_CxK = squared_distances(x_query_CxD, x_key_KxD)
   axis2_CxK = (offset_CxK.astype(jnp.float32) / cfg.axis_range) ** 2
-  r2 = jnp.maximum(dist2_CxK, 0.0) + axis2_CxK + cfg.softening ** 2
+  r2 = dist2_CxK + axis2_CxK + cfg.softening ** 2
   strength = cfg.gravity * mass_K[None, :] * jax.lax.rsqrt(r2) ** 3
   causal = (offset_CxK > 0) & (offset_CxK <= cfg.window)
   return jnp.where(causal, strength, 0.0)
@@ -145,13 +159,24 @@ def trace_rates(num_scales: int) -> jax.Array:
   return GOLDEN ** (-2.0 * jnp.arange(1, num_scales + 1, dtype=jnp.float32))
 
 
-def traces(x_TxD: jax.Array, num_scales: int) -> jax.Array:
-  """The J traces of every particle, [T, J d] (module docstring); causal, O(T)."""
+def scan_unroll() -> int:
+  """Steps per iteration of the traces' scan: 1 on the CPU backend, 8 elsewhere (read
+  at trace time). The body is a few elementwise ops on [J, d]: on a GPU each while-loop
+  iteration costs kernel launches, which unrolling amortises (8: the usual choice, not
+  measured here); on the CPU 1 measured no slower (as landauerjax.kernels.default_unroll)."""
+  return 1 if jax.default_backend() == 'cpu' else 8
+
+
+def traces(x_TxD: jax.Array, num_scales: int, unroll: int | None = None) -> jax.Array:
+  """The J traces of every particle, [T, J d] (module docstring); causal, O(T).
+  `unroll`: scan steps per iteration (None: `scan_unroll()`; equal within float32 rounding
+  whatever it is: XLA fuses an unrolled body differently)."""
   a_Jx1 = trace_rates(num_scales)[:, None]
 
   def step(u_JxD, x_D):
     u_JxD = (1.0 - a_Jx1) * u_JxD + a_Jx1 * x_D.astype(jnp.float32)[None, :]
     return u_JxD, u_JxD
 
-  _, u_TxJxD = jax.lax.scan(step, jnp.zeros((num_scales, x_TxD.shape[1]), jnp.float32), x_TxD)
+  _, u_TxJxD = jax.lax.scan(step, jnp.zeros((num_scales, x_TxD.shape[1]), jnp.float32), x_TxD,
+                            unroll=scan_unroll() if unroll is None else unroll)
   return u_TxJxD.reshape(x_TxD.shape[0], -1).astype(x_TxD.dtype)

@@ -144,7 +144,9 @@ def hebbian_step(params: dict[str, jax.Array], windows_BxT1: jax.Array,
                                   model_lib.embedding_table(cfg), cfg.hebbian_rule)
   new_crystal = crystal.crystal_update(params['crystal'], phi_NxD, post_NxE,
                                        cfg.eta, cfg.decay)
-  new_counts = params['counts'].at[targets_N].add(1.0)
+  # Exact integer counts; a scatter on the CPU, a masked sum on a GPU (crystal.index_sum).
+  new_counts = params['counts'] + crystal.index_sum(
+      jnp.ones(targets_N.shape, params['counts'].dtype), targets_N, cfg.vocab_size)
   new_params = {**params, 'crystal': new_crystal, 'counts': new_counts}
   if cfg.lattice_rule == 'instar':
     new_params['lattice'] = crystal.instar_update(params['lattice'], c_NxF, h_NxD,
@@ -162,32 +164,56 @@ def hebbian_step(params: dict[str, jax.Array], windows_BxT1: jax.Array,
   return new_params, metrics
 
 
-def _sampled_step(params, tokens_N, batch_key, perturb_key, kind_index, *, cfg,
-                  batch_size, seq_len, mesh):
-  windows = sharding.constrain_batch(
-      windows_lib.sample_windows(tokens_N, batch_key, batch_size, seq_len), mesh)
-  return hebbian_step(params, windows, perturb_key, kind_index, cfg)
+def _sampled_step(params: dict[str, jax.Array], tokens_N: jax.Array, step: jax.Array, *,
+                  cfg: model_lib.ModelConfig, seed: int, schedule: perturbations.Schedule,
+                  batch_size: int, seq_len: int, mesh: jax.sharding.Mesh | None
+                  ) -> tuple[dict[str, jax.Array], dict[str, jax.Array]]:
+  """Training step `step` (int32 scalar, 1-based) on windows drawn from `tokens_N`.
+
+  The batch key, the perturbation key and the perturbation kind are computed here,
+  on the device, from the step: the host sends one int32 a step instead of running
+  a few eager PRNG ops, and the values are those `windows_lib.batch_key`,
+  `perturbation_key` and `perturbations.kind_index_at` give on the host (a test
+  checks it), so batches stay a pure function of (seed, step).
+  """
+  windows = sharding.constrain_batch(windows_lib.sample_windows(
+      tokens_N, windows_lib.batch_key(seed, step), batch_size, seq_len), mesh)
+  return hebbian_step(params, windows, perturbation_key(seed, step),
+                      perturbations.kind_index_at(schedule, step - 1), cfg)
+
+
+def _given_step(params: dict[str, jax.Array], windows_BxT1: jax.Array, step: jax.Array, *,
+                cfg: model_lib.ModelConfig, seed: int, schedule: perturbations.Schedule
+                ) -> tuple[dict[str, jax.Array], dict[str, jax.Array]]:
+  """Training step `step` (int32 scalar, 1-based) on a given batch; keys as `_sampled_step`."""
+  return hebbian_step(params, windows_BxT1, perturbation_key(seed, step),
+                      perturbations.kind_index_at(schedule, step - 1), cfg)
 
 
 @functools.lru_cache(maxsize=32)
-def _compiled(cfg: model_lib.ModelConfig, batch_size: int | None, seq_len: int | None,
+def _compiled(cfg: model_lib.ModelConfig, seed: int, schedule: perturbations.Schedule,
+              batch_size: int | None, seq_len: int | None,
               mesh: jax.sharding.Mesh | None) -> Callable[..., Any]:
-  """The jitted step: on windows sampled inside (batch_size and seq_len given) or on a
-  given batch of windows (None). With a mesh, the batch is split over `data` and the
-  parameters laid out by `model_lib.param_shardings`."""
+  """The jitted step (params, tokens or windows, int32 step) -> (params, metrics): on
+  windows sampled inside (batch_size and seq_len given) or on a given batch of windows
+  (None). With a mesh, the batch is split over `data` and the parameters laid out by
+  `model_lib.param_shardings`.
+
+  The parameters are donated: the update writes into their buffers (the sparse
+  sites' table of field_best is 545 MB, which an undonated step copies every step),
+  so a caller must not read the params it passed in after the call.
+  """
   if batch_size is None:
-    fn = functools.partial(hebbian_step, cfg=cfg)
+    fn = functools.partial(_given_step, cfg=cfg, seed=seed, schedule=schedule)
   else:
-    fn = functools.partial(_sampled_step, cfg=cfg, batch_size=batch_size, seq_len=seq_len,
-                           mesh=mesh)
+    fn = functools.partial(_sampled_step, cfg=cfg, seed=seed, schedule=schedule,
+                           batch_size=batch_size, seq_len=seq_len, mesh=mesh)
   if mesh is None:
-    return jax.jit(fn)
+    return jax.jit(fn, donate_argnums=0)
   params, everywhere = model_lib.param_shardings(mesh, cfg), sharding.replicated(mesh)
-  if batch_size is None:  # (params, windows, key, kind)
-    in_shardings = (params, sharding.batch_sharding(mesh), everywhere, everywhere)
-  else:  # (params, tokens, batch key, key, kind)
-    in_shardings = (params,) + (everywhere,) * 4
-  return jax.jit(fn, in_shardings=in_shardings, out_shardings=(params, everywhere))
+  data = everywhere if batch_size is not None else sharding.batch_sharding(mesh)
+  return jax.jit(fn, donate_argnums=0, in_shardings=(params, data, everywhere),
+                 out_shardings=(params, everywhere))
 
 
 def train_step(params: dict[str, jax.Array], tokens_N: jax.Array, step: int,
@@ -198,21 +224,27 @@ def train_step(params: dict[str, jax.Array], tokens_N: jax.Array, step: int,
 
   The windows and perturbations are a pure function of (seed, step), on any
   number of devices; with a `mesh` the batch is split over its data axis.
+  `params` is donated (deleted by the call): use the returned ones.
   """
-  step_fn = _compiled(cfg, train_cfg.batch_size, train_cfg.seq_len, mesh)
-  return step_fn(params, tokens_N, windows_lib.batch_key(train_cfg.seed, step),
-                 perturbation_key(train_cfg.seed, step),
-                 perturbations.kind_index_at(schedule, step - 1))
+  step_fn = _compiled(cfg, train_cfg.seed, schedule, train_cfg.batch_size, train_cfg.seq_len,
+                      mesh)
+  return step_fn(params, tokens_N, np.int32(step))
 
 
 def stream_step(params: dict[str, jax.Array], windows_BxT1: jax.Array, step: int,
                 cfg: model_lib.ModelConfig, train_cfg: TrainConfig,
                 schedule: perturbations.Schedule, mesh: jax.sharding.Mesh | None = None
                 ) -> tuple[dict[str, jax.Array], dict[str, jax.Array]]:
-  """Training step `step` (1-based) on a given batch (a streamed one; jitted)."""
-  return _compiled(cfg, None, None, mesh)(
-      params, windows_BxT1, perturbation_key(train_cfg.seed, step),
-      perturbations.kind_index_at(schedule, step - 1))
+  """Training step `step` (1-based) on a given batch (a streamed one; jitted).
+  `params` is donated (deleted by the call): use the returned ones."""
+  return _compiled(cfg, train_cfg.seed, schedule, None, None, mesh)(
+      params, windows_BxT1, np.int32(step))
+
+
+def copy_params(params: dict[str, jax.Array]) -> dict[str, jax.Array]:
+  """A copy on the same devices and layout, for a step that must leave `params` alive
+  (the step donates its input)."""
+  return jax.tree.map(jnp.copy, params)
 
 
 # ---------------------------------------------------------------------------
@@ -456,10 +488,14 @@ def _train_loop(cfg: model_lib.ModelConfig, train_cfg: TrainConfig,
 
   def updated_ce(params, step) -> float:
     """CE of the updated parameters on the batch that produced them."""
+    # On a copy: the step donates its params, and these go on to be evaluated and saved
+    # (a copy costs a memcpy at eval and save steps; an undonated step, a second compile).
     if train_tokens is not None:
-      _, probe = train_step(params, tokens_N, step, cfg, train_cfg, schedule, mesh)
+      _, probe = train_step(copy_params(params), tokens_N, step, cfg, train_cfg, schedule,
+                            mesh)
     else:
-      _, probe = stream_step(params, current['windows'], step, cfg, train_cfg, schedule, mesh)
+      _, probe = stream_step(copy_params(params), current['windows'], step, cfg, train_cfg,
+                             schedule, mesh)
     return float(probe['ce'])
 
   def evaluate_params(params) -> dict[str, float]:

@@ -198,6 +198,22 @@ def _original_scan_bwd(residuals, g_TxBxH):
 original_scan.defvjp(_original_scan_fwd, _original_scan_bwd)
 
 
+# Time steps per iteration of the small scans (the original cell's autodiff scan,
+# sampling) off the CPU. Each iteration of an XLA while loop on a GPU launches the
+# body's kernels (and may sync its trip condition with the host), so unrolling a
+# small body amortises that; on the CPU a loop iteration is cheap and 1 measured
+# no slower (docs: /work/notes/jax_fixes.md, merged into docs/BENCHMARKS.md). 8 is
+# the usual choice, not measured here (no GPU); the layers' own scans take
+# ModelConfig.unroll instead (--config.model.unroll=8 on a GPU).
+OFF_CPU_UNROLL = 8
+
+
+def default_unroll() -> int:
+  """Scan unroll for small bodies: 1 on the CPU backend, OFF_CPU_UNROLL elsewhere
+  (read at trace time from `jax.default_backend()`)."""
+  return 1 if cpu_tuned() else OFF_CPU_UNROLL
+
+
 def scan_time(body: Callable[[Any, jax.Array], Any], carry: Any, z_TxBx: jax.Array,
               unroll: int = 1) -> tuple[Any, jax.Array]:
   """Runs `carry <- body(carry, z_t)` over axis 0; returns (last carry, outputs).
@@ -224,10 +240,13 @@ def associative_linear_scan(h0_BxN: jax.Array, b_TxBxN: jax.Array,
 
 
 def autodiff_original_scan(h0_BxH: jax.Array, z_TxBxH: jax.Array, scale_H: jax.Array,
-                           cos_phase_H: jax.Array, sin_phase_H: jax.Array) -> jax.Array:
-  """`original_scan` as one `lax.scan` with JAX's own backward pass (off the CPU)."""
+                           cos_phase_H: jax.Array, sin_phase_H: jax.Array,
+                           unroll: int | None = None) -> jax.Array:
+  """`original_scan` as one `lax.scan` with JAX's own backward pass (off the CPU);
+  `unroll` None: `default_unroll()`."""
   body = lambda h, z: recurrences.original_recurrence(h, z, scale_H, cos_phase_H, sin_phase_H)
-  return scan_time(body, h0_BxH, z_TxBxH)[1]
+  return scan_time(body, h0_BxH, z_TxBxH,
+                   unroll=default_unroll() if unroll is None else unroll)[1]
 
 
 def default_original_scan() -> Callable[..., jax.Array]:

@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from landauerjax import kernels
 from landauerjax import models
 from landauerjax.core import errors
 
@@ -42,12 +43,15 @@ def prefill(params: Any, model: models.LandauerLM, prompt_BxP: jax.Array
 
 
 @functools.partial(jax.jit, static_argnames=('model', 'chunk', 'temperature', 'top_k',
-                                             'with_states'))
+                                             'with_states', 'unroll'))
 def sample_chunk(params: Any, model: models.LandauerLM, carry: models.Carry,
                  logits_BxV: jax.Array, key: jax.Array, *, chunk: int,
-                 temperature: float, top_k: int, with_states: bool = False
+                 temperature: float, top_k: int, with_states: bool = False,
+                 unroll: int | None = None
                  ) -> tuple[models.Carry, jax.Array, jax.Array, jax.Array | None]:
-  """Samples `chunk` tokens.
+  """Samples `chunk` tokens; `unroll` tokens per scan iteration (None:
+  `kernels.default_unroll()`, 1 on the CPU; the same computation, equal within float32
+  rounding whatever it is).
 
   Returns (carry, next logits [B, V], tokens [B, chunk], top-layer states
   [B, chunk, D] if with_states else None).
@@ -61,7 +65,8 @@ def sample_chunk(params: Any, model: models.LandauerLM, carry: models.Carry,
                                      method=models.LandauerLM.step)
     return (carry, logits, key), (token, top if with_states else None)
   (carry, logits_BxV, _), (tokens_CxB, top_CxBxD) = jax.lax.scan(
-      body, (carry, logits_BxV, key), None, length=chunk)
+      body, (carry, logits_BxV, key), None, length=chunk,
+      unroll=kernels.default_unroll() if unroll is None else unroll)
   tops = jnp.swapaxes(top_CxBxD, 0, 1) if with_states else None
   return carry, logits_BxV, tokens_CxB.T, tops
 

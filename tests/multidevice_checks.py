@@ -95,6 +95,7 @@ def all_reduces(corpus: str, data_dir: str, mesh8) -> dict[str, bool]:
   """Whether each compiled 8-device train step all-reduces (the batch really is split)."""
   from landauerjax import input_pipeline, models  # pylint: disable=g-import-not-at-top
   from fieldjax import model as field_model  # pylint: disable=g-import-not-at-top
+  from fieldjax import perturbations as field_perturbations  # pylint: disable=g-import-not-at-top
   config = landauer_config(corpus, data_dir)
   corpus_arrays = input_pipeline.load_corpus(config.data)
   model_config = landauer_train.model_config_from(config, corpus_arrays.vocab.size)
@@ -109,9 +110,10 @@ def all_reduces(corpus: str, data_dir: str, mesh8) -> dict[str, bool]:
   train_cfg = field_train.train_config_from(fconfig)
   params = jax.device_put(field_model.init_params(cfg, jax.random.PRNGKey(0)),
                           field_model.param_shardings(mesh8))
-  field_step = field_train._compiled(cfg, train_cfg.batch_size, train_cfg.seq_len, mesh8)  # pylint: disable=protected-access
-  key = jax.random.PRNGKey(0)
-  field_hlo = field_step.lower(params, tokens, key, key, jax.numpy.int32(0)).compile().as_text()
+  schedule = field_perturbations.parse_schedule(train_cfg.perturbation_schedule)
+  field_step = field_train._compiled(cfg, train_cfg.seed, schedule, train_cfg.batch_size,  # pylint: disable=protected-access
+                                     train_cfg.seq_len, mesh8)
+  field_hlo = field_step.lower(params, tokens, jax.numpy.int32(1)).compile().as_text()
   return {'landauer': 'all-reduce' in landauer_hlo, 'field': 'all-reduce' in field_hlo}
 
 

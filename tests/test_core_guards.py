@@ -2,7 +2,9 @@
 
 import math
 
+import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 from landauerjax.core import checkpoints
@@ -39,3 +41,30 @@ def test_loss_checks(tmp_path):
   off.check_loss(1, 'loss', 1e30)  # Off: only non-finite values stop.
   with pytest.raises(errors.TrainingStopped):
     off.check_loss(1, 'loss', math.inf)
+
+
+def test_watch_keeps_the_first_bad_step_and_check_watch_names_it(tmp_path):
+  guard = guards.Guard(checkpoints.CheckpointStore(str(tmp_path)), vocab_size=65,
+                       divergence_factor=10.0)
+  bound = guard.watch_bound()
+  # The float32 bound: a float32 loss exceeds it iff it exceeds max_loss (a float64).
+  assert float(bound) <= guard.max_loss < float(np.nextafter(bound, np.float32(np.inf)))
+  metrics = lambda loss, aux=0.0: {'loss': jnp.float32(loss), 'aux': jnp.float32(aux)}
+  watched = guards.new_watch(metrics(0.0))
+  for step, m in enumerate([metrics(4.0), metrics(4.0, math.inf), metrics(50.0),
+                            metrics(math.nan)], start=1):
+    watched = guards.watch(watched, np.int32(step), m, bound, loss_key='loss')
+    if step == 1:
+      guard.check_watch(jax.device_get(watched), 'loss')  # Nothing bad yet.
+  host = jax.device_get(watched)
+  assert int(host['step']) == 2 and float(host['metrics']['aux']) == math.inf
+  with pytest.raises(errors.TrainingStopped, match=r'at step 2: non-finite metrics'):
+    guard.check_watch(host, 'loss')
+  diverged = guards.watch(guards.new_watch(metrics(0.0)), np.int32(7), metrics(42.0), bound,
+                          loss_key='loss')
+  with pytest.raises(errors.TrainingStopped, match='at step 7: the loss diverged'):
+    guard.check_watch(jax.device_get(diverged), 'loss')
+  off = guards.Guard(checkpoints.CheckpointStore(str(tmp_path)), 65, divergence_factor=0)
+  quiet = guards.watch(guards.new_watch(metrics(0.0)), np.int32(1), metrics(1e30),
+                       off.watch_bound(), loss_key='loss')
+  assert int(quiet['step']) == 0

@@ -98,7 +98,8 @@ def test_resumed_loop_starts_after_start(tmp_path):
 
 @pytest.mark.parametrize('bad_step', [1, 4, 5])
 def test_a_non_finite_metric_stops_the_run_at_its_step(tmp_path, bad_step):
-  """Checked every step (also unlogged ones: 1), a step late at most, never saved."""
+  """Checked on device every step (also unlogged ones: 1); with a save every step, read
+  back every step: a step late at most, never saved."""
   hooks, calls = _hooks(bad={bad_step: 'metric'})
   with pytest.raises(errors.TrainingStopped, match=f'at step {bad_step}: non-finite loss'):
     _run(tmp_path, hooks, checkpoint_every=1)
@@ -138,3 +139,47 @@ def test_on_eval_sees_every_evaluation(tmp_path):
   hooks = loop.Hooks(**{**hooks.__dict__, 'on_eval': lambda s, e: seen.append((s, e['val_ce']))})
   _run(tmp_path, hooks)
   assert [s for s, _ in seen] == [3, 6, 7]
+
+
+def _count_reads(monkeypatch):
+  """The steps at which the loop reads device values back (loop._to_host calls)."""
+  reads = []
+  to_host = loop._to_host  # pylint: disable=protected-access
+
+  def counting(tree):
+    reads.append(tree)
+    return to_host(tree)
+  monkeypatch.setattr(loop, '_to_host', counting)
+  return reads
+
+
+def test_metrics_are_read_back_only_at_log_eval_and_save_steps(tmp_path, monkeypatch):
+  reads = _count_reads(monkeypatch)
+  hooks, _ = _hooks()
+  _run(tmp_path / 'a', hooks, num_steps=7, log_every=2, eval_every=3, checkpoint_every=5)
+  # Steps 2, 3, 4, 5, 6, 7 (the last); never 1.
+  assert [float(metrics['aux']) for metrics, _ in reads] == [2, 3, 4, 5, 6, 7]
+  reads.clear()
+  hooks, calls = _hooks()
+  _run(tmp_path / 'b', hooks, num_steps=9, log_every=4, eval_every=100, checkpoint_every=100)
+  assert [float(metrics['aux']) for metrics, _ in reads] == [4, 8, 9]
+  assert calls['steps'] == list(range(1, 10))
+
+
+@pytest.mark.parametrize('bad', ['metric', 'diverged'])
+def test_a_bad_unlogged_step_stops_the_run_at_the_next_read_naming_it(tmp_path, monkeypatch,
+                                                                      bad):
+  """Step 2 is neither logged nor saved: the device-side watch keeps it, and the read at
+  the save step 3 stops the run, naming step 2, before step 3 is saved."""
+  reads = _count_reads(monkeypatch)
+  hooks, calls = _hooks(bad={2: 'metric'} if bad == 'metric' else None)
+  if bad == 'diverged':
+    step = hooks.step
+    hooks = loop.Hooks(**{**hooks.__dict__, 'step': lambda state, s: (
+        lambda out: (out[0], {**out[1], 'loss': jnp.float32(1e9) if s == 2 else out[1]['loss']})
+    )(step(state, s))})
+  match = 'at step 2: non-finite loss' if bad == 'metric' else 'at step 2: the loss diverged'
+  with pytest.raises(errors.TrainingStopped, match=match):
+    _run(tmp_path, hooks, num_steps=9, log_every=4, eval_every=100, checkpoint_every=3)
+  assert checkpoints.CheckpointStore(str(tmp_path)).steps() == []
+  assert len(reads) == 1 and max(calls['steps']) == 3

@@ -157,3 +157,25 @@ def test_instar_keeps_every_site_within_the_inputs_and_its_start():
     lattice = crystal.instar_update(lattice, c, h, 4, 1.0)
     norms = np.linalg.norm(np.asarray(lattice), axis=0)
     assert np.all(norms <= bound * (1 + 1e-5)), step
+
+
+def test_index_sum_is_a_scatter_on_cpu_and_a_masked_sum_elsewhere(monkeypatch):
+  """Counts (integer-valued) are exact on both paths; float sums equal within rounding."""
+  rng = np.random.default_rng(0)
+  index = jnp.asarray(rng.integers(0, 7, 500), jnp.int32)
+  values = jnp.asarray(rng.standard_normal(500), jnp.float32)
+  ones = jnp.ones(500, jnp.float32)
+  want_counts = np.bincount(np.asarray(index), minlength=7).astype(np.float32)
+  want_sums = np.bincount(np.asarray(index), np.asarray(values, np.float64), minlength=7)
+  cpu_jaxpr = str(jax.make_jaxpr(lambda v, i: crystal.index_sum(v, i, 7))(values, index))
+  assert 'scatter-add' in cpu_jaxpr
+  np.testing.assert_array_equal(crystal.index_sum(ones, index, 7), want_counts)
+  np.testing.assert_allclose(crystal.index_sum(values, index, 7), want_sums, rtol=1e-5,
+                             atol=1e-5)
+  monkeypatch.setattr(jax, 'default_backend', lambda: 'gpu')
+  gpu_jaxpr = str(jax.make_jaxpr(lambda v, i: crystal.index_sum(v, i, 7))(values, index))
+  assert 'scatter' not in gpu_jaxpr
+  np.testing.assert_array_equal(jax.jit(crystal.index_sum, static_argnums=2)(ones, index, 7),
+                                want_counts)
+  np.testing.assert_allclose(jax.jit(crystal.index_sum, static_argnums=2)(values, index, 7),
+                             want_sums, rtol=1e-5, atol=1e-5)

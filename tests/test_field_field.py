@@ -163,3 +163,63 @@ def test_traces_are_causal_bounded_and_golden_spaced():
 def test_negative_steps_or_scales_are_refused():
   with pytest.raises(ValueError, match='trace_scales'):
     field.FieldConfig(trace_scales=-1)
+
+
+def test_squared_distances_match_a_float64_direct_difference():
+  """|a|^2 + |b|^2 - 2 a.b against sum((a - b)^2) in float64.
+
+  Tolerance: each float32 dot of D terms is off by at most ~D u |a||b| (u = 2^-24, the
+  standard gamma_D bound, tiny D here), and the norms likewise, so the expansion is off by
+  at most ~(D + 2) u (|a|^2 + |b|^2) in absolute terms; the relative error of near pairs is
+  what the cancellation costs, which is why the bound scales with the norms, not with the
+  distance. TF32 (u = 2^-11, a GPU's float32 matmul default) would miss it by ~8000x.
+  """
+  rng = np.random.default_rng(0)
+  dim = 24
+  a = rng.uniform(-1.5, 1.5, (40, dim)).astype(np.float32)
+  # Half the b's within 0.05 of an a (recall's eps in field_best): where cancellation bites.
+  b = np.concatenate([a[:20] + rng.uniform(-0.05, 0.05, (20, dim)).astype(np.float32),
+                      rng.uniform(-1.5, 1.5, (20, dim)).astype(np.float32)])
+  got = np.asarray(jax.jit(field.squared_distances)(a, b), np.float64)
+  a64, b64 = a.astype(np.float64), b.astype(np.float64)
+  want = np.sum((a64[:, None, :] - b64[None, :, :]) ** 2, -1)
+  norms = np.sum(a64 ** 2, -1)[:, None] + np.sum(b64 ** 2, -1)[None, :]
+  assert np.all(np.abs(got - want) <= (dim + 2) * 2.0 ** -24 * norms)
+  assert np.all(got >= 0)
+
+
+def test_distance_dots_ask_for_full_float32_precision():
+  """The cross term's dot carries Precision.HIGHEST (what keeps it off TF32 on a GPU)."""
+  x, _ = random_field(6, 4)
+  jaxpr = str(jax.make_jaxpr(field.squared_distances)(x, x))
+  assert 'dot_general' in jaxpr and 'HIGHEST' in jaxpr
+
+
+def test_gravity_matrix_on_cpu_is_the_earlier_formula_within_float32_rounding():
+  """Precision.HIGHEST is a no-op on CPU: A equals the earlier expression (default precision)."""
+  x, mass = random_field(12, 8)
+  t = jnp.arange(12)
+  got = full_gravity_matrix(x, mass, TINY_FIELD)
+
+  @jax.jit
+  def earlier(x, mass):
+    dist2 = (jnp.sum(x * x, -1)[:, None] + jnp.sum(x * x, -1)[None, :]
+             - 2.0 * jnp.einsum('cd,kd->ck', x, x))
+    offset = t[:, None] - t[None, :]
+    r2 = (jnp.maximum(dist2, 0.0) + (offset.astype(jnp.float32) / TINY_FIELD.axis_range) ** 2
+          + TINY_FIELD.softening ** 2)
+    strength = TINY_FIELD.gravity * mass[None, :] * jax.lax.rsqrt(r2) ** 3
+    return jnp.where((offset > 0) & (offset <= TINY_FIELD.window), strength, 0.0)
+  np.testing.assert_allclose(got, earlier(x, mass), rtol=2e-6, atol=0)
+
+
+def test_unrolled_traces_equal_the_plain_scan(monkeypatch):
+  """field.scan_unroll: 1 on the CPU, 8 elsewhere; unrolled, the same traces within
+  float32 rounding (XLA fuses the unrolled body differently: 2.4e-7 measured)."""
+  x, _ = random_field(13, 4)
+  np.testing.assert_allclose(field.traces(x, 3, unroll=8), field.traces(x, 3, unroll=1),
+                             rtol=1e-6, atol=1e-6)
+  assert field.scan_unroll() == 1
+  monkeypatch.setattr(jax, 'default_backend', lambda: 'gpu')
+  assert field.scan_unroll() == 8
+  assert 'unroll=8' in str(jax.make_jaxpr(lambda x: field.traces(x, 2))(x))

@@ -24,6 +24,7 @@ from fieldjax import train
 from landauerjax.core import errors
 from landauerjax.core import streams
 from landauerjax.core import tokenizers
+from landauerjax.core import windows as windows_lib
 
 
 TRAIN_MODEL = model.ModelConfig(vocab_size=2, embed_dim=16, lags=4, lattice_dim=128,
@@ -180,3 +181,62 @@ def test_train_needs_exactly_one_data_source(tmp_path):
       assert 'exactly one' in str(e)
     else:
       raise AssertionError('no error')
+
+
+SCHEDULE = '{"0": "levy", "2": "adaptive", "4": "beta"}'
+
+
+def _host_keyed_step(params, tokens, step, cfg, train_cfg, schedule):
+  """The step as it was before the keys moved into the jit: batch key, perturbation key
+  and kind computed on the host, the windows drawn eagerly, the step undonated."""
+  windows = jax.jit(windows_lib.sample_windows, static_argnums=(2, 3))(
+      tokens, windows_lib.batch_key(train_cfg.seed, step), train_cfg.batch_size,
+      train_cfg.seq_len)
+  step_fn = jax.jit(train.hebbian_step, static_argnames=('cfg',))
+  return windows, step_fn(params, windows, train.perturbation_key(train_cfg.seed, step),
+                          perturbations.kind_index_at(schedule, step - 1), cfg=cfg)
+
+
+def test_step_keys_in_the_jit_match_the_host_keys(corpus):
+  """Steps 1, 3, 5 (kinds levy, adaptive, beta): the in-jit keys, kind and batch give
+  bit for bit the update of the host-computed ones."""
+  cfg, train_tokens, _ = corpus
+  train_cfg = train.TrainConfig(num_steps=5, batch_size=4, seq_len=16, eval_stride=16, seed=7,
+                                perturbation_schedule=SCHEDULE)
+  schedule = perturbations.parse_schedule(SCHEDULE)
+  tokens = jnp.asarray(train_tokens)
+  for step in (1, 3, 5):
+    params = model.init_params(cfg, jax.random.PRNGKey(1))
+    _, (want_params, want_metrics) = _host_keyed_step(params, tokens, step, cfg, train_cfg,
+                                                      schedule)
+    got_params, got_metrics = train.train_step(params, tokens, step, cfg, train_cfg, schedule)
+    jax.tree.map(np.testing.assert_array_equal, got_params, want_params)
+    jax.tree.map(np.testing.assert_array_equal, got_metrics, want_metrics)
+
+
+def test_stream_step_keys_in_the_jit_match_the_host_keys(corpus):
+  cfg, train_tokens, _ = corpus
+  train_cfg = train.TrainConfig(num_steps=5, batch_size=4, seq_len=16, eval_stride=16, seed=3,
+                                perturbation_schedule=SCHEDULE)
+  schedule = perturbations.parse_schedule(SCHEDULE)
+  params = model.init_params(cfg, jax.random.PRNGKey(1))
+  windows, (want_params, _) = _host_keyed_step(params, jnp.asarray(train_tokens), 4, cfg,
+                                               train_cfg, schedule)
+  got_params, _ = train.stream_step(params, windows, 4, cfg, train_cfg, schedule)
+  jax.tree.map(np.testing.assert_array_equal, got_params, want_params)
+
+
+def test_the_step_donates_its_params_and_equals_the_undonated_step(corpus):
+  cfg, train_tokens, _ = corpus
+  train_cfg = train.TrainConfig(num_steps=2, batch_size=4, seq_len=16, eval_stride=16)
+  schedule = perturbations.parse_schedule(train_cfg.perturbation_schedule)
+  tokens = jnp.asarray(train_tokens)
+  params = model.init_params(cfg, jax.random.PRNGKey(0))
+  kept = train.copy_params(params)
+  assert not any(leaf.is_deleted() for leaf in jax.tree.leaves(kept))
+  _, (want, _) = _host_keyed_step(kept, tokens, 2, cfg, train_cfg, schedule)
+  got, _ = train.train_step(params, tokens, 2, cfg, train_cfg, schedule)
+  # Every leaf the step updates (the counts, the crystal) was donated; none of the copy.
+  assert params['crystal'].is_deleted() and params['counts'].is_deleted()
+  assert not any(leaf.is_deleted() for leaf in jax.tree.leaves(kept))
+  jax.tree.map(np.testing.assert_array_equal, got, want)

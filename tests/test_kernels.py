@@ -114,3 +114,18 @@ def test_off_the_cpu_the_plain_kernels_give_the_same_loss_and_gradients(monkeypa
   for a, b in zip(jax.tree_util.tree_leaves(plain[1]), jax.tree_util.tree_leaves(tuned[1])):
     assert np.linalg.norm(a - b) <= bound * np.linalg.norm(b), (np.linalg.norm(a - b),
                                                                 np.linalg.norm(b))
+
+
+def test_small_scans_unroll_off_the_cpu_only(monkeypatch):
+  """1 on the CPU (measured no slower there), OFF_CPU_UNROLL where cpu_tuned() is False;
+  the off-CPU original scan (run unrolled above) reads it at trace time."""
+  assert kernels.default_unroll() == 1
+  monkeypatch.setattr(kernels, 'cpu_tuned', lambda: False)
+  assert kernels.default_unroll() == kernels.OFF_CPU_UNROLL > 1
+  h0, z = jnp.zeros((2, 3)), jax.random.normal(jax.random.PRNGKey(0), (11, 2, 3))
+  scale, cos, sin = jnp.full(3, 0.5), jnp.cos(jnp.arange(3.0)), jnp.sin(jnp.arange(3.0))
+  jaxpr = str(jax.make_jaxpr(kernels.autodiff_original_scan)(h0, z, scale, cos, sin))
+  assert f'unroll={kernels.OFF_CPU_UNROLL}' in jaxpr
+  np.testing.assert_allclose(kernels.autodiff_original_scan(h0, z, scale, cos, sin),
+                             kernels.autodiff_original_scan(h0, z, scale, cos, sin, unroll=1),
+                             rtol=1e-6, atol=1e-7)

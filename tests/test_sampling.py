@@ -106,3 +106,13 @@ def test_bad_arguments(lm):
     list(sampling.generate(params, model, np.zeros(0, np.int32), 5, key))
   with pytest.raises(ValueError, match='max_new_tokens'):
     list(sampling.generate(params, model, PROMPT, -1, key))
+
+
+def test_unrolled_sampling_draws_the_same_tokens(lm):
+  """The scan's unroll (kernels.default_unroll off the CPU) changes no token."""
+  model, params = lm
+  carry, logits = sampling.prefill(params, model, jnp.asarray(PROMPT[None]))
+  draw = lambda unroll: sampling.sample_chunk(
+      params, model, carry, logits, jax.random.PRNGKey(3), chunk=10, temperature=0.9,
+      top_k=0, unroll=unroll)[2]
+  np.testing.assert_array_equal(draw(1), draw(4))

@@ -120,9 +120,12 @@ def test_training_reduces_loss(tiny_config, small_corpus_path):
   state = train.init_train_state(model.config, optimizer, config.seed)
   step_fn = train.make_train_step(config, model, optimizer)
   losses = []
+  first = state
   for _ in range(150):
     state, metrics = step_fn(state, tokens)
     losses.append(metrics['loss'])
+  # The state is donated: the step wrote into the first state's buffers.
+  assert all(leaf.is_deleted() for leaf in jax.tree.leaves(first['params']))
   losses = np.asarray(jax.device_get(losses))
   assert int(state['step']) == 150
   assert np.all(np.isfinite(losses))

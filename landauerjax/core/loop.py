@@ -4,10 +4,15 @@ A model brings its pure pieces (`Hooks`): a jitted step, the loss of an updated
 state, an evaluation, what a metrics line and a checkpoint hold. `train_loop`
 does the rest, the same way for both models:
 
-* Steps run ahead of the host by one: step s+1 is dispatched before the
-  metrics of step s are read back, so the device never waits for the log.
-* Every step's metrics are read back and checked (`guards.Guard`: finite, and
-  the loss below the divergence bound).
+* The host reads metrics back only at log, evaluation and save steps, and
+  at a log step one step behind: step s+1 is dispatched before the metrics of
+  step s are read, so the device never waits for the log (nanodo's pattern).
+  Steps in between are never waited for.
+* Every step's metrics are checked (`guards.Guard`: finite, and the loss below
+  the divergence bound) on the device (`guards.watch`, which keeps the first
+  bad step); the watch is read back with the metrics, so a bad step stops the
+  run at the next read-back, at most `log_every` steps late, naming its own
+  step, and always before anything after it is evaluated or saved.
 * Every `log_every`, `eval_every` and `checkpoint_every` steps, and at the last
   step, one line goes to metrics.jsonl: the step's training metrics, the
   throughput since the previous line (evaluation and saving excluded) and, at
@@ -30,6 +35,7 @@ from typing import Any, Callable
 
 from absl import logging
 import jax
+import numpy as np
 
 from landauerjax.core import checkpoints
 from landauerjax.core import guards
@@ -100,8 +106,15 @@ def train_loop(state: Any, hooks: Hooks, *, start: int, cadence: Cadence,
   last_eval: dict[str, float] = {}
   timer_step, timer = start, time.perf_counter()
 
-  def read_back(step: int, device_metrics: dict[str, Any]) -> dict[str, float]:
-    metrics = {k: float(v) for k, v in jax.device_get(device_metrics).items()}
+  bound = guard.watch_bound()
+  watched: guards.Watch | None = None  # On device: the first bad step so far (guards.watch).
+
+  def read_back(step: int, device_metrics: dict[str, Any], watch_after: guards.Watch
+                ) -> dict[str, float]:
+    """Step `step`'s metrics, after checking every step up to it (one read-back)."""
+    host_metrics, host_watch = _to_host((device_metrics, watch_after))
+    guard.check_watch(host_watch, hooks.loss_key)
+    metrics = {k: float(v) for k, v in host_metrics.items()}
     guard.check_loss(step, hooks.loss_key, metrics[hooks.loss_key])
     guard.check_finite(step, 'metrics', metrics)
     return metrics
@@ -119,20 +132,22 @@ def train_loop(state: Any, hooks: Hooks, *, start: int, cadence: Cadence,
                            for k, v in fields.items()), rate, unit, eta)
     return {'step': step, **fields, rate_key: rate}
 
-  pending = None  # (step, device metrics, is_log) of the step not read back yet.
+  pending = None  # (step, device metrics, watch after it) of a log step not read back yet.
   for step in range(start + 1, cadence.num_steps + 1):
     state, device_metrics = hooks.step(state, step)
+    if watched is None:
+      watched = guards.new_watch(jax.eval_shape(lambda: device_metrics))
+    watched = guards.watch(watched, np.int32(step), device_metrics, bound,
+                           loss_key=hooks.loss_key)
     if pending is not None:  # Read back a step behind: the device runs on meanwhile.
-      pending_step, pending_metrics, pending_log = pending
-      metrics = read_back(pending_step, pending_metrics)
-      if pending_log:
-        writer.write(record(pending_step, metrics))
+      writer.write(record(pending[0], read_back(*pending)))
       pending = None
     is_log, is_eval, is_save = cadence.due(step)
     if not (is_eval or is_save):
-      pending = (step, device_metrics, is_log)
+      if is_log:
+        pending = (step, device_metrics, watched)
       continue
-    line = record(step, read_back(step, device_metrics))
+    line = record(step, read_back(step, device_metrics, watched))
     # Never evaluate or save a non-finite or diverged state.
     guard.check_state(step, state)
     guard.check_loss(step, f'{hooks.loss_key} of the updated parameters',
@@ -155,3 +170,8 @@ def train_loop(state: Any, hooks: Hooks, *, start: int, cadence: Cadence,
       store.save(step, *hooks.checkpoint(state, step))
     timer_step, timer = step, time.perf_counter()  # Evaluation and saving count against no rate.
   return state, last_eval
+
+
+def _to_host(tree: Any) -> Any:
+  """The loop's one way of reading device values back (tests count its calls)."""
+  return jax.device_get(tree)
