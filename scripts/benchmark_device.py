@@ -310,7 +310,8 @@ def _field(spec: dict[str, Any], cfg: Any, batch: int, seq: int) -> dict[str, An
                                dtype=jnp.int32)
   kind = jnp.int32(perturbations.KINDS.index('beta'))
   key = jax.random.PRNGKey(2)
-  step = jax.jit(field_train.hebbian_step, static_argnames=('cfg',))
+  # Donated as in training (fieldjax.train): the update writes into the params' buffers.
+  step = jax.jit(field_train.hebbian_step, static_argnames=('cfg',), donate_argnums=0)
   compiled, compile_s, xla = _compile(step, params, windows, key, kind, cfg=cfg)
   timed = _time_steps(lambda p: compiled(p, windows, key, kind)[0], params,
                       spec['repeats'], spec['repeat_s'])
