@@ -4,8 +4,7 @@ r"""Converts a checkpoint of the original PyTorch "Landauer LLM" into a `seed` m
 needs PyTorch (the optional `[torch]` extra, imported only by `load_original`);
 the conversion and its check work on NumPy arrays.
 
-The original's `.pth` (loaded with `torch.load(..., weights_only=False)`) holds
-a state dict
+The original's `.pth` holds a state dict
   token_embedding.weight            (V, E)
   rnn.input_linears.{l}.weight      (H, in)  in = E for l = 0, else H
   rnn.input_linears.{l}.bias        (H,)
@@ -23,12 +22,23 @@ config. The flax `seed` params are
 kernels being the transposed torch Linear weights. Token ids keep the
 original's order (the vocabulary string is `''.join(itos)`), so they match the
 weights even where `itos` is not sorted.
+
+The original's file holds tensors, dicts, lists, strings and numbers only, so
+it is read with `torch.load(weights_only=True)`, which runs no code from the
+file; `SAFE_GLOBALS` adds a config saved as an `argparse.Namespace` (`args`)
+and the `pathlib` paths in it. A file that needs any other global to unpickle
+(a pickled nn.Module, a dataclass config, a function) is refused
+(`errors.CheckpointError`) unless the caller passes `trust_pickle=True`, which
+runs whatever code the file names.
 """
 
 from __future__ import annotations
 
+import argparse
 import math
 import os
+import pathlib
+import pickle
 import re
 from typing import Any, Mapping, NamedTuple, Sequence
 
@@ -38,6 +48,7 @@ import numpy as np
 from landauerjax import constants
 from landauerjax import input_pipeline
 from landauerjax import models
+from landauerjax.core import errors
 
 # Container keys, tried in order.
 STATE_DICT_KEYS = ('model_state_dict', 'state_dict', 'model', 'model_state', 'net')
@@ -59,6 +70,16 @@ CONFIG_ALIASES = {
                       'layer_scaling', 'harmonic_scaling', 'scale_factor', 'c'),
     'base_phase': ('base_phase', 'phi_0', 'phi0', 'golden_angle', 'base_angle'),
 }
+
+# Globals allowed beyond torch's weights-only defaults, for `torch.serialization.
+# safe_globals`: an `args` config and its paths. Paths become pure paths (no file
+# access; a WindowsPath loads on Linux too) under each name they are pickled by:
+# `pathlib.X`, and `pathlib._local.X` from Python 3.13.
+_PURE_PATHS = {'PosixPath': pathlib.PurePosixPath, 'PurePosixPath': pathlib.PurePosixPath,
+               'WindowsPath': pathlib.PureWindowsPath, 'PureWindowsPath': pathlib.PureWindowsPath}
+SAFE_GLOBALS = [argparse.Namespace] + [
+    (pure, f'{module}.{name}') for module in ('pathlib', 'pathlib._local')
+    for name, pure in _PURE_PATHS.items()]
 
 EMBED_KEY = 'token_embedding.weight'
 HEAD_W_KEY = 'output_head.weight'
@@ -157,12 +178,47 @@ def _find_itos(sources: Sequence[tuple[str, dict[str, Any]]]) -> list[str]:
                    f'stoi in {STOI_KEYS}); keys found: {found}.')
 
 
-def load_original(pth_path: str) -> tuple[dict[str, np.ndarray], dict[str, Any], list[str]]:
-  """Reads the original `.pth`: (state dict as NumPy, config, itos)."""
+def _refuse_pickle(pth_path: str, needs: str) -> errors.CheckpointError:
+  return errors.CheckpointError(
+      f'{pth_path}: unpickling it needs {needs}, beyond what a checkpoint of the original '
+      'holds; that can run code from the file. Only for a file from a source you trust: '
+      '--trust_pickle (trust_pickle=True).')
+
+
+def _load_pickle(pth_path: str, trust_pickle: bool, torch: Any) -> Any:
+  """torch.load restricted to torch's weights-only globals and SAFE_GLOBALS, unless
+  `trust_pickle`; CheckpointError naming the globals a refused file needs."""
+  with torch.serialization.safe_globals(SAFE_GLOBALS):  # For this load only.
+    if not trust_pickle:
+      try:  # Every global a zip checkpoint (torch >= 1.6) needs beyond those, unrun.
+        unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(pth_path)
+      except ValueError:  # The legacy format: the load below refuses its first one.
+        unsafe = []
+      if unsafe:
+        raise _refuse_pickle(pth_path, ', '.join(sorted(unsafe)))
+    try:
+      return torch.load(pth_path, map_location='cpu', weights_only=not trust_pickle)
+    except pickle.UnpicklingError as e:
+      if trust_pickle:
+        raise
+      message = str(e.__context__ or e)  # The unpickler's own words, before torch's advice.
+      found = re.search(r'GLOBAL (\S+) (?:was not an allowed|whose module)', message)
+      raise _refuse_pickle(pth_path, found.group(1) if found
+                           else ' '.join(message.split())) from None
+
+
+def load_original(pth_path: str, *, trust_pickle: bool = False
+                  ) -> tuple[dict[str, np.ndarray], dict[str, Any], list[str]]:
+  """Reads the original `.pth`: (state dict as NumPy, config, itos).
+
+  Refuses (CheckpointError) a file that needs a global other than torch's
+  weights-only ones and SAFE_GLOBALS, unless `trust_pickle`: then the file is
+  fully unpickled, which runs any code it names.
+  """
   if not os.path.isfile(pth_path):
     raise FileNotFoundError(f'No such PyTorch checkpoint: {pth_path!r}.')
   torch = _import_torch()
-  obj = torch.load(pth_path, map_location='cpu', weights_only=False)
+  obj = _load_pickle(pth_path, trust_pickle, torch)
   if isinstance(obj, torch.nn.Module):
     obj = {'model': obj}
   if not isinstance(obj, Mapping):
@@ -356,9 +412,9 @@ class Converted(NamedTuple):
   vocab_chars: str  # ''.join(itos): character i is token id i.
 
 
-def convert_checkpoint(pth_path: str) -> Converted:
+def convert_checkpoint(pth_path: str, *, trust_pickle: bool = False) -> Converted:
   """Reads an original `.pth` and converts it (`load_original`, `convert_params`)."""
-  state, config, itos = load_original(pth_path)
+  state, config, itos = load_original(pth_path, trust_pickle=trust_pickle)
   cfg = model_config_from_original(config, state)
   params = convert_params(state, cfg)
   if len(itos) != cfg.vocab_size:

@@ -6,8 +6,10 @@ Usage (from the repository root; needs PyTorch: `pip install -e ".[torch]"`):
   python -m scripts.import_torch_checkpoint --pth=model.pth --dry_run
 
 The layouts it reads and the conversion are described in
-`landauerjax.torch_import`. The written checkpoint is inference-only: eval and
-generate load it.
+`landauerjax.torch_import`. A `.pth` that needs more than tensors, containers,
+an argparse.Namespace and paths to unpickle is refused (one line, exit 2,
+nothing written) unless --trust_pickle. The written checkpoint is
+inference-only: eval and generate load it.
 """
 
 from __future__ import annotations
@@ -29,6 +31,11 @@ _DRY_RUN = flags.DEFINE_bool('dry_run', False, 'Convert and print a summary, wri
 _VERIFY = flags.DEFINE_bool(
     'verify', True, 'Compare the flax logits with a NumPy forward pass of the '
     'original state dict on a short random sequence.')
+_TRUST_PICKLE = flags.DEFINE_bool(
+    'trust_pickle', False, 'Fully unpickle the .pth, whatever it holds. Dangerous: '
+    'unpickling runs any code the file names (it can delete or send your files). Only for '
+    'a file whose source you trust; without it, a file that needs more than tensors, '
+    'containers, an argparse.Namespace and paths is refused.')
 
 
 def main(argv: Sequence[str]) -> None:
@@ -38,7 +45,7 @@ def main(argv: Sequence[str]) -> None:
     raise app.UsageError('--pth is required.')
   if not _DRY_RUN.value and not _WORKDIR.value:
     raise app.UsageError('--workdir is required (or pass --dry_run).')
-  converted = torch_import.convert_checkpoint(_PTH.value)
+  converted = torch_import.convert_checkpoint(_PTH.value, trust_pickle=_TRUST_PICKLE.value)
   cfg, chars = converted.model_config, converted.vocab_chars
   print(f'Read {_PTH.value}: {len(converted.state_dict)} tensors; original config '
         f'{converted.original_config}.')

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import pathlib
 import subprocess
 import sys
 
@@ -14,8 +16,10 @@ torch = pytest.importorskip('torch')
 from landauerjax import models
 from landauerjax import torch_import as itc
 from landauerjax import torch_reference as ref
+from landauerjax.core import errors
 from torch_fixtures import B, C, E, H, L, T, V
 from torch_fixtures import random_model as _random_model
+import entry_point_driver
 from tests.conftest import REPO_ROOT
 
 ITOS = list('zab cdefgh!')  # Deliberately unsorted: ids keep the original order.
@@ -173,6 +177,78 @@ def test_convert_checkpoint_checks_the_vocabulary_size(tmp_path):
   ref.save_original_checkpoint(path, model, CONFIG, ITOS[:-1])
   with pytest.raises(ValueError, match='itos has 10 characters, the embedding 11 rows'):
     itc.convert_checkpoint(str(path))
+
+
+class _PickledAs:
+  """Unpickles as `func(*args)`: what a file saved elsewhere holds, or a payload."""
+
+  def __init__(self, func, *args):
+    self.func, self.args = func, args
+
+  def __reduce__(self):
+    return self.func, self.args
+
+
+def test_args_namespace_with_paths_loads_without_trust(tmp_path):
+  model = _random_model(seed=8)
+  args = argparse.Namespace(**CONFIG, data=pathlib.Path('/data/shakespeare.txt'),
+                            out=pathlib.PurePosixPath('runs/a'),
+                            saved_on_windows=_PickledAs(pathlib.WindowsPath, 'C:/runs/b.pth'))
+  path = tmp_path / 'args.pth'
+  torch.save({'model_state_dict': model.state_dict(), 'args': args, 'itos': ITOS}, path)
+  state, config, itos = itc.load_original(str(path))
+  left = torch.serialization.get_safe_globals()
+  assert not [g for g in itc.SAFE_GLOBALS if g in left]  # Allowed for that load only.
+  # Paths come back pure: no file access, and a WindowsPath loads on any system.
+  assert config == {**CONFIG, 'data': pathlib.PurePosixPath('/data/shakespeare.txt'),
+                    'out': pathlib.PurePosixPath('runs/a'),
+                    'saved_on_windows': pathlib.PureWindowsPath('C:/runs/b.pth')}
+  assert itos == ITOS
+  cfg = itc.model_config_from_original(config, state)
+  np.testing.assert_allclose(_flax_logits(itc.convert_params(state, cfg), cfg, _tokens()),
+                             _torch_logits(model, _tokens()), atol=LOGIT_ATOL, rtol=0)
+
+
+def _payload_checkpoint(tmp_path: pathlib.Path, zip_format: bool = True
+                        ) -> tuple[pathlib.Path, pathlib.Path]:
+  """An original checkpoint plus an entry whose unpickling creates `marker`."""
+  path, marker = tmp_path / 'payload.pth', tmp_path / 'marker'
+  ref.save_original_checkpoint(path, _random_model(seed=9), CONFIG, ITOS)
+  obj = torch.load(path, weights_only=True)
+  torch.save({**obj, 'note': _PickledAs(pathlib.Path.touch, marker)}, path,
+             _use_new_zipfile_serialization=zip_format)
+  return path, marker
+
+
+@pytest.mark.parametrize('zip_format', [True, False])  # False: torch < 1.6's format.
+def test_code_in_the_pickle_runs_only_with_trust_pickle(tmp_path, zip_format):
+  path, marker = _payload_checkpoint(tmp_path, zip_format)
+  with pytest.raises(errors.CheckpointError) as refused:
+    itc.convert_checkpoint(str(path))
+  message = str(refused.value)
+  assert '\n' not in message and 'getattr' in message and '--trust_pickle' in message
+  assert not marker.exists()
+  converted = itc.convert_checkpoint(str(path), trust_pickle=True)
+  assert marker.exists()  # The file's code ran: the flag is what changed.
+  assert converted.vocab_chars == ''.join(ITOS)
+
+
+@pytest.fixture
+def drive(tmp_path):
+  yield from entry_point_driver.driver(tmp_path / 'driver_stderr.txt')
+
+
+def test_script_refuses_code_in_the_pickle_in_one_line(tmp_path, drive):
+  path, marker = _payload_checkpoint(tmp_path)
+  workdir = tmp_path / 'imported'
+  [refused] = drive('scripts.import_torch_checkpoint', [[f'--pth={path}', f'--workdir={workdir}']])
+  entry_point_driver.assert_one_line_error(refused, '--trust_pickle')
+  assert 'builtins.getattr' in refused['stderr']
+  assert not marker.exists() and not workdir.exists()
+  [trusted] = drive('scripts.import_torch_checkpoint',
+                    [[f'--pth={path}', '--dry_run', '--trust_pickle']])
+  assert trusted['code'] in (None, 0) and not trusted['traceback'], trusted
+  assert marker.exists() and 'Dry run: nothing written.' in trusted['stdout']
 
 
 @pytest.mark.slow

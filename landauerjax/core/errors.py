@@ -29,7 +29,8 @@ class DataNotFoundError(UserError, FileNotFoundError):
 
 
 class CheckpointError(UserError, ValueError):
-  """No checkpoint that verifies (missing, corrupt, non-finite or of another model)."""
+  """No checkpoint that verifies (missing, corrupt, non-finite, of another model, or
+  a .pth that would run code when unpickled)."""
 
 
 class WorkdirError(UserError, RuntimeError):
