@@ -67,6 +67,9 @@ class TrainConfig:
   # Devices of the mesh's `model` axis, which split the lattice and crystal
   # (core.sharding); the rest of the devices split the batch.
   model_parallelism: int = 1
+  # (a, b): a jax.profiler trace of steps a..b into WORKDIR/profile/; () = none
+  # (config.profile.steps; core.loop.check_profile_steps).
+  profile_steps: tuple[int, ...] = ()
 
   def __post_init__(self):
     for name in ('num_steps', 'batch_size', 'seq_len', 'eval_every', 'eval_stride',
@@ -88,6 +91,8 @@ class TrainConfig:
       raise errors.ConfigError(f'divergence_factor must be >= 0 (0 turns the guard off), '
                                f'got {self.divergence_factor}.')
     perturbations.parse_schedule(self.perturbation_schedule)
+    object.__setattr__(self, 'profile_steps', core_loop.check_profile_steps(
+        self.profile_steps, 'profile_steps (config.profile.steps)'))
 
   @property
   def eval_window(self) -> int:
@@ -287,11 +292,11 @@ def evaluate(params: dict[str, jax.Array], tokens_N: np.ndarray,
 TrainStream = Callable[[Any], Iterator[tuple[np.ndarray, Any]]]
 
 # TrainConfig fields a resumed run may change: they extend the run or change how
-# often it reports, not what it computes. Anything else is refused unless
-# allow_config_change.
+# often it reports (or what it traces), not what it computes. Anything else is
+# refused unless allow_config_change.
 EXTENDABLE_KEYS = tuple(f'train.{k}' for k in (
     'num_steps', 'eval_every', 'checkpoint_every', 'checkpoint_keep', 'log_every',
-    'divergence_factor', 'model_parallelism'))
+    'divergence_factor', 'model_parallelism', 'profile_steps'))
 RUN_FILE = 'run.json'
 
 
@@ -320,12 +325,12 @@ def _recorded_run(workdir: str, step: int, run_info: dict[str, Any] | None
 
 def _with_later_defaults(saved_run: dict[str, Any] | None) -> dict[str, Any] | None:
   """A run record from before a later config key (the sparse crystal, the traces, the
-  collapse rule, the lattice rule, recall, the validation window), with that key's default
-  filled in, so that such runs still resume: each of those parts was off, or, for the
-  collapse (which never acts in training), the default."""
+  collapse rule, the lattice rule, recall, the validation window, the profiler trace),
+  with that key's default filled in, so that such runs still resume: each of those parts
+  was off, or, for the collapse (which never acts in training), the default."""
   if saved_run is None:
     return saved_run
-  later = workdir_lib.flatten({'train': {'eval_seq_len': 0}, 'model': {
+  later = workdir_lib.flatten({'train': {'eval_seq_len': 0, 'profile_steps': ()}, 'model': {
       'sites': dataclasses.asdict(sites_lib.SitesConfig()),
       'recall': dataclasses.asdict(recall_lib.RecallConfig()),
       'field': {'trace_scales': 0},
@@ -520,7 +525,8 @@ def _train_loop(cfg: model_lib.ModelConfig, train_cfg: TrainConfig,
   guard = guards.Guard(store, cfg.vocab_size, train_cfg.divergence_factor)
   _, last_eval = core_loop.train_loop(
       params, hooks, start=start, cadence=cadence, guard=guard, store=store, writer=writer,
-      units_per_step=train_cfg.batch_size * train_cfg.seq_len, unit='tokens')
+      units_per_step=train_cfg.batch_size * train_cfg.seq_len, unit='tokens',
+      profile_steps=train_cfg.profile_steps, profile_dir=os.path.join(store.workdir, 'profile'))
   return last_eval
 
 
@@ -564,7 +570,8 @@ def model_config_from(model_config: Any, vocab_size: int) -> model_lib.ModelConf
 
 
 def train_config_from(config: Any) -> TrainConfig:
-  """The TrainConfig of a config file's seed, train, eval, checkpoint and log_every keys."""
+  """The TrainConfig of a config file's seed, train, eval, checkpoint, profile and log_every
+  keys."""
   schedule = config.train.perturbation_schedule
   if not isinstance(schedule, str):  # A dict {step: kind}, as config files write it.
     schedule = json.dumps({str(k): v for k, v in _as_dict(schedule).items()})
@@ -577,7 +584,8 @@ def train_config_from(config: Any) -> TrainConfig:
         eval_max_tokens=config.eval.max_tokens, eval_batch_size=config.eval.batch_size,
         checkpoint_every=config.checkpoint.every, checkpoint_keep=config.checkpoint.keep,
         log_every=config.log_every, divergence_factor=config.train.divergence_factor,
-        model_parallelism=config.train.get('model_parallelism', 1))
+        model_parallelism=config.train.get('model_parallelism', 1),
+        profile_steps=(config.get('profile') or {}).get('steps', ()))
   except errors.ConfigError:
     raise
   except (TypeError, ValueError) as e:  # E.g. a malformed schedule.

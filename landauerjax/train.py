@@ -43,6 +43,10 @@ TrainState = dict[str, Any]  # {'params', 'opt_state', 'step'}
 # the run records of older checkpoints (canonical_run_record).
 RENAMED_KEYS = {'train.temperature': 'train.inertia_temperature'}
 
+# Config keys added since, {flat key: its value in runs recorded before it}: a run
+# record without them (canonical_run_record) reads as one with these values.
+LATER_KEYS = {'profile.steps': []}
+
 
 def canonical_config(config: Any) -> ml_collections.ConfigDict:
   """A copy of `config` in today's spelling: RENAMED_KEYS, and variant 'seed' -> 'original'."""
@@ -64,10 +68,11 @@ def canonical_config(config: Any) -> ml_collections.ConfigDict:
 
 
 def canonical_run_record(run: dict[str, Any] | None) -> dict[str, Any] | None:
-  """A run record (workdir.run_record) saved under old spellings, in today's."""
+  """A run record (workdir.run_record) saved under old spellings (or before LATER_KEYS),
+  in today's."""
   if not run or 'config' not in run:
     return run
-  flat = {RENAMED_KEYS.get(k, k): v for k, v in run['config'].items()}
+  flat = {**LATER_KEYS, **{RENAMED_KEYS.get(k, k): v for k, v in run['config'].items()}}
   if 'model.variant' in flat:
     flat['model.variant'] = models.VARIANT_ALIASES.get(flat['model.variant'],
                                                        flat['model.variant'])
@@ -280,11 +285,12 @@ def one_batch_loss(params: Any, model: models.LandauerLM, tokens_N: np.ndarray,
 # ---------------------------------------------------------------------------
 
 # Config keys a resumed run may change: they extend the run or change how often
-# it reports, not what it computes. Data paths may move; the data's content is
-# checked by its fingerprint. Any other change is refused (allow_config_change).
+# it reports (or what it traces), not what it computes. Data paths may move; the
+# data's content is checked by its fingerprint. Any other change is refused
+# (allow_config_change).
 EXTENDABLE_KEYS = ('train.num_steps', 'log_every', 'eval.every', 'checkpoint.every',
                    'checkpoint.keep', 'train.divergence_factor', 'data.local_path',
-                   'data.data_dir')
+                   'data.data_dir', 'profile.steps')
 
 
 def extendable_keys(config: Any) -> tuple[str, ...]:
@@ -317,6 +323,12 @@ def check_train_config(config: Any) -> None:
   if config.train.get('divergence_factor', 0.0) < 0:
     raise errors.ConfigError('config.train.divergence_factor must be >= 0 (0 turns the '
                              f'guard off), got {config.train.divergence_factor}.')
+  profile_steps(config)
+
+
+def profile_steps(config: Any) -> tuple[int, ...]:
+  """config.profile.steps, checked (core.loop.check_profile_steps); () when absent."""
+  return core_loop.check_profile_steps((config.get('profile') or {}).get('steps', ()))
 
 
 def _last_evaluation(workdir: str) -> dict[str, Any]:
@@ -433,5 +445,6 @@ def _train_loop(config: Any, model: models.LandauerLM,
                               config.checkpoint.every)
   _, last_eval = core_loop.train_loop(
       state, hooks, start=start, cadence=cadence, guard=guard, store=store, writer=writer,
-      units_per_step=config.train.batch_size * config.train.seq_len, unit='chars')
+      units_per_step=config.train.batch_size * config.train.seq_len, unit='chars',
+      profile_steps=profile_steps(config), profile_dir=os.path.join(store.workdir, 'profile'))
   return last_eval

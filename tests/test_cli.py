@@ -107,6 +107,8 @@ def test_train_landauer_mistakes(drive, tiny_config, landauer_workdir, field_wor
       (['--config.eval.window=0'], 'config.eval.window must be an integer >= 1'),
       (['--config.train.warmup_steps=-5'], 'config.train.warmup_steps must be'),
       (['--config.train.seq_len=100000'], 'fewer than one window'),
+      (['--config.profile.steps=(5,2)'], 'config.profile.steps must be () (no trace) or two'),
+      (['--config.profile.steps=(a,b)'], "config.profile.steps must be () (no trace) or two"),
   ]
   argvs = [_landauer_train_args(tiny_config, fresh, *extra) for extra, _ in cases]
   a_file = tmp_path / 'a_file'
@@ -212,6 +214,10 @@ def test_field_mistakes(drive, field_workdir, landauer_workdir, small_corpus_pat
       (['generate', 'the', f'--checkpoint={field_workdir}', '--collapse=gravity'],
        "Unknown --collapse='gravity'"),
       (['generate', 'the', f'--checkpoint={field_workdir}', '--context=-1'], 'context'),
+      (['train', f'--workdir={fresh}', *data, '--config.profile.steps=(0,3)'],
+       'profile_steps (config.profile.steps) must be () (no trace) or two steps'),
+      (['train', f'--workdir={fresh}', *data, '--config.profile.steps=3'],
+       'config.profile.steps) must be'),
   ]
   results = drive('field', [argv for argv, _ in cases])
   for result, (argv, message) in zip(results, cases):

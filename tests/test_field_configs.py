@@ -46,7 +46,7 @@ def test_field_best_is_tiny_with_sparse_sites():
 LATER_KEYS = ('model.collapse.rule', 'model.lattice_rule', 'model.lattice_rate',
               'model.lattice_winners', 'model.recall.softening', 'model.recall.trace_scales',
               'model.recall.rate', 'model.recall.floor', 'model.recall.buckets', 'model.recall.dt',
-              'train.eval_seq_len')
+              'train.eval_seq_len', 'train.profile_steps')
 
 
 @pytest.mark.parametrize('before', ['sites', 'collapse_lattice_recall'])

@@ -307,4 +307,5 @@ def test_canonical_run_record_renames_old_keys():
   saved = {'config': {'train.temperature': 0.05, 'model.variant': 'seed', 'seed': 0},
            'data_fingerprint': 'x'}
   assert train.canonical_run_record(saved)['config'] == {
-      'train.inertia_temperature': 0.05, 'model.variant': 'original', 'seed': 0}
+      'train.inertia_temperature': 0.05, 'model.variant': 'original', 'seed': 0,
+      'profile.steps': []}  # A key added since (LATER_KEYS), at its default.

@@ -67,4 +67,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.checkpoint = ml_collections.ConfigDict()
   config.checkpoint.every = 500
   config.checkpoint.keep = 3
+
+  config.profile = ml_collections.ConfigDict()
+  # (a, b): a jax.profiler trace of steps a..b into WORKDIR/profile/ (TensorBoard/xprof:
+  # plugins/profile/<run>/*.xplane.pb; Perfetto: perfetto_trace.json.gz); () = none.
+  config.profile.steps = ()
   return config

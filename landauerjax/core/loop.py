@@ -22,14 +22,21 @@ does the rest, the same way for both models:
   blown-up last update is never saved.
 * A save commits the metrics lines first, then the checkpoint
   (`CheckpointStore.save`: synchronous, verified).
+* `profile_steps` (a, b): a `jax.profiler` trace of steps a..b (those of them
+  the run has) into `profile_dir`, each step's dispatch a `StepTraceAnnotation
+  ('train', step_num=step)`; the last traced step's outputs are waited for
+  before the trace stops, so it holds their device work. An exception stops
+  the trace too. Tracing changes no value the run computes.
 
 Imports no model.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
+import numbers
 import time
 from typing import Any, Callable
 
@@ -38,6 +45,7 @@ import jax
 import numpy as np
 
 from landauerjax.core import checkpoints
+from landauerjax.core import errors
 from landauerjax.core import guards
 from landauerjax.core import metrics as metrics_lib
 
@@ -84,16 +92,80 @@ class Hooks:
   on_eval: Callable[[int, dict[str, float]], None] | None = None
 
 
+def check_profile_steps(value: Any, name: str = 'config.profile.steps') -> tuple[int, ...]:
+  """`value` as a profile.steps setting: () (no trace) or (a, b), steps 1 <= a <= b.
+
+  Raises:
+    errors.ConfigError: anything else, naming `name`.
+  """
+  if isinstance(value, (tuple, list)) and not value:
+    return ()
+  if (not isinstance(value, (tuple, list)) or len(value) != 2
+      or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in value)
+      or not 1 <= value[0] <= value[1]):
+    raise errors.ConfigError(
+        f'{name} must be () (no trace) or two steps (a, b) with 1 <= a <= b, got '
+        f'{tuple(value) if isinstance(value, list) else value!r} (e.g. '
+        '--config.profile.steps=(3,5)).')
+  return (int(value[0]), int(value[1]))
+
+
+class _StepTrace:
+  """A jax.profiler trace of the steps a..b of `steps` that the run start+1..num_steps has."""
+
+  def __init__(self, steps: tuple[int, ...], directory: str, start: int, num_steps: int):
+    self.directory = directory
+    self.first = self.last = None
+    self.active = False
+    if not steps:
+      return
+    first, last = max(steps[0], start + 1), min(steps[1], num_steps)
+    if first > last:
+      logging.info('profile.steps %s: this run has steps %d..%d, none of them: no trace.',
+                   tuple(steps), start + 1, num_steps)
+      return
+    self.first, self.last = first, last
+
+  def annotate(self, step: int) -> Any:
+    """Starts the trace at its first step; the step's annotation while it runs."""
+    if step == self.first:
+      try:
+        jax.profiler.start_trace(self.directory, create_perfetto_trace=True)
+        self.active = True
+      except RuntimeError as e:  # E.g. a trace this process started already runs.
+        logging.warning('No profiler trace of steps %d..%d: %s', self.first, self.last, e)
+    if not self.active:
+      return contextlib.nullcontext()
+    return jax.profiler.StepTraceAnnotation('train', step_num=step)
+
+  def stop(self, step: int, outputs: Any) -> None:
+    """Waits for `outputs` (of step `step`, the last one dispatched), then stops the trace."""
+    if not self.active:
+      return
+    self.active = False
+    try:
+      jax.block_until_ready(outputs)
+    finally:
+      jax.profiler.stop_trace()
+    logging.info('Profiler trace of steps %d..%d in %s (TensorBoard/xprof: plugins/profile/'
+                 '<run>/*.xplane.pb; Perfetto: perfetto_trace.json.gz).', self.first, step,
+                 self.directory)
+
+
 def train_loop(state: Any, hooks: Hooks, *, start: int, cadence: Cadence,
                guard: guards.Guard, store: checkpoints.CheckpointStore,
                writer: metrics_lib.MetricsWriter, units_per_step: int,
-               unit: str = 'tokens') -> tuple[Any, dict[str, float]]:
+               unit: str = 'tokens', profile_steps: tuple[int, ...] = (),
+               profile_dir: str = '') -> tuple[Any, dict[str, float]]:
   """Runs steps start+1 .. cadence.num_steps; see the module docstring.
 
   Args:
     state: the state after step `start` (a pytree the hooks understand).
     units_per_step: characters or tokens per step, for the throughput field
       `<unit>_per_sec` of each metrics line.
+    profile_steps: () or (a, b) (`check_profile_steps`): trace steps a..b
+      into `profile_dir` (jax.profiler; TensorBoard/xprof or Perfetto). Steps
+      outside start+1..num_steps are left out; none left: one log line.
 
   Returns:
     (the final state, the last evaluation; {} when no step evaluated).
@@ -132,43 +204,53 @@ def train_loop(state: Any, hooks: Hooks, *, start: int, cadence: Cadence,
                            for k, v in fields.items()), rate, unit, eta)
     return {'step': step, **fields, rate_key: rate}
 
+  trace = _StepTrace(tuple(profile_steps), profile_dir, start, cadence.num_steps)
   pending = None  # (step, device metrics, watch after it) of a log step not read back yet.
-  for step in range(start + 1, cadence.num_steps + 1):
-    state, device_metrics = hooks.step(state, step)
-    if watched is None:
-      watched = guards.new_watch(jax.eval_shape(lambda: device_metrics))
-    watched = guards.watch(watched, np.int32(step), device_metrics, bound,
-                           loss_key=hooks.loss_key)
-    if pending is not None:  # Read back a step behind: the device runs on meanwhile.
-      writer.write(record(pending[0], read_back(*pending)))
-      pending = None
-    is_log, is_eval, is_save = cadence.due(step)
-    if not (is_eval or is_save):
-      if is_log:
-        pending = (step, device_metrics, watched)
-      continue
-    line = record(step, read_back(step, device_metrics, watched))
-    # Never evaluate or save a non-finite or diverged state.
-    guard.check_state(step, state)
-    guard.check_loss(step, f'{hooks.loss_key} of the updated parameters',
-                     hooks.updated_loss(state, step))
-    if is_eval:
-      t0 = time.perf_counter()
-      last_eval = hooks.evaluate(state)
-      if not math.isfinite(last_eval['val_ce']):  # A high one is overfitting, not divergence.
-        raise guard.stop(step, f'non-finite validation CE ({last_eval["val_ce"]})')
-      logging.info('step %d: %s [%.1fs]', step,
-                   ', '.join(f'{k} {v:.4f}' if isinstance(v, float) else f'{k} {v}'
-                             for k, v in last_eval.items()),
-                   time.perf_counter() - t0)
-      line.update(last_eval)
-      if hooks.on_eval is not None:
-        hooks.on_eval(step, last_eval)
-    writer.write(line)
-    if is_save:
-      writer.commit()  # The step's lines reach the disk before its checkpoint.
-      store.save(step, *hooks.checkpoint(state, step))
-    timer_step, timer = step, time.perf_counter()  # Evaluation and saving count against no rate.
+  step = start
+  try:
+    for step in range(start + 1, cadence.num_steps + 1):
+      with trace.annotate(step):
+        state, device_metrics = hooks.step(state, step)
+        if watched is None:
+          watched = guards.new_watch(jax.eval_shape(lambda: device_metrics))
+        watched = guards.watch(watched, np.int32(step), device_metrics, bound,
+                               loss_key=hooks.loss_key)
+      if step == trace.last:
+        trace.stop(step, (state, device_metrics, watched))
+      if pending is not None:  # Read back a step behind: the device runs on meanwhile.
+        writer.write(record(pending[0], read_back(*pending)))
+        pending = None
+      is_log, is_eval, is_save = cadence.due(step)
+      if not (is_eval or is_save):
+        if is_log:
+          pending = (step, device_metrics, watched)
+        continue
+      line = record(step, read_back(step, device_metrics, watched))
+      # Never evaluate or save a non-finite or diverged state.
+      guard.check_state(step, state)
+      guard.check_loss(step, f'{hooks.loss_key} of the updated parameters',
+                       hooks.updated_loss(state, step))
+      if is_eval:
+        t0 = time.perf_counter()
+        last_eval = hooks.evaluate(state)
+        if not math.isfinite(last_eval['val_ce']):  # A high one is overfitting, not divergence.
+          raise guard.stop(step, f'non-finite validation CE ({last_eval["val_ce"]})')
+        logging.info('step %d: %s [%.1fs]', step,
+                     ', '.join(f'{k} {v:.4f}' if isinstance(v, float) else f'{k} {v}'
+                               for k, v in last_eval.items()),
+                     time.perf_counter() - t0)
+        line.update(last_eval)
+        if hooks.on_eval is not None:
+          hooks.on_eval(step, last_eval)
+      writer.write(line)
+      if is_save:
+        writer.commit()  # The step's lines reach the disk before its checkpoint.
+        store.save(step, *hooks.checkpoint(state, step))
+      timer_step, timer = step, time.perf_counter()  # Evaluation and saving count against no rate.
+  finally:
+    if trace.active:  # An exception (a guard's stop, Ctrl-C) ends the trace too,
+      with contextlib.suppress(Exception):  # and is the one reported.
+        trace.stop(step, state)
   return state, last_eval
 
 
