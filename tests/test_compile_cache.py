@@ -48,8 +48,9 @@ for argv in json.loads(sys.argv[1]):
 def _env(tmp_path: pathlib.Path) -> dict[str, str]:
   """This environment with the per-user cache under tmp_path and no cache set by the user."""
   env = dict(os.environ, JAX_PLATFORMS='cpu', XDG_CACHE_HOME=str(tmp_path / 'xdg'))
-  env.pop('JAX_COMPILATION_CACHE_DIR', None)
-  env.pop('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', None)
+  for name in ('JAX_COMPILATION_CACHE_DIR', 'JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS',
+               'JAX_ENABLE_COMPILATION_CACHE'):  # The last: a suite run with the cache off.
+    env.pop(name, None)
   return env
 
 
