@@ -20,6 +20,12 @@ from landauerjax.core import errors
 
 _DEBUG = flags.DEFINE_bool('debug', False,
                            'On an error, show the whole traceback instead of one line.')
+_COMPILATION_CACHE = flags.DEFINE_bool(
+    'compilation_cache', True,
+    "JAX's persistent compilation cache, so that a rerun, an eval or a resume loads its "
+    'compiled programs instead of compiling them again: in --jax_compilation_cache_dir '
+    '(or $JAX_COMPILATION_CACHE_DIR), else $XDG_CACHE_HOME or ~/.cache, under '
+    'landauer_field_jax/jax_cache. --nocompilation_cache turns it off.')
 
 _NOISY_PACKAGES = ('/orbax/', '/tensorflow_datasets/', '/etils/', '/jax/')
 
@@ -65,7 +71,9 @@ def run(main: Callable[[list[str]], Any], *, trains: bool | Callable[[], bool] =
     --workdir, so the line says which checkpoints are kept); a closed stdout
     (`... | head`) exits quietly.
   `--debug` shows the traceback instead. Anything else is a bug of ours and
-  keeps its traceback. `default_config`: the file `--config` names when the
+  keeps its traceback. Every command also takes JAX's own flags (`--jax_debug_nans`,
+  `--jax_log_compiles`, `--jax_compilation_cache_dir=DIR`, ...; `--helpfull` lists
+  them) and uses JAX's persistent compilation cache unless `--nocompilation_cache`. `default_config`: the file `--config` names when the
   command line does not (a config file flag with a default would apply its
   overrides at import, before any error can be caught). `renamed_config_keys`
   ({old: new}, e.g. {'train.temperature': 'train.inertia_temperature'}): old
@@ -77,6 +85,7 @@ def run(main: Callable[[list[str]], Any], *, trains: bool | Callable[[], bool] =
     if default_config and not any(a == '--config' or a.startswith('--config=')
                                   for a in argv[1:]):
       argv = argv[:1] + [f'--config={default_config}'] + argv[1:]
+    define_jax_flags()
     return _parse_flags(argv)
   app.run(functools.partial(_run_main, main, trains), flags_parser=parse)
 
@@ -124,6 +133,7 @@ def _parse_flags(argv: list[str]) -> list[str]:
       value = flags.FLAGS[name].value if name in flags.FLAGS else None
       if value is not None:
         value.keys()  # A config file that failed to load raises here.
+    _apply_jax_flags(argv)
     return remaining
   except flags.Error as e:
     message = str(e)
@@ -137,6 +147,45 @@ def _parse_flags(argv: list[str]) -> list[str]:
     raise error
   _fail(message, 2)
   return []
+
+
+def define_jax_flags() -> None:
+  """Defines JAX's own flags (`--jax_debug_nans`, ...) on absl's FLAGS, once a process."""
+  import jax  # pylint: disable=g-import-not-at-top
+  if 'jax_debug_nans' not in flags.FLAGS:
+    jax.config.config_with_absl()
+
+
+def _apply_jax_flags(argv: list[str]) -> None:
+  """Hands the parsed `--jax_*` flags to jax.config (JAX's own validators may refuse one).
+
+  `config_with_absl` also does this after absl's first parse; done here, it happens
+  for every parse, and a refused value is one line like any other flag mistake.
+  """
+  import jax  # pylint: disable=g-import-not-at-top
+  try:
+    jax.config.complete_absl_config(flags)
+  except Exception as e:  # pylint: disable=broad-except  # JAX's validators raise anything.
+    if _debug_requested(argv):
+      raise
+    given = [a for a in argv[1:] if a.startswith('--jax')]
+    first = str(e).splitlines()[0] if str(e) else type(e).__name__
+    _fail(f'bad JAX flag ({" ".join(given)}): {first}', 2)
+
+
+def _use_compilation_cache() -> None:
+  """JAX's persistent compilation cache: the user's directory (--jax_compilation_cache_dir
+  or $JAX_COMPILATION_CACHE_DIR) or the per-user default; off with --nocompilation_cache."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from landauerjax.core import compile_cache  # pylint: disable=g-import-not-at-top
+  if not _COMPILATION_CACHE.value:
+    jax.config.update('jax_enable_compilation_cache', False)
+    return
+  own_min_time = ('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS' in os.environ or
+                  flags.FLAGS['jax_persistent_cache_min_compile_time_secs'].present)
+  compile_cache.enable(jax.config.jax_compilation_cache_dir or compile_cache.default_dir(),
+                       min_compile_time_secs=None if own_min_time
+                       else compile_cache.MIN_COMPILE_TIME_SECS)
 
 
 def _load_config_file(argv: list[str]) -> ml_collections.ConfigDict | None:
@@ -232,6 +281,7 @@ def _initialize_distributed() -> None:
 def _run_main(main: Callable[[list[str]], Any], trains: bool | Callable[[], bool],
               argv: list[str]) -> Any:
   try:
+    _use_compilation_cache()  # Here: after absl's own hand-over of the --jax_* flags.
     _initialize_distributed()
     return main(argv)
   except (errors.UserError, app.UsageError) as e:

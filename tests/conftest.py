@@ -2,9 +2,10 @@
 
 Compilation dominates this suite's time on CPU, so XLA's backend optimisation
 is turned down (compiles ~40% faster; inherited by the subprocesses of
-test_experiments.py) and JAX's persistent compilation cache is on, shared by the
-xdist workers, so the same program traced again (e.g. a resumed run's train step,
-or the same tiny run in another file) is not recompiled.
+test_experiments.py) and JAX's persistent compilation cache is on, private to the
+run and shared by the xdist workers and the commands they start, so the same program
+traced again (e.g. a resumed run's train step, or the same tiny run in another file)
+is not recompiled. `JAX_ENABLE_COMPILATION_CACHE=false pytest ...` runs without it.
 
 The library is not written for `jax_numpy_rank_promotion='raise'` (its
 broadcasts of [H] against [B, H] rely on rank promotion), so the tests keep
@@ -76,6 +77,10 @@ def _compilation_cache(tmp_path_factory):
   jax.config.update('jax_compilation_cache_dir', str(cache))
   jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.0)
   jax.config.update('jax_persistent_cache_min_entry_size_bytes', 0)
+  # The commands run in subprocesses (and the entry point drivers) cache too, here: never
+  # in the user's own cache (experiments.common.run takes JAX's variable as the user's).
+  os.environ['JAX_COMPILATION_CACHE_DIR'] = str(cache)
+  os.environ['JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'] = '0'
 
 
 @pytest.fixture(scope='session')

@@ -228,6 +228,32 @@ def test_field_mistakes(drive, field_workdir, landauer_workdir, small_corpus_pat
   assert not os.path.exists(fresh)  # Refused commands make no workdir.
 
 
+def test_jax_flag_mistakes_are_one_line(drive, tiny_config, landauer_workdir, field_workdir,
+                                       tmp_path):
+  """JAX's own flags are every command's: a mistake with one is one line, and nothing runs."""
+  before = _snapshot(landauer_workdir, field_workdir)
+  fresh = str(tmp_path / 'fresh')
+  mistakes = [(['--jax_debug_nans=maybe'], '--jax_debug_nans=maybe'),
+              (['--jax_no_such_flag=1'], "Unknown command line flag 'jax_no_such_flag'"),
+              (['--jax_default_matmul_precision=nonsense'], 'jax_default_matmul_precision')]
+  commands = [
+      ('train_landauer', _landauer_train_args(tiny_config, landauer_workdir,
+                                              '--config.train.num_steps=9')),
+      ('train_landauer', _landauer_train_args(tiny_config, fresh)),
+      ('eval_landauer', [f'--workdir={landauer_workdir}']),
+      ('generate_landauer', [f'--workdir={landauer_workdir}', '--prompt=the']),
+      ('field', ['generate', 'the', f'--checkpoint={field_workdir}']),
+      ('field', ['train', f'--workdir={fresh}', '--num_steps=2']),
+  ]
+  for target, argv in commands:
+    results = drive(target, [argv + flag for flag, _ in mistakes])
+    for result, (_, message) in zip(results, mistakes):
+      _assert_one_line_error(result, message)
+      assert result['stdout'] == ''
+  assert _snapshot(landauer_workdir, field_workdir) == before
+  assert not os.path.exists(fresh)
+
+
 def test_generate_context_defaults_to_the_validation_window():
   window = field_checkpoints.validation_window
   assert window({'train': {'seq_len': 8, 'eval_seq_len': 0}}) == 8

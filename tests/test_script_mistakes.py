@@ -2,7 +2,8 @@
 
 Every script runs as `python -m scripts.NAME` runs it (`runpy`, as `__main__`), all of
 them in one driver process (`entry_point_driver`: one JAX start-up, not one per
-script): an unknown flag, and for the scripts that read a corpus, a file that is not there.
+script): an unknown flag (ours or JAX's), a bad value of a JAX flag, and for the
+scripts that read a corpus, a file that is not there.
 """
 
 from __future__ import annotations
@@ -32,8 +33,11 @@ def missing(tmp_path_factory):
 
 @pytest.mark.parametrize('script', SCRIPTS)
 def test_unknown_flag_is_one_line(drive, script):
-  [result] = drive(f'scripts.{script}', [['--no_such_flag=1']])
-  assert_one_line_error(result, 'Unknown command line flag')
+  unknown, unknown_jax, bad_jax = drive(f'scripts.{script}', [
+      ['--no_such_flag=1'], ['--jax_no_such_flag=1'], ['--jax_debug_nans=maybe']])
+  assert_one_line_error(unknown, 'Unknown command line flag')
+  assert_one_line_error(unknown_jax, "Unknown command line flag 'jax_no_such_flag'")
+  assert_one_line_error(bad_jax, '--jax_debug_nans=maybe')
 
 
 @pytest.mark.parametrize('script, flag', MISSING_CORPUS)
