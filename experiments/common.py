@@ -73,8 +73,8 @@ def run(main: Callable[[list[str]], Any], *, trains: bool | Callable[[], bool] =
   `--debug` shows the traceback instead. Anything else is a bug of ours and
   keeps its traceback. Every command also takes JAX's own flags (`--jax_debug_nans`,
   `--jax_log_compiles`, `--jax_compilation_cache_dir=DIR`, ...; `--helpfull` lists
-  them) and uses JAX's persistent compilation cache unless `--nocompilation_cache`. `default_config`: the file `--config` names when the
-  command line does not (a config file flag with a default would apply its
+  them) and uses JAX's persistent compilation cache unless `--nocompilation_cache`.
+  `default_config`: the file `--config` names when the command line does not (a config file flag with a default would apply its
   overrides at import, before any error can be caught). `renamed_config_keys`
   ({old: new}, e.g. {'train.temperature': 'train.inertia_temperature'}): old
   spellings of config keys that `--config.OLD=...` still sets.
