@@ -45,7 +45,7 @@ count=$(find "$DEST" -maxdepth 1 -type f -name "*.whl" | wc -l)
 [ "$count" -eq "$(echo "$pins" | wc -w)" ] || fail "expected $(echo "$pins" | wc -w) wheels in $DEST, found $count."
 
 kit_kib=$(du -sk "$DEST" | cut -f1)
-tree_kib=$(git ls-files -z | xargs -0 du -ck 2>/dev/null | tail -1 | cut -f1)
+tree_kib=$(git ls-files -z | du -ck --files0-from=- 2>/dev/null | tail -1 | cut -f1)
 echo "device kit: $count wheels, $((kit_kib / 1024)) MiB in $DEST/; with the tracked tree $(((kit_kib + tree_kib) / 1024)) MiB of the tool's $LIMIT_MIB MiB"
 [ $((kit_kib + tree_kib)) -lt $((LIMIT_MIB * 1024)) ] || fail "the kit and the tree exceed $LIMIT_MIB MiB: carry fewer wheels."
 ls -1 "$DEST"
