@@ -17,6 +17,7 @@ from absl import logging
 import ml_collections
 
 from landauerjax.core import errors
+from landauerjax.core import preemption
 
 _DEBUG = flags.DEFINE_bool('debug', False,
                            'On an error, show the whole traceback instead of one line.')
@@ -288,6 +289,13 @@ def _run_main(main: Callable[[list[str]], Any], trains: bool | Callable[[], bool
     if _debug_requested():
       raise
     _fail(str(e).strip().replace('\n', ' '), getattr(e, 'exit_code', 2))
+  except preemption.Preempted as e:  # SIGTERM or Ctrl-C: the step in flight is saved.
+    if _debug_requested():
+      raise
+    sys.stderr.write(f'{e}\n')  # 'stopped by SIGTERM after step N, ...': one line.
+    sys.stderr.flush()
+    sys.stdout.flush()
+    os._exit(e.exit_code)  # As below: the run's files are closed; skip library teardown.
   except KeyboardInterrupt:
     if _debug_requested():
       raise

@@ -5,8 +5,11 @@
 
 Both processes join over 127.0.0.1:PORT (jax.distributed, gloo collectives),
 make one mesh of their 2 x 4 CPU devices and train the tiny configs of
-tests/multidevice_checks.py in ROOT/<model>, then resume them for two more
-steps. Process 0 prints {model: [train_loss per step]} as one JSON line.
+tests/multidevice_checks.py in ROOT/<model>. Process 1 sends itself SIGTERM
+while the loop reads step 1's metrics back: both processes must stop after
+step 2 (core.preemption), which each records; then both resume to step 4.
+Process 0 prints {model: [train_loss per step], model + '_stops': [[step,
+reason] per process]} as one JSON line.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import signal
 import sys
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -21,6 +25,8 @@ sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(REPO_ROOT / 'tests'))
 
 from landauerjax.core import distributed  # pylint: disable=g-import-not-at-top,wrong-import-position
+from landauerjax.core import loop as core_loop  # pylint: disable=g-import-not-at-top,wrong-import-position
+from landauerjax.core import preemption  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
 def main(root: str, port: int, process_id: int) -> None:
@@ -35,9 +41,26 @@ def main(root: str, port: int, process_id: int) -> None:
       ('landauer', checks.landauer_config, checks.landauer_train.train_and_evaluate),
       ('field', checks.field_config, checks.field_train.train_and_evaluate)):
     workdir = os.path.join(root, name)
-    train(make_config(corpus, data_dir, num_steps=2), workdir)
+    read_backs = []
+    to_host = core_loop._to_host  # pylint: disable=protected-access
+
+    def signalled_to_host(tree, read_backs=read_backs, to_host=to_host):
+      read_backs.append(1)
+      if process_id == 1 and len(read_backs) == 1:
+        os.kill(os.getpid(), signal.SIGTERM)
+      return to_host(tree)
+    core_loop._to_host = signalled_to_host  # pylint: disable=protected-access
+    try:
+      train(make_config(corpus, data_dir), workdir)
+      stop = None
+    except preemption.Preempted as e:
+      stop = [e.step, e.reason]
+    finally:
+      core_loop._to_host = to_host  # pylint: disable=protected-access
+    stops = distributed.allgather_json(stop)
     train(make_config(corpus, data_dir), workdir)  # Resumed by both processes.
     results[name] = checks.losses(workdir) if distributed.is_primary() else None
+    results[name + '_stops'] = stops
   distributed.barrier('done')
   if distributed.is_primary():
     print(json.dumps(results))

@@ -288,8 +288,9 @@ def _wait_for(predicate, process, timeout=240):
 
 
 @pytest.mark.slow
-def test_ctrl_c_is_one_line_and_kill_9_resumes_exactly(tiny_config, tmp_path):
-  """Ctrl-C and kill -9 in the middle of a real run, then the run resumed in-process."""
+def test_sigterm_and_ctrl_c_save_and_stop_and_kill_9_resumes_exactly(tiny_config, tmp_path):
+  """SIGTERM, Ctrl-C and kill -9 in the middle of one real run, then the run resumed
+  in-process: the same metrics lines and parameters as the uninterrupted run."""
   reference = str(tmp_path / 'reference')
   config = tiny_config('original')
   config.train.num_steps = 60
@@ -298,20 +299,23 @@ def test_ctrl_c_is_one_line_and_kill_9_resumes_exactly(tiny_config, tmp_path):
   train.train_and_evaluate(config, reference)
   args = _landauer_train_args(tiny_config, str(tmp_path / 'run'), '--config.train.num_steps=60',
                               '--config.eval.every=30')
-  for how in ('interrupt', 'kill'):
+  ckpt = tmp_path / 'run' / 'checkpoints'
+  newest = lambda: max([int(n) for n in os.listdir(ckpt) if n.isdigit()], default=0)
+  for how in (signal.SIGTERM, signal.SIGINT, signal.SIGKILL):
     process = _popen('train_landauer', *args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    ckpt = tmp_path / 'run' / 'checkpoints'
-    first = 3 if how == 'interrupt' else 9
-    _wait_for(lambda: ckpt.is_dir() and any(int(n) >= first for n in os.listdir(ckpt)
-                                            if n.isdigit()), process)
-    process.send_signal(signal.SIGINT if how == 'interrupt' else signal.SIGKILL)
+    first = (newest() if ckpt.is_dir() else 0) + 3
+    _wait_for(lambda: ckpt.is_dir() and newest() >= first, process)
+    process.send_signal(how)
     _, stderr = process.communicate(timeout=120)
-    if how == 'interrupt':
-      assert process.returncode == 130, stderr[-2000:]
-      assert stderr.rstrip().splitlines()[-1].startswith('error: interrupted; the checkpoints')
-      assert 'Traceback' not in stderr
-    else:
+    if how == signal.SIGKILL:
       assert process.returncode == -signal.SIGKILL
+      continue
+    assert process.returncode == 75, stderr[-2000:]
+    last = stderr.rstrip().splitlines()[-1]
+    step = newest()  # The step in flight, saved though no cadence asked for it.
+    assert last == (f'stopped by {how.name} after step {step}, whose checkpoint is saved and '
+                    f'verified in {ckpt / str(step)}; run the same command again to resume.')
+    assert 'Traceback' not in stderr
   train.train_and_evaluate(config, str(tmp_path / 'run'))
 
   def lines(workdir):

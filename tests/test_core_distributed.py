@@ -45,9 +45,10 @@ def _free_port() -> int:
 @pytest.mark.slow
 def test_two_processes_of_four_devices_train_like_one_device(tmp_path):
   """tests/multihost_checks.py as two processes (4 fake CPU devices each, gloo
-  collectives over 127.0.0.1) trains both models 2 steps, then resumes them to 4:
-  the same losses as one process on one device (float32 reduction order only:
-  rtol 2e-5, see test_core_sharding), each metrics line written once."""
+  collectives over 127.0.0.1) trains both models until SIGTERM to process 1 stops
+  both after step 2, then resumes them to 4: the same losses as one process on one
+  device (float32 reduction order only: rtol 2e-5, see test_core_sharding), each
+  metrics line written once."""
   import multidevice_checks as checks  # pylint: disable=g-import-not-at-top
   (tmp_path / 'corpus.txt').write_text(small_corpus())
   env = dict(os.environ, JAX_PLATFORMS='cpu', XLA_FLAGS=os.environ.get('XLA_FLAGS', '')
@@ -77,5 +78,6 @@ def test_two_processes_of_four_devices_train_like_one_device(tmp_path):
     expected = checks.losses(single)
     assert len(expected) == 4 and np.min(np.abs(np.diff(expected))) > 1e-3
     np.testing.assert_allclose(results[name], expected, rtol=2e-5, err_msg=name)
+    assert results[name + '_stops'] == [[2, 'a signal to another process'], [2, 'SIGTERM']]
     lines = metrics.read_metrics(metrics.metrics_path(str(tmp_path / name)))
     assert [r['step'] for r in lines] == [1, 2, 3, 4]

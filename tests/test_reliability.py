@@ -9,6 +9,9 @@
 * A non-finite state is never saved, also when the update that makes it lands
   on a save step or the last step; a finite but exploding loss is stopped;
   the message names the checkpoint that is really kept.
+* SIGTERM or SIGINT (a real signal, sent to this process in the middle of a
+  step or of a save) stops the run after a verified save of the step in
+  flight, and the resumed run equals the uninterrupted one.
 * Resuming with another model, setting or corpus is refused, listing the
   changed keys, and leaves the workdir as it was; re-running a finished run
   keeps its results.
@@ -25,6 +28,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 
 import jax
 import jax.numpy as jnp
@@ -41,6 +45,8 @@ from landauerjax import checkpoints
 from landauerjax import train
 from landauerjax.core import checkpoints as core_checkpoints
 from landauerjax.core import errors
+from landauerjax.core import loop as core_loop
+from landauerjax.core import preemption
 
 
 class Killed(BaseException):
@@ -81,6 +87,28 @@ def _kill_on_call(monkeypatch, owner, name, call, *, after=False):
       raise Killed(name)
     return result
   monkeypatch.setattr(owner, name, wrapper)
+
+
+def _signal_on_call(monkeypatch, owner, name, call, signum):
+  """Makes owner.name send `signum` to this process during its `call`-th call."""
+  original = getattr(owner, name)
+  calls = []
+
+  def wrapper(*args, **kwargs):
+    calls.append(1)
+    if len(calls) == call:
+      os.kill(os.getpid(), signum)
+    return original(*args, **kwargs)
+  monkeypatch.setattr(owner, name, wrapper)
+
+
+# Where a stop signal arrives: (object, attribute, which call). Each is in step 3
+# after the loop's look at the signals (reading step 3's metrics back; step 3's
+# save), so the run stops after step 4, with a save there that no cadence asked for.
+SIGNAL_POINTS = {
+    'in_a_step': (core_loop, '_to_host', 3),
+    'in_a_save': (core_checkpoints, 'write_manifest', 1),
+}
 
 
 def _torn_line(workdir):
@@ -130,6 +158,28 @@ def test_landauer_kill_then_resume_equals_the_uninterrupted_run(
   assert result == expected
   assert _lines(workdir) == _lines(reference)
   assert core_checkpoints.CheckpointStore(workdir).steps() == [3, 6]
+  jax.tree.map(np.testing.assert_array_equal, checkpoints.load_for_inference(workdir).params,
+               checkpoints.load_for_inference(reference).params)
+
+
+@pytest.mark.parametrize('point,signum', [('in_a_step', signal.SIGTERM),
+                                          ('in_a_save', signal.SIGINT)])
+def test_landauer_stop_signal_saves_the_step_then_resume_equals_the_uninterrupted_run(
+    point, signum, landauer_reference, tiny_config, tmp_path, monkeypatch):
+  workdir = str(tmp_path / 'run')
+  reference, expected = landauer_reference
+  with monkeypatch.context() as patch:
+    _signal_on_call(patch, *SIGNAL_POINTS[point], signum)
+    with pytest.raises(preemption.Preempted) as info:
+      train.train_and_evaluate(tiny_config('original'), workdir)
+  assert info.value.step == 4 and info.value.reason == signal.Signals(signum).name
+  assert core_checkpoints.CheckpointStore(workdir).steps() == [3, 4]
+  core_checkpoints.CheckpointStore(workdir).verify(4)
+  assert _lines(workdir) == _lines(reference)[:4]  # Step 4's line is written, once.
+  assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+  result = train.train_and_evaluate(tiny_config('original'), workdir)  # The lock is free.
+  assert result == expected
+  assert _lines(workdir) == _lines(reference)
   jax.tree.map(np.testing.assert_array_equal, checkpoints.load_for_inference(workdir).params,
                checkpoints.load_for_inference(reference).params)
 
@@ -359,6 +409,28 @@ def test_field_kill_then_resume_equals_the_uninterrupted_run(
   assert result == expected
   assert _lines(workdir) == _lines(reference)
   assert json.load(open(os.path.join(workdir, 'run.json')))['final'] == expected
+  _, params, _, _ = field_checkpoints.load(workdir)
+  _, params_ref, _, _ = field_checkpoints.load(reference)
+  jax.tree.map(np.testing.assert_array_equal, params, params_ref)
+
+
+@pytest.mark.parametrize('point,signum', [('in_a_save', signal.SIGTERM),
+                                          ('in_a_step', signal.SIGINT)])
+def test_field_stop_signal_saves_the_step_then_resume_equals_the_uninterrupted_run(
+    point, signum, field_reference, field_data, tmp_path, monkeypatch):
+  workdir = str(tmp_path / 'run')
+  reference, expected = field_reference
+  with monkeypatch.context() as patch:
+    _signal_on_call(patch, *SIGNAL_POINTS[point], signum)
+    with pytest.raises(preemption.Preempted) as info:
+      _field_train(field_data, workdir)
+  assert info.value.step == 4 and info.value.reason == signal.Signals(signum).name
+  assert core_checkpoints.CheckpointStore(workdir).steps() == [3, 4]
+  core_checkpoints.CheckpointStore(workdir).verify(4)
+  assert _lines(workdir) == _lines(reference)[:4]
+  result = _field_train(field_data, workdir)
+  assert result == expected
+  assert _lines(workdir) == _lines(reference)
   _, params, _, _ = field_checkpoints.load(workdir)
   _, params_ref, _, _ = field_checkpoints.load(reference)
   jax.tree.map(np.testing.assert_array_equal, params, params_ref)

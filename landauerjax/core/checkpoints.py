@@ -179,23 +179,29 @@ def verify(step_dir: str, step: int) -> None:
 
 @contextlib.contextmanager
 def deferred_interrupts():
-  """Holds Ctrl-C (SIGINT) back until the block ends, then raises KeyboardInterrupt.
+  """Holds SIGINT and SIGTERM back until the block ends, then delivers them.
 
   A save interrupted half-way would leave orbax's background threads mid-write;
   deferring the signal lets the step finish (seconds at most) and be verified.
-  Only the main thread receives signals; elsewhere this does nothing.
+  Each signal then reaches the handler that was installed before the block, in
+  the order received (the default for SIGINT raises KeyboardInterrupt; the
+  training loop's asks for a stop after this save: `core.preemption`). Only the
+  main thread receives signals; elsewhere this does nothing.
   """
   if threading.current_thread() is not threading.main_thread():
     yield
     return
-  received = []
-  previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+  received: list[int] = []
+  held = (signal.SIGINT, signal.SIGTERM)
+  previous = {signum: signal.signal(signum, lambda signum, frame: received.append(signum))
+              for signum in held}
   try:
     yield
   finally:
-    signal.signal(signal.SIGINT, previous)
-  if received:
-    raise KeyboardInterrupt
+    for signum, handler in previous.items():
+      signal.signal(signum, handler)
+  for signum in received:
+    signal.raise_signal(signum)  # Runs the restored handler now (CPython checks at once).
 
 
 # ---------------------------------------------------------------------------

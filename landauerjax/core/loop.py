@@ -22,6 +22,10 @@ does the rest, the same way for both models:
   blown-up last update is never saved.
 * A save commits the metrics lines first, then the checkpoint
   (`CheckpointStore.save`: synchronous, verified).
+* SIGTERM or SIGINT (`core.preemption`): the step in flight finishes, is
+  logged and saved like a save step, and the loop raises `Preempted`; every
+  process of a multi-process run stops at the same step. A second signal stops
+  at once, without saving.
 * `profile_steps` (a, b): a `jax.profiler` trace of steps a..b (those of them
   the run has) into `profile_dir`, each step's dispatch a `StepTraceAnnotation
   ('train', step_num=step)`; the last traced step's outputs are waited for
@@ -48,6 +52,7 @@ from landauerjax.core import checkpoints
 from landauerjax.core import errors
 from landauerjax.core import guards
 from landauerjax.core import metrics as metrics_lib
+from landauerjax.core import preemption
 
 
 @dataclasses.dataclass(frozen=True)
@@ -173,6 +178,8 @@ def train_loop(state: Any, hooks: Hooks, *, start: int, cadence: Cadence,
   Raises:
     errors.TrainingStopped: a non-finite or diverged loss or state, or a
       non-finite validation CE (the last good checkpoint is kept).
+    preemption.Preempted: SIGTERM or SIGINT, after saving the step in flight
+      (not raised when that step was the last: the run is then complete).
   """
   rate_key = f'{unit}_per_sec'
   last_eval: dict[str, float] = {}
@@ -207,7 +214,9 @@ def train_loop(state: Any, hooks: Hooks, *, start: int, cadence: Cadence,
   trace = _StepTrace(tuple(profile_steps), profile_dir, start, cadence.num_steps)
   pending = None  # (step, device metrics, watch after it) of a log step not read back yet.
   step = start
+  stop_signals = preemption.StopSignals()
   try:
+    stop_signals.__enter__()
     for step in range(start + 1, cadence.num_steps + 1):
       with trace.annotate(step):
         state, device_metrics = hooks.step(state, step)
@@ -221,6 +230,8 @@ def train_loop(state: Any, hooks: Hooks, *, start: int, cadence: Cadence,
         writer.write(record(pending[0], read_back(*pending)))
         pending = None
       is_log, is_eval, is_save = cadence.due(step)
+      stop = stop_signals.agreed(check_all=is_log or is_eval or is_save)
+      is_log, is_save = is_log or stop, is_save or stop
       if not (is_eval or is_save):
         if is_log:
           pending = (step, device_metrics, watched)
@@ -246,8 +257,11 @@ def train_loop(state: Any, hooks: Hooks, *, start: int, cadence: Cadence,
       if is_save:
         writer.commit()  # The step's lines reach the disk before its checkpoint.
         store.save(step, *hooks.checkpoint(state, step))
+      if stop and step < cadence.num_steps:
+        raise preemption.Preempted(step, stop_signals.received, store.step_dir(step))
       timer_step, timer = step, time.perf_counter()  # Evaluation and saving count against no rate.
   finally:
+    stop_signals.__exit__(None, None, None)
     if trace.active:  # An exception (a guard's stop, Ctrl-C) ends the trace too,
       with contextlib.suppress(Exception):  # and is the one reported.
         trace.stop(step, state)
