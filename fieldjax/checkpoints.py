@@ -18,30 +18,19 @@ import jax
 from fieldjax import model as model_lib
 from landauerjax.core import checkpoints as core_checkpoints
 from landauerjax.core import errors
+from landauerjax.core import run as core_run
 
 FAMILY = 'field'
 checkpoint_dir = core_checkpoints.checkpoint_dir
 UnusableCheckpoint = core_checkpoints.UnusableCheckpoint
 
 
-def family_of(meta: dict[str, Any]) -> str:
-  """'field' or 'landauer' (checkpoints before the 'family' key are told by their keys)."""
-  if 'family' in meta:
-    return str(meta['family'])
-  return FAMILY if 'tokenizer' in meta else 'landauer'
+family_of = core_run.family_of
 
 
 def check_family(meta: dict[str, Any], directory: str) -> None:
-  """Raises CheckpointError when `meta` is not a field LM checkpoint's."""
-  family = family_of(meta)
-  if family == 'landauer':
-    raise errors.CheckpointError(
-        f'{directory} holds a Landauer LM checkpoint, not a field LM one: use '
-        f'`python -m experiments.generate_landauer --workdir={directory}` (or '
-        'eval_landauer).')
-  if family != FAMILY:
-    raise errors.CheckpointError(f'{directory} holds a {family!r} checkpoint, not a '
-                                 'field LM one.')
+  """Raises CheckpointError when `meta` is not a field LM checkpoint's (`core.run.check_family`)."""
+  core_run.check_family(meta, FAMILY, directory)
 
 
 def model_config_of(meta: dict[str, Any], step: int) -> model_lib.ModelConfig:

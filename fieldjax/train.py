@@ -39,6 +39,7 @@ from landauerjax.core import errors
 from landauerjax.core import guards
 from landauerjax.core import loop as core_loop
 from landauerjax.core import metrics as core_metrics
+from landauerjax.core import run as core_run
 from landauerjax.core import sharding
 from landauerjax.core import windows as windows_lib
 from landauerjax.core import workdir as workdir_lib
@@ -417,45 +418,41 @@ def train(cfg: model_lib.ModelConfig, train_cfg: TrainConfig, *,
   full_meta = {'family': checkpoints.FAMILY, 'model': cfg.to_json(),
                'train': dataclasses.asdict(train_cfg), **meta, 'run': run}
   t0 = time.perf_counter()
-  with workdir_lib.WorkdirLock(workdir):
-    store = core_checkpoints.CheckpointStore(workdir, keep=train_cfg.checkpoint_keep)
-    store.remove_unfinished_saves()
-    params = jax.device_put(model_lib.init_params(cfg, jax.random.PRNGKey(train_cfg.seed)),
-                            model_lib.param_shardings(mesh, cfg))
+  resumed_meta: dict[str, Any] = {}  # The meta of the checkpoint resumed from.
 
-    def load(step: int) -> tuple[dict[str, Any], dict[str, Any]]:
-      saved = store.read_meta(step)
-      checkpoints.check_family(saved, workdir)
-      saved_params = checkpoints.abstract_state(checkpoints.model_config_of(saved, step))
-      workdir_lib.check_resume(
-          _with_later_defaults(saved.get('run')), run, extendable=EXTENDABLE_KEYS, allow_changes=allow_config_change,
-          workdir=workdir, step=step,
-          shape_mismatch=core_checkpoints.shape_mismatch(saved_params['params'], params))
-      template = {'params': params, 'step': sharding.put_replicated(jnp.int32(0), mesh)}
-      return store.restore_state(step, template), saved
+  def restore(store, step, params, saved):
+    template = {'params': params, 'step': sharding.put_replicated(jnp.int32(0), mesh)}
+    resumed_meta.update(saved)
+    return store.restore_state(step, template)['params']
 
-    start, restored = store.resume(load, step=resume_step)
-    stream_state = None
-    if restored is not None:
-      state, saved_meta = restored
-      params = state['params']
-      stream_state = _own_stream_state(saved_meta.get('stream_state'), workdir, start)
-      logging.info('Resumed from step %d of %s.', start, workdir)
-    if start >= train_cfg.num_steps:
-      logging.info('%s already holds this run trained to step %d (num_steps %d): nothing '
-                   'to do; raise num_steps to train further.', workdir, start,
-                   train_cfg.num_steps)
-      return _recorded_run(workdir, start, run_info)['final']
-    logging.info('Field LM: %d parameters, vocabulary %d; %s.', model_lib.param_count(cfg),
-                 cfg.vocab_size, sharding.describe(mesh))
-    with core_metrics.MetricsWriter(workdir, start) as writer:
-      last_eval = _train_loop(cfg, train_cfg, schedule, params, start, stream_state,
-                              train_tokens, train_stream, validation_tokens, store,
-                              writer, full_meta, on_eval, mesh)
+  def run_loop(params, start, store, writer):
+    stream_state = (_own_stream_state(resumed_meta.get('stream_state'), workdir, start)
+                    if start else None)
+    last_eval = _train_loop(cfg, train_cfg, schedule, params, start, stream_state,
+                            train_tokens, train_stream, validation_tokens, store, writer,
+                            full_meta, on_eval, mesh)
+    writer.close()  # run.json comes after the last metrics line.
     workdir_lib.write_json(os.path.join(workdir, RUN_FILE), {
         'final': last_eval, 'step': train_cfg.num_steps,
         'wall_seconds': time.perf_counter() - t0, **(run_info or {})})
-  return last_eval
+    return last_eval
+
+  spec = core_run.RunSpec(
+      family=checkpoints.FAMILY, record=run, extendable=EXTENDABLE_KEYS,
+      num_steps=train_cfg.num_steps, keep=train_cfg.checkpoint_keep,
+      init_state=lambda: jax.device_put(
+          model_lib.init_params(cfg, jax.random.PRNGKey(train_cfg.seed)),
+          model_lib.param_shardings(mesh, cfg)),
+      saved_params=lambda saved, step: checkpoints.abstract_state(
+          checkpoints.model_config_of(saved, step))['params'],
+      params_of=lambda params: params, restore=restore,
+      finished=lambda start: _recorded_run(workdir, start, run_info)['final'],
+      before_training=lambda params, start: logging.info(
+          'Field LM: %d parameters, vocabulary %d; %s.', model_lib.param_count(cfg),
+          cfg.vocab_size, sharding.describe(mesh)),
+      train=run_loop, saved_record=_with_later_defaults)
+  return core_run.train_in_workdir(spec, workdir, allow_config_change=allow_config_change,
+                                   resume_step=resume_step)
 
 
 def _train_loop(cfg: model_lib.ModelConfig, train_cfg: TrainConfig,

@@ -19,6 +19,7 @@ import jax
 from landauerjax import models
 from landauerjax.core import checkpoints as core_checkpoints
 from landauerjax.core import errors
+from landauerjax.core import run as core_run
 from landauerjax.core.tokenizers import CharVocab
 
 FAMILY = 'landauer'
@@ -31,23 +32,12 @@ def make_meta(model_config: models.ModelConfig, vocab: CharVocab,
           'vocab': vocab.to_json(), 'config': config, 'run': run}
 
 
-def family_of(meta: dict[str, Any]) -> str:
-  """'landauer' or 'field' (checkpoints before the 'family' key are told by their keys)."""
-  if 'family' in meta:
-    return str(meta['family'])
-  return 'field' if 'tokenizer' in meta else FAMILY
+family_of = core_run.family_of
 
 
 def check_family(meta: dict[str, Any], directory: str) -> None:
-  """Raises CheckpointError when `meta` is not a Landauer LM checkpoint's."""
-  family = family_of(meta)
-  if family == 'field':
-    raise errors.CheckpointError(
-        f'{directory} holds a field LM checkpoint, not a Landauer LM one: use '
-        f'`python -m experiments.field generate PROMPT --checkpoint={directory}`.')
-  if family != FAMILY:
-    raise errors.CheckpointError(f'{directory} holds a {family!r} checkpoint, not a '
-                                 'Landauer LM one.')
+  """Raises CheckpointError when `meta` is not a Landauer LM checkpoint's (`core.run.check_family`)."""
+  core_run.check_family(meta, FAMILY, directory)
 
 
 def model_config_of(meta: dict[str, Any], step: int) -> models.ModelConfig:

@@ -31,6 +31,7 @@ from landauerjax.core import errors
 from landauerjax.core import guards
 from landauerjax.core import loop as core_loop
 from landauerjax.core import metrics as core_metrics
+from landauerjax.core import run as core_run
 from landauerjax.core import sharding
 from landauerjax.core import windows as windows_lib
 from landauerjax.core import workdir as workdir_lib
@@ -374,40 +375,31 @@ def train_and_evaluate(config: Any, workdir: str, *, allow_config_change: bool =
   config_dict = config.to_dict() if hasattr(config, 'to_dict') else dict(config)
   run = workdir_lib.run_record(config_dict, input_pipeline.fingerprint(corpus))
   meta = checkpoints.make_meta(model_config, corpus.vocab, config_dict, run)
-  with workdir_lib.WorkdirLock(workdir):
-    store = core_checkpoints.CheckpointStore(workdir, keep=config.checkpoint.keep)
-    store.remove_unfinished_saves()
-    state = sharding.put_replicated(init_train_state(model_config, optimizer, config.seed), mesh)
 
-    def load(step: int) -> TrainState:
-      saved = store.read_meta(step)
-      checkpoints.check_family(saved, workdir)
-      saved_params = jax.eval_shape(
-          functools.partial(models.init_params, checkpoints.model_config_of(saved, step)),
-          jax.random.PRNGKey(0))
-      workdir_lib.check_resume(
-          canonical_run_record(saved.get('run')), run, extendable=extendable_keys(config),
-          allow_changes=allow_config_change, workdir=workdir, step=step,
-          hints={'train.num_steps': f'the {config.train.schedule} learning-rate schedule '
-                                    'depends on it'},
-          shape_mismatch=core_checkpoints.shape_mismatch(saved_params, state['params']))
-      return store.restore_state(step, state)
-
-    start, restored = store.resume(load, step=resume_step)
-    if restored is not None:
-      state = restored
-      logging.info('Resumed from step %d of %s.', start, workdir)
-    if start >= config.train.num_steps:
-      logging.info('%s already holds this run trained to step %d (num_steps %d): nothing '
-                   'to do; raise --config.train.num_steps to train further.', workdir,
-                   start, config.train.num_steps)
-      return _last_evaluation(workdir)
+  def before_training(state: TrainState, start: int) -> None:
     workdir_lib.write_json(os.path.join(workdir, 'config.json'), meta)
     logging.info('Model %s: %d parameters; %s.', model_config.variant,
                  models.count_params(state['params']), sharding.describe(mesh))
-    with core_metrics.MetricsWriter(workdir, start) as writer:
-      return _train_loop(config, model, optimizer, corpus, state, start, store, writer,
-                         meta, mesh)
+
+  spec = core_run.RunSpec(
+      family=checkpoints.FAMILY, record=run, extendable=extendable_keys(config),
+      num_steps=config.train.num_steps, keep=config.checkpoint.keep,
+      init_state=lambda: sharding.put_replicated(
+          init_train_state(model_config, optimizer, config.seed), mesh),
+      saved_params=lambda saved, step: jax.eval_shape(
+          functools.partial(models.init_params, checkpoints.model_config_of(saved, step)),
+          jax.random.PRNGKey(0)),
+      params_of=lambda state: state['params'],
+      restore=lambda store, step, state, saved: store.restore_state(step, state),
+      finished=lambda start: _last_evaluation(workdir),
+      before_training=before_training,
+      train=lambda state, start, store, writer: _train_loop(
+          config, model, optimizer, corpus, state, start, store, writer, meta, mesh),
+      saved_record=canonical_run_record,
+      hints={'train.num_steps': f'the {config.train.schedule} learning-rate schedule '
+                                'depends on it'})
+  return core_run.train_in_workdir(spec, workdir, allow_config_change=allow_config_change,
+                                   resume_step=resume_step)
 
 
 def _train_loop(config: Any, model: models.LandauerLM,
