@@ -7,6 +7,10 @@ fields, 'tokenizer': the tokenizer's JSON, 'train': the run's settings,
 'run': the run record, 'stream_state': where a streamed input stands}), and
 the `sha256.json` manifest every restore verifies. A checkpoint alone is
 enough to evaluate, sample or analyse.
+
+`export` writes a checkpoint's parameters as plain files (safetensors and a
+JSON of config and tokenizer, `landauerjax.core.exports`); `load_export`
+reads them back as `load` returns a checkpoint.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import jax
 from fieldjax import model as model_lib
 from landauerjax.core import checkpoints as core_checkpoints
 from landauerjax.core import errors
+from landauerjax.core import exports
 from landauerjax.core import run as core_run
 
 FAMILY = 'field'
@@ -81,3 +86,40 @@ def load(workdir: str, step: int | None = None
 
   step, (params, cfg, meta) = store.restore_latest(load_step, step=step)
   return step, params, cfg, meta
+
+
+def export(loaded: tuple[int, dict[str, jax.Array], model_lib.ModelConfig, dict[str, Any]],
+           directory: str, source: str = '') -> str:
+  """Writes what `load` returned, (step, params, cfg, meta), as DIRECTORY/model.safetensors
+  and DIRECTORY/config.json ('vocab': the checkpoint's tokenizer JSON; 'train': its run's
+  settings); returns DIRECTORY.
+
+  Raises errors.ConfigError when DIRECTORY exists and is not empty (nothing is written).
+  """
+  step, params, cfg, meta = loaded
+  return exports.write(directory, params, {
+      'family': FAMILY, 'model': cfg.to_json(), 'vocab': meta['tokenizer'], 'step': step,
+      'source': source, 'train': meta.get('train')})
+
+
+def load_export(directory: str
+                ) -> tuple[int, dict[str, jax.Array], model_lib.ModelConfig, dict[str, Any]]:
+  """(step, params, model config, meta) of an export, as `load` gives them for the
+  checkpoint it came from; meta is its config.json, with 'tokenizer' (= 'vocab') as a
+  checkpoint's meta has it (`tokenizers.tokenizer_from_json(meta['tokenizer'])`).
+
+  Raises:
+    errors.CheckpointError: a missing, corrupt or non-finite export, one of the
+      Landauer LM, or parameters other than its model config's.
+  """
+  def config_of(meta: dict[str, Any]) -> model_lib.ModelConfig:
+    try:
+      return model_lib.ModelConfig.from_json(meta['model'])
+    except (KeyError, TypeError, ValueError) as e:
+      raise errors.CheckpointError(f'The model config of the export {directory} cannot be '
+                                   f'read by this version ({e}).') from None
+
+  params, meta = exports.read(directory, FAMILY,
+                              lambda meta: abstract_state(config_of(meta))['params'])
+  return (int(meta.get('step', 0)), jax.device_put(params), config_of(meta),
+          {**meta, 'tokenizer': meta['vocab']})

@@ -6,6 +6,10 @@ and `meta` (JSON: {'family': 'landauer', 'model': ModelConfig fields, 'vocab':
 {'chars'}, 'config': the experiment config, 'run': the run record}), and the
 `sha256.json` manifest every restore verifies. A checkpoint alone is enough to
 evaluate or sample from.
+
+`export` writes a checkpoint's parameters as plain files (safetensors and a
+JSON of config and vocabulary, `landauerjax.core.exports`); `load_export`
+reads them back into the same `Inference` bundle.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import jax
 from landauerjax import models
 from landauerjax.core import checkpoints as core_checkpoints
 from landauerjax.core import errors
+from landauerjax.core import exports
 from landauerjax.core import run as core_run
 from landauerjax.core.tokenizers import CharVocab
 
@@ -46,6 +51,12 @@ def model_config_of(meta: dict[str, Any], step: int) -> models.ModelConfig:
   except (KeyError, TypeError, ValueError) as e:
     raise core_checkpoints.UnusableCheckpoint(
         step, f'its model config cannot be read by this version ({e})') from e
+
+
+def abstract_params(model_config: models.ModelConfig) -> Any:
+  """Shapes and dtypes of the parameters of `model_config`, allocating nothing."""
+  return jax.eval_shape(functools.partial(models.init_params, model_config),
+                        jax.random.PRNGKey(0))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,11 +92,10 @@ def load_for_inference(workdir: str, step: int | None = None) -> Inference:
     check_family(meta, workdir)
     model_config = model_config_of(meta, candidate)
     sharding = jax.sharding.SingleDeviceSharding(jax.devices()[0])
-    abstract_params = jax.tree.map(
+    abstract = jax.tree.map(
         lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding),
-        jax.eval_shape(functools.partial(models.init_params, model_config),
-                       jax.random.PRNGKey(0)))
-    state = store.restore_state(candidate, {'params': abstract_params}, partial=True)
+        abstract_params(model_config))
+    state = store.restore_state(candidate, {'params': abstract}, partial=True)
     return Inference(state['params'], model_config,
                      CharVocab.from_json(meta['vocab']),
                      meta.get('config', {}), candidate, meta.get('run'))
@@ -100,3 +110,38 @@ def save_params_only(workdir: str, params: Any, model_config: models.ModelConfig
   store = core_checkpoints.CheckpointStore(workdir)
   store.save(step, {'params': params, 'step': step}, make_meta(model_config, vocab, config))
   return store.step_dir(step)
+
+
+def export(loaded: Inference, directory: str, source: str = '') -> str:
+  """Writes `loaded` (e.g. `load_for_inference(workdir)`) as DIRECTORY/model.safetensors
+  and DIRECTORY/config.json ('config': the experiment config); returns DIRECTORY.
+
+  Raises errors.ConfigError when DIRECTORY exists and is not empty (nothing is written).
+  """
+  return exports.write(directory, loaded.params, {
+      'family': FAMILY, 'model': dataclasses.asdict(loaded.model_config),
+      'vocab': loaded.vocab.to_json(), 'step': loaded.step, 'source': source,
+      'config': loaded.config})
+
+
+def load_export(directory: str) -> Inference:
+  """The `Inference` bundle of an export (`export`, `python -m experiments.export`):
+  the same parameters, model config and vocabulary as the checkpoint it came from.
+
+  Raises:
+    errors.CheckpointError: a missing, corrupt or non-finite export, one of the
+      field LM, or parameters other than its model config's.
+  """
+  params, meta = exports.read(
+      directory, FAMILY, lambda meta: abstract_params(_export_model_config(meta, directory)))
+  return Inference(jax.device_put(params), _export_model_config(meta, directory),
+                   CharVocab.from_json(meta['vocab']), meta.get('config') or {},
+                   int(meta.get('step', 0)))
+
+
+def _export_model_config(meta: dict[str, Any], directory: str) -> models.ModelConfig:
+  try:
+    return models.ModelConfig(**meta['model'])
+  except (KeyError, TypeError, ValueError) as e:
+    raise errors.CheckpointError(f'The model config of the export {directory} cannot be read '
+                                 f'by this version ({e}).') from None

@@ -38,7 +38,7 @@ def test_the_core_imports_no_model_and_the_field_lm_no_landauer_module():
   assert field_line == 'field []', field_line
 
 
-_HEAVY = ('tensorflow_datasets', 'grain', 'array_record', 'tensorboardX')
+_HEAVY = ('tensorflow_datasets', 'grain', 'array_record', 'tensorboardX', 'safetensors')
 _IMPORT_COMMANDS = '''
 import importlib, sys
 for name in sys.argv[1:]:
@@ -51,10 +51,12 @@ def test_the_commands_import_tfds_grain_and_tensorboardx_only_when_they_read_or_
   """The GPU image has none of them: what reads no corpus and writes no TensorBoard
   (a benchmark on random tokens, a checkpoint's eval on a given array) must import fine
   without them. TFDS is imported by text_sources when a corpus is read, grain by
-  streams when a corpus is streamed, tensorboardX by the metrics writer."""
+  streams when a corpus is streamed, tensorboardX by the metrics writer, safetensors by
+  an export (core.exports) when it writes or reads one."""
   libraries = ['landauerjax.train', 'fieldjax.train', 'fieldjax.profiling',
                'experiments.common', 'landauerjax.core.text_sources',
-               'landauerjax.core.streams']
+               'landauerjax.core.streams', 'landauerjax.core.exports',
+               'landauerjax.checkpoints', 'fieldjax.checkpoints']
   # Each entry point defines its own absl flags: one process each.
   for modules in (libraries, ['experiments.train_landauer'], ['experiments.field']):
     result = subprocess.run([sys.executable, '-c', _IMPORT_COMMANDS, *modules], cwd=REPO_ROOT,

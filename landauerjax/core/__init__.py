@@ -5,6 +5,7 @@ Nothing in this subpackage imports a model (not `landauerjax.models`, not
 
 * `errors`: the exception types a command line turns into one line and an exit code.
 * `checkpoints`: orbax checkpoints with a sha256 manifest, finite checks, fallback.
+* `exports`: parameters as plain files (safetensors + config.json), written whole, verified.
 * `guards`: stopping a run that went non-finite or diverged, naming the kept checkpoint.
 * `workdir`: one writer per workdir (a lock), and the run record resume checks.
 * `metrics`: WORKDIR/metrics.jsonl, append-only and crash-safe.
