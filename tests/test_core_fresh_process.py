@@ -19,5 +19,5 @@ def test_a_result_an_error_and_a_timeout_come_back_as_statuses():
   assert 'Traceback' in error['traceback']
   missing = fresh_process.run('no_such_module_here:f', {}, cwd=REPO_ROOT)
   assert missing['status'] == 'error' and 'ModuleNotFoundError' in missing['error']
-  slow = fresh_process.run('time:sleep', 30, cwd=REPO_ROOT, timeout_s=1)
-  assert slow['status'] == 'timeout' and slow['error'] == 'stopped after 1 s'
+  slow = fresh_process.run('time:sleep', 30, cwd=REPO_ROOT, timeout_s=0.4)
+  assert slow['status'] == 'timeout' and slow['error'].startswith('stopped after')
