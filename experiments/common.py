@@ -5,7 +5,6 @@ from __future__ import annotations
 import difflib
 import functools
 import importlib.util
-import json
 import logging as std_logging
 import os
 import sys
@@ -313,62 +312,3 @@ def _run_main(main: Callable[[list[str]], Any], trains: bool | Callable[[], bool
     os.dup2(devnull, sys.stdout.fileno())
     sys.exit(0)
   return None
-
-
-def load_checkpoint_and_prompt(workdir: str, step: int | None, prompt: str):
-  """(Inference bundle, LandauerLM, prompt ids int32[P]) with one-line errors.
-
-  Raises errors.UserError for an empty prompt, characters outside the
-  checkpoint's vocabulary, and a missing or unusable checkpoint.
-  """
-  from landauerjax import checkpoints  # pylint: disable=g-import-not-at-top
-  from landauerjax import models  # pylint: disable=g-import-not-at-top
-  if not prompt:
-    raise errors.ConfigError('--prompt is empty: give at least one character.')
-  loaded = checkpoints.load_for_inference(workdir, step)
-  try:
-    prompt_ids = loaded.vocab.encode(prompt)
-  except ValueError as e:
-    raise errors.ConfigError(f'--prompt: {e}') from None
-  return loaded, models.LandauerLM(loaded.model_config), prompt_ids
-
-
-def write_benchmark(results: Any, table: str, *, json_path: str, md_path: str,
-                    section: str) -> None:
-  """A benchmark's outputs: `results` as JSON to `json_path` and `table` into the
-  `section` markers of `md_path` (each skipped when its path is '')."""
-  if json_path:
-    os.makedirs(os.path.dirname(os.path.abspath(json_path)), exist_ok=True)
-    with open(json_path, 'w') as f:
-      json.dump(results, f, indent=1)
-  if md_path:
-    write_marked_section(md_path, section, table, '# Benchmarks')
-
-
-def write_marked_section(path: str, name: str, body: str, title: str) -> None:
-  """Puts `body` between `<!-- name:start -->` and `<!-- name:end -->` in `path`.
-
-  Replaces what the markers held and keeps the rest of the file; appends the
-  section when the file has no markers, and creates the file (headed by
-  `title`) when it does not exist. A file with only one of the two markers is
-  left untouched: ValueError.
-  """
-  start_marker, end_marker = f'<!-- {name}:start -->', f'<!-- {name}:end -->'
-  block = f'{start_marker}\n{body.rstrip()}\n{end_marker}'
-  text = ''
-  if os.path.exists(path):
-    with open(path) as f:
-      text = f.read()
-  start, end = text.find(start_marker), text.find(end_marker)
-  if start >= 0 and end > start:
-    text = text[:start] + block + text[end + len(end_marker):]
-  elif start >= 0 or end >= 0:
-    raise ValueError(f'{path} has only one of the markers {start_marker!r} / '
-                     f'{end_marker!r}; fix it by hand.')
-  elif text.strip():
-    text = text.rstrip('\n') + '\n\n' + block + '\n'
-  else:
-    text = f'{title}\n\n{block}\n'
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  with open(path, 'w') as f:
-    f.write(text)

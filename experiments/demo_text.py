@@ -15,6 +15,7 @@ import jax
 from ml_collections import config_flags
 
 from experiments import common
+from landauerjax import checkpoints
 from landauerjax import sampling
 from landauerjax import train
 
@@ -33,7 +34,7 @@ def main(argv):
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   common.quiet_libraries()
   train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
-  loaded, model, prompt_ids = common.load_checkpoint_and_prompt(
+  loaded, model, prompt_ids = checkpoints.load_for_prompt(
       FLAGS.workdir, None, FLAGS.prompt)
   chunks = sampling.generate(
       loaded.params, model, prompt_ids,

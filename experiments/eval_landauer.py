@@ -15,7 +15,6 @@ import os
 from absl import app
 from absl import flags
 from absl import logging
-import jax
 import ml_collections
 from ml_collections import config_flags
 
@@ -25,7 +24,6 @@ from landauerjax import input_pipeline
 from landauerjax import models
 from landauerjax import train
 from landauerjax.core import errors
-from landauerjax.core import workdir as workdir_lib
 
 
 FLAGS = flags.FLAGS
@@ -75,12 +73,9 @@ def main(argv):
   record = {'val_ce': result['ce'], 'val_bpc': result['bpc'], 'chars': result['chars'],
             'step': loaded.step, 'variant': loaded.model_config.variant}
   if FLAGS.all_protocols:
-    reset = train.evaluate(loaded.params, model, corpus.validation,
-                           num_streams=cfg.eval.num_streams, window=cfg.eval.window,
-                           carry_state=False)
-    record['val_ce_reset'] = reset['ce']
-    record['one_batch_loss'] = train.one_batch_loss(
-        loaded.params, model, corpus.validation, jax.random.PRNGKey(cfg.seed))['loss']
+    record.update(train.other_protocols(loaded.params, model, corpus.validation,
+                                        num_streams=cfg.eval.num_streams,
+                                        window=cfg.eval.window, seed=cfg.seed))
   print(json.dumps(record), flush=True)
 
 

@@ -27,7 +27,6 @@ the same --workdir resumes from its newest checkpoint that verifies.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
 import os
 import sys
@@ -43,6 +42,7 @@ from ml_collections import config_flags
 import numpy as np
 
 from experiments import common
+from fieldjax import ablation
 from fieldjax import analysis
 from fieldjax import checkpoints
 from fieldjax import collapse as collapse_lib
@@ -52,6 +52,7 @@ from fieldjax import model as model_lib
 from fieldjax import perturbations
 from fieldjax import profiling
 from fieldjax import train as train_lib
+from landauerjax.core import reports
 from landauerjax.core import text_files
 from landauerjax.core import text_sources
 from landauerjax.core import tokenizers
@@ -245,11 +246,8 @@ def cmd_generate(args: list[str]) -> None:
     _fail(f"Unknown --collapse={_COLLAPSE.value!r}; expected one of {rules} or '' (the "
           "checkpoint's rule).")
   step, params, cfg, tokenizer, meta = _load_checkpoint()
-  if _COLLAPSE.value == 'off':
-    cfg = dataclasses.replace(cfg, collapse=dataclasses.replace(cfg.collapse, max_steps=0))
-  elif _COLLAPSE.value:
-    cfg = dataclasses.replace(cfg, collapse=dataclasses.replace(cfg.collapse,
-                                                                rule=_COLLAPSE.value))
+  if _COLLAPSE.value:
+    cfg = collapse_lib.with_rule(cfg, _COLLAPSE.value)
   try:
     prompt_tokens = tokenizer.encode(prompt)
   except ValueError as e:
@@ -317,14 +315,6 @@ def cmd_analyze(args: list[str]) -> None:
   print(json.dumps(summary))
 
 
-def _markdown_and_json(path: str, markdown: str, payload: Any) -> None:
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  with open(path, 'w') as f:
-    f.write(markdown + '\n')
-  with open(os.path.splitext(path)[0] + '.json', 'w') as f:
-    json.dump(payload, f, indent=2)
-
-
 def cmd_ablation(args: list[str]) -> None:
   if len(args) != 1 or args[0] not in ABLATIONS:
     _fail(f'ablation takes one positional argument, one of {ABLATIONS}; got {args}.')
@@ -345,44 +335,13 @@ def cmd_ablation(args: list[str]) -> None:
     elif not os.path.exists(path):
       _fail(f'--local_path for {name}: {path!r} does not exist.')
   base = config_with_shorthands()
-  rows = []
-  for dataset in _DATASETS.value:
-    for emb in _EMBEDDINGS.value:
-      for kind in _PERTURBATIONS.value:
-        cell = os.path.join(workdir, f'{dataset}-{emb}-{kind}')
-        row = {'dataset': dataset, 'embedding': emb, 'perturbation': kind}
-        config = copy.deepcopy(base)
-        config.data.dataset = dataset
-        config.data.local_path = paths.get(dataset, '')
-        config.model.embedding = emb
-        config.train.perturbation_schedule = {0: kind}
-        try:
-          run = train_lib.train_and_evaluate(config, cell)
-          row.update(val_ce=run['final']['val_ce'],
-                     val_perplexity=run['final']['val_perplexity'],
-                     wall_seconds=run['wall_seconds'], status='ok')
-        except (FileNotFoundError, OSError) as e:  # e.g. no offline copy of the dataset.
-          row.update(status=f'skipped: {e}')
-          logging.warning('Cell %s skipped: %s', cell, e)
-        rows.append(row)
-  lines = [f'Ablation `{args[0]}`: {base.train.num_steps} Hebbian steps of batch '
-           f'{base.train.batch_size} x {base.train.seq_len}, model d={base.model.embed_dim} '
-           f'K={base.model.lags} D={base.model.lattice_dim}, seed {base.seed}; validation CE '
-           'in nats/token (canonical split).', '',
-           '| dataset | embedding | perturbation | val CE | perplexity | wall (s) |',
-           '|---|---|---|---:|---:|---:|']
-  for r in rows:
-    if r['status'] == 'ok':
-      wall = f"{r['wall_seconds']:.0f}" if r['wall_seconds'] is not None else ''
-      lines.append(f"| {r['dataset']} | {r['embedding']} | {r['perturbation']} | "
-                   f"{r['val_ce']:.4f} | {r['val_perplexity']:.2f} | {wall} |")
-    else:
-      lines.append(f"| {r['dataset']} | {r['embedding']} | {r['perturbation']} | "
-                   f"{r['status']} | | |")
-  markdown = '\n'.join(lines)
+  rows = ablation.run_grid(base, workdir, datasets=_DATASETS.value,
+                           embeddings=_EMBEDDINGS.value, perturbations=_PERTURBATIONS.value,
+                           local_paths=paths)
+  markdown = ablation.markdown(args[0], base, rows)
   print(markdown)
-  _markdown_and_json(_OUTPUT.value or os.path.join(workdir, 'ablation.md'), markdown,
-                     {'argv': sys.argv, 'rows': rows})
+  reports.write_markdown_and_json(_OUTPUT.value or os.path.join(workdir, 'ablation.md'),
+                                  markdown, {'argv': sys.argv, 'rows': rows})
 
 
 def cmd_profile(args: list[str]) -> None:
@@ -415,8 +374,8 @@ def cmd_profile(args: list[str]) -> None:
   # Never into the repository: the workdir, else the temp dir.
   output = _OUTPUT.value or os.path.join(_WORKDIR.value or tempfile.gettempdir(),
                                          f'profile_field_{_SIZE.value or "config"}.md')
-  _markdown_and_json(output, markdown, {'argv': sys.argv, 'params': params, 'rows': rows,
-                                        'model': cfg.to_json()})
+  reports.write_markdown_and_json(output, markdown, {'argv': sys.argv, 'params': params,
+                                                     'rows': rows, 'model': cfg.to_json()})
   logging.info('Wrote %s and its .json.', output)
 
 

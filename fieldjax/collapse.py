@@ -73,6 +73,13 @@ class CollapseConfig:
 RULES = ('measurement', 'replicator')
 
 
+def with_rule(cfg: Any, rule: str) -> Any:
+  """A model config (`fieldjax.model.ModelConfig`) collapsing by `rule`: one of RULES,
+  or 'off', plain temperature sampling (max_steps 0); its other settings kept."""
+  change = {'max_steps': 0} if rule == 'off' else {'rule': rule}
+  return dataclasses.replace(cfg, collapse=dataclasses.replace(cfg.collapse, **change))
+
+
 def coherence(vectors_NxD: jax.Array, weights_N: jax.Array | None = None) -> jax.Array:
   """Order parameter in [0, 1] of N weighted vectors (scalar)."""
   v = vectors_NxD.astype(jnp.float32)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import jax
@@ -10,37 +11,18 @@ import jax.numpy as jnp
 from fieldjax import model as model_lib
 from fieldjax import perturbations
 from fieldjax import train
+from landauerjax.core import memory
+from landauerjax.core import reports
 from landauerjax.core import timing
 
 
-def _matmul(size: int, dtype: str) -> tuple[Any, float]:
-  """A warm-able [n, n] @ [n, n] call and its FLOPs."""
-  kx, ky = jax.random.split(jax.random.PRNGKey(0))
-  dt = model_lib.DTYPES[dtype]
-  x = jax.random.normal(kx, (size, size), dt)
-  y = jax.random.normal(ky, (size, size), dt)
-  matmul = jax.jit(jnp.matmul)
-  return (lambda: matmul(x, y)), 2.0 * size ** 3
-
-
-def matmul_flops_per_sec(size: int = 2048, dtype: str = 'float32',
-                         repeats: int = 5) -> float:
-  """This machine's measured dense matmul rate, FLOP/s ([n, n] @ [n, n])."""
-  fn, flops = _matmul(size, dtype)
-  return flops / timing.time_calls([fn], repeats)[0]['median_s']
-
-
-def _cost(compiled: Any) -> dict[str, float]:
-  cost = compiled.cost_analysis()
-  if isinstance(cost, (list, tuple)):
-    cost = cost[0] if cost else {}
-  memory = compiled.memory_analysis()
-  peak = None
-  if memory is not None:
-    peak = (memory.argument_size_in_bytes + memory.output_size_in_bytes
-            + memory.temp_size_in_bytes - memory.alias_size_in_bytes)
-  return {'flops': float(cost.get('flops', float('nan'))) if cost else float('nan'),
-          'peak_bytes': float(peak) if peak is not None else float('nan')}
+def _step_inputs(cfg: model_lib.ModelConfig, batch_size: int, seq_len: int, kind: str
+                 ) -> tuple[Any, ...]:
+  """(params, random windows [B, T + 1], key, perturbation index) of one Hebbian step."""
+  params = model_lib.init_params(cfg, jax.random.PRNGKey(0))
+  windows = jax.random.randint(jax.random.PRNGKey(1), (batch_size, seq_len + 1), 0,
+                               cfg.vocab_size, dtype=jnp.int32)
+  return params, windows, jax.random.PRNGKey(2), jnp.int32(perturbations.KINDS.index(kind))
 
 
 def profile_cell(cfg: model_lib.ModelConfig, batch_size: int, seq_len: int, *,
@@ -54,15 +36,13 @@ def profile_cell(cfg: model_lib.ModelConfig, batch_size: int, seq_len: int, *,
   (`matmul_size`^3 in `matmul_dtype`) measured in alternation with the step,
   so that 'fraction_of_matmul' compares two rates taken under the same load.
   """
-  params = model_lib.init_params(cfg, jax.random.PRNGKey(0))
-  windows = jax.random.randint(jax.random.PRNGKey(1), (batch_size, seq_len + 1), 0,
-                               cfg.vocab_size, dtype=jnp.int32)
-  kind_index = jnp.int32(perturbations.KINDS.index(kind))
+  params, windows, key, kind_index = _step_inputs(cfg, batch_size, seq_len, kind)
   step = jax.jit(train.hebbian_step, static_argnames=('cfg',))
-  key = jax.random.PRNGKey(2)
-  compiled = step.lower(params, windows, key, kind_index, cfg=cfg).compile()
-  cost = _cost(compiled)
-  matmul, matmul_flops = _matmul(matmul_size, matmul_dtype)
+  compiled, _, xla = timing.compile_timed(step, params, windows, key, kind_index, cfg=cfg)
+  cost = {'flops': math.nan if xla['xla_flops'] is None else xla['xla_flops'],
+          'peak_bytes': math.nan if xla['xla_memory_bytes'] is None
+                        else xla['xla_memory_bytes']}
+  matmul, matmul_flops = timing.matmul_call(matmul_size, matmul_dtype)
   step_timing, matmul_timing = timing.time_calls(
       [lambda: compiled(params, windows, key, kind_index), matmul], repeats)
   seconds, matmul_seconds = step_timing['median_s'], matmul_timing['median_s']
@@ -74,6 +54,43 @@ def profile_cell(cfg: model_lib.ModelConfig, batch_size: int, seq_len: int, *,
           'flops_per_sec': flops_per_sec, 'peak_memory_bytes': cost['peak_bytes'],
           'matmul_flops_per_sec': matmul_rate,
           'fraction_of_matmul': flops_per_sec / matmul_rate}
+
+
+def time_hebbian_step(cfg: model_lib.ModelConfig, batch_size: int, seq_len: int, *,
+                      repeats: int, repeat_s: float) -> dict[str, Any]:
+  """The device benchmark's row: compile seconds, warm ms/step (`timing.time_steps`,
+  Beta perturbations, the parameters donated as in training), tokens/s, analytic and
+  XLA FLOPs, this process's peak device memory, and the step's CE."""
+  params, windows, key, kind = _step_inputs(cfg, batch_size, seq_len, 'beta')
+  step = jax.jit(train.hebbian_step, static_argnames=('cfg',), donate_argnums=0)
+  compiled, compile_s, xla = timing.compile_timed(step, params, windows, key, kind, cfg=cfg)
+  timed = timing.time_steps(lambda p: compiled(p, windows, key, kind)[0], params, repeats,
+                            repeat_s)
+  del timed['timing']
+  ce = float(compiled(timed.pop('state'), windows, key, kind)[1]['ce'])
+  flops = field_step_flops(cfg, batch_size, seq_len)
+  return {'params': model_lib.param_count(cfg), 'dtype': cfg.dtype, 'batch_size': batch_size,
+          'seq_len': seq_len, 'vocab_size': cfg.vocab_size, 'compile_s': compile_s, **timed,
+          'tokens_per_s': batch_size * seq_len / timed['s_per_step'],
+          'analytic_flops': flops['total'], 'analytic_matmul_flops': flops['matmul'],
+          **xla, **memory.peak_device_memory(xla['xla_memory_bytes']), 'ce': ce}
+
+
+def step_table(rows: list[dict[str, Any]]) -> list[str]:
+  """Markdown lines of `time_hebbian_step` rows, each with its 'row' name,
+  'fraction_of_bf16_matmul' and, for a size of the original write-up, its
+  'claim_rtx4090' and 'tokens_per_s_over_claim' (the device benchmark's)."""
+  return reports.markdown_table(
+      ['field row', 'params', 'batch × seq', 'compile (s)', 'ms/step', 'tokens/s',
+       'GFLOP/step (analytic; XLA)', '% of bf16', 'peak memory GiB (source)',
+       '4090 claim tokens/s', 'ours / claim', '4090 claim memory'],
+      [[r['row'], f"{r['params'] / 1e6:,.1f}M", f"{r['batch_size']} × {r['seq_len']}",
+        f"{r['compile_s']:.1f}", f"{r['ms_per_step']:.2f}", f"{r['tokens_per_s']:,.0f}",
+        f"{r['analytic_flops'] / 1e9:,.1f}; {reports.cell(r['xla_flops'], ',.1f', 1e9)}",
+        reports.cell(r['fraction_of_bf16_matmul'], '.1%'), memory.gib_cell(r)]
+       + ([f"{c['tokens_per_s']:,}", f"{r['tokens_per_s_over_claim']:.2f}×",
+           f"~{c['memory_gb']} GB"] if (c := r.get('claim_rtx4090')) else ['—'] * 3)
+       for r in rows])
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:

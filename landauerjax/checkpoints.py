@@ -103,6 +103,25 @@ def load_for_inference(workdir: str, step: int | None = None) -> Inference:
   return store.restore_latest(load, step=step)[1]
 
 
+def load_for_prompt(workdir: str, step: int | None, prompt: str
+                    ) -> tuple[Inference, models.LandauerLM, Any]:
+  """(`load_for_inference`, its LandauerLM, the prompt's ids int32[P]) for a command
+  line's --prompt.
+
+  Raises:
+    errors.ConfigError: an empty prompt, or characters outside the vocabulary.
+    errors.CheckpointError: as `load_for_inference`.
+  """
+  if not prompt:
+    raise errors.ConfigError('--prompt is empty: give at least one character.')
+  loaded = load_for_inference(workdir, step)
+  try:
+    prompt_ids = loaded.vocab.encode(prompt)
+  except ValueError as e:
+    raise errors.ConfigError(f'--prompt: {e}') from None
+  return loaded, models.LandauerLM(loaded.model_config), prompt_ids
+
+
 def save_params_only(workdir: str, params: Any, model_config: models.ModelConfig,
                      vocab: CharVocab, config: dict[str, Any],
                      step: int = 0) -> str:

@@ -55,6 +55,7 @@ import dataclasses
 import math
 import time
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -287,3 +288,13 @@ def evaluate_orders(train_text: str, val_text: str, orders: Sequence[int],
         'seconds': time.perf_counter() - start,
     })
   return rows
+
+
+def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
+  """`evaluate_orders` rows as a Markdown table."""
+  lines = ['| order | val nats/char | val bits/char | contexts | seconds |',
+           '|---:|---:|---:|---:|---:|']
+  for r in rows:
+    lines.append(f"| {r['order']} | {r['nats_per_char']:.4f} | {r['bits_per_char']:.4f} | "
+                 f"{r['num_contexts']:,} | {r['seconds']:.1f} |")
+  return '\n'.join(lines)

@@ -2,10 +2,11 @@
 
 The reference that `landauerjax` is checked and timed against: the tests
 compare it with a NumPy loop and with checkpoints converted by
-`landauerjax.torch_import`; `scripts/benchmark_landauer.py` trains and samples
-it the way the original code does, one Python-level step per character.
-Needs PyTorch (the optional `[torch]` extra); nothing else in `landauerjax`
-imports this module.
+`landauerjax.torch_import`; `landauerjax.profiling` (for
+`scripts/benchmark_landauer.py`) trains and samples it the way the original code
+does, one Python-level step per character. Needs PyTorch (the optional `[torch]`
+extra); nothing else in `landauerjax` imports this module (profiling only when
+it times it).
 
 Written from the equations, not from `landauerjax.models`:
   token embedding E (V x e); layers l = 0..L-1; the input u of layer 0 is the

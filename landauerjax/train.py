@@ -281,6 +281,17 @@ def one_batch_loss(params: Any, model: models.LandauerLM, tokens_N: np.ndarray,
   return {k: float(v) for k, v in metrics.items()}
 
 
+def other_protocols(params: Any, model: models.LandauerLM, tokens_N: np.ndarray, *,
+                    num_streams: int, window: int, seed: int) -> dict[str, float]:
+  """The numbers the original's protocols give, beside `evaluate`'s: {'val_ce_reset'
+  (`evaluate` with the state zeroed every `window` characters), 'one_batch_loss'
+  (`one_batch_loss` of the batch of PRNG seed `seed`)}."""
+  reset = evaluate(params, model, tokens_N, num_streams=num_streams, window=window,
+                   carry_state=False)
+  return {'val_ce_reset': reset['ce'], 'one_batch_loss': one_batch_loss(
+      params, model, tokens_N, jax.random.PRNGKey(seed))['loss']}
+
+
 # ---------------------------------------------------------------------------
 # The training loop.
 # ---------------------------------------------------------------------------

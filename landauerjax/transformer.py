@@ -3,9 +3,9 @@
 GPT-style (as nanoGPT's character-level Shakespeare configs): token and
 learned position embeddings, pre-LayerNorm blocks of causal multi-head
 self-attention and a GELU MLP, a final LayerNorm and a head tied to the token
-embedding. Trained on the same random windows of the same split, with the same
-optax chain as the recurrent variants (`train.make_optimizer`), so only the
-architecture differs.
+embedding. Trained on the same random windows of the same split as the
+recurrent variants (`train_step`); `train_and_evaluate` trains with nanoGPT's
+optimizer (`nanogpt_optimizer`), as `scripts/transformer_baseline.py` does.
 
 A transformer has no recurrent state to carry along a split, so the whole-split
 evaluation here is a sliding window (`sliding_window_ce`, on the windows of
@@ -21,14 +21,17 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import time
 from typing import Any
 
+from absl import logging
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
+from landauerjax import models
 from landauerjax import train
 from landauerjax.core import windows as windows_lib
 
@@ -172,3 +175,52 @@ def sliding_window_ce(params: Any, model: Transformer, tokens_N: np.ndarray, *,
   chars = int(mask.sum())
   ce = float(total) / chars
   return {'ce': ce, 'bpc': ce / math.log(2), 'chars': chars}
+
+
+def nanogpt_optimizer(learning_rate: float, num_steps: int, warmup_steps: int
+                      ) -> optax.GradientTransformation:
+  """nanoGPT's: clip 1.0, AdamW(b2=0.99), cosine to lr/10, decay on matrices only."""
+  schedule = optax.warmup_cosine_decay_schedule(
+      0.0, learning_rate, warmup_steps, max(num_steps, warmup_steps + 1),
+      end_value=learning_rate / 10)
+  decay_mask = lambda params: jax.tree_util.tree_map(lambda p: p.ndim >= 2, params)
+  return optax.chain(
+      optax.clip_by_global_norm(1.0),
+      optax.adamw(schedule, b1=0.9, b2=0.99, weight_decay=0.1, mask=decay_mask))
+
+
+def train_and_evaluate(config: TransformerConfig, train_N: np.ndarray,
+                       validation_N: np.ndarray, *, seed: int, batch_size: int,
+                       num_steps: int, learning_rate: float, warmup_steps: int,
+                       name: str = 'transformer') -> dict[str, Any]:
+  """Trains with `nanogpt_optimizer` on the recurrent models' batches of `train_N`, then
+  scores the whole `validation_N` (`sliding_window_ce`).
+
+  Returns {'params' (count), 'num_steps', 'val_ce', 'val_bpc', 'chars', 'train_s',
+  'ms_per_step', 'train_curve' ([step, train loss] every 250 steps)}. Raises
+  FloatingPointError on a non-finite loss.
+  """
+  model = Transformer(config)
+  optimizer = nanogpt_optimizer(learning_rate, num_steps, warmup_steps)
+  params = init_params(config, jax.random.PRNGKey(seed))
+  opt_state = optimizer.init(params)
+  step_fn = jax.jit(lambda p, o, s, t: train_step(
+      p, o, s, t, model=model, optimizer=optimizer, seed=seed, batch_size=batch_size))
+  tokens = jnp.asarray(train_N)
+  t0 = time.perf_counter()
+  curve = []
+  for step in range(num_steps):
+    params, opt_state, loss = step_fn(params, opt_state, jnp.asarray(step), tokens)
+    if (step + 1) % 250 == 0:
+      loss = float(loss)
+      if not math.isfinite(loss):
+        raise FloatingPointError(f'{name} seed {seed}: non-finite loss at step {step + 1}.')
+      curve.append((step + 1, loss))
+      logging.info('%s seed %d step %d: train loss %.4f (%.0f s)', name, seed, step + 1,
+                   loss, time.perf_counter() - t0)
+  jax.block_until_ready(params)
+  train_s = time.perf_counter() - t0
+  val = sliding_window_ce(params, model, validation_N)
+  return {'params': models.count_params(params), 'num_steps': num_steps,
+          'val_ce': val['ce'], 'val_bpc': val['bpc'], 'chars': val['chars'],
+          'train_s': train_s, 'ms_per_step': 1e3 * train_s / num_steps, 'train_curve': curve}

@@ -136,3 +136,17 @@ def warn_unless_hoisted() -> bool:
     logging.warning('This XLA does not compile small loops as one call (no %r in the '
                     'probe); sampling runs at XLA\'s default speed.', HOISTED_CALL_MARKER)
   return hoisted
+
+
+def hoist_sampling_loops() -> bool:
+  """`set_small_loop_threshold()` then `warn_unless_hoisted()`, for a command that
+  samples; where JAX already runs in this process (a notebook), one warning line
+  instead: the samples are the same, on CPU slower. Returns whether it was set."""
+  try:
+    set_small_loop_threshold()
+  except RuntimeError:
+    logging.warning('JAX is already running in this process: sampling without the '
+                    'hoisted loops of landauerjax.xla_cpu (slower on CPU, same samples).')
+    return False
+  warn_unless_hoisted()  # One warning line where this XLA ignores the setting.
+  return True

@@ -6,17 +6,15 @@ r"""Is the streamed input ever the bottleneck? Loader tokens/s against the field
 Streams the training split, cut into documents at blank lines, through
 `landauerjax.core.streams.token_batches` (grain: tokenize, pack, batch) with a
 character and a SentencePiece tokenizer and 1 or 2 reading threads, and times
-the warm loader alone (tokens/s of batches 32 x 129 pulled on the host). Beside
-it: the field LM's warm Hebbian step at its `tiny` and `small` sizes
-(`fieldjax.profiling.profile_cell`), on random tokens. Writes a table between
-`<!-- benchmark_input:start/end -->` in --output_md and the numbers to
---output_json, unless --quick.
+the warm loader alone (`streams.tokens_per_sec`, batches 32 x 129), beside the
+field LM's warm Hebbian step at `tiny` and `small` (`fieldjax.profiling.
+profile_cell`). Writes a table between `<!-- benchmark_input:start/end -->` in
+--output_md and the numbers to --output_json, unless --quick.
 """
 
 from __future__ import annotations
 
 import tempfile
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,6 +24,7 @@ from absl import flags
 from experiments import common
 from fieldjax import model as field_model
 from fieldjax import profiling
+from landauerjax.core import reports
 from landauerjax.core import streams
 from landauerjax.core import text_files
 from landauerjax.core import timing
@@ -41,19 +40,6 @@ _OUTPUT_JSON = flags.DEFINE_string('output_json', 'docs/benchmarks_input.json',
 BATCH, SEQ = 32, 128
 
 
-def loader_tokens_per_sec(source: list[dict[str, str]], tokenizer: Any, threads: int,
-                          num_batches: int) -> float:
-  """Warm tokens/s of the grain pipeline: batches pulled after 5 warm-up batches."""
-  batches = streams.batches_with_state(
-      streams.token_batches(source, tokenizer, BATCH, SEQ, read_threads=threads))
-  for _ in range(5):
-    next(batches)
-  t0 = time.perf_counter()
-  for _ in range(num_batches):
-    next(batches)
-  return num_batches * BATCH * SEQ / (time.perf_counter() - t0)
-
-
 def run(quick: bool) -> dict[str, Any]:
   text = text_files.canonical_split(text_files.read_text_file(_LOCAL_PATH.value))['train']
   if quick:
@@ -66,9 +52,10 @@ def run(quick: bool) -> dict[str, Any]:
         f'sentencepiece {pieces}': tokenizers.make_tokenizer(
             'sentencepiece', [text], vocab_size=pieces, cache_dir=cache,
             data_id='benchmark_input')}
-  loader = [{'tokenizer': name, 'threads': threads,
-             'tokens_per_s': loader_tokens_per_sec(source, tok, threads, 5 if quick else 200)}
-            for name, tok in tokenizer_of.items() for threads in (1, 2)]
+  loader = [{'tokenizer': name, 'threads': threads, 'tokens_per_s': streams.tokens_per_sec(
+      streams.batches_with_state(streams.token_batches(source, tok, BATCH, SEQ,
+                                                       read_threads=threads)),
+      5 if quick else 200)} for name, tok in tokenizer_of.items() for threads in (1, 2)]
   steps = []
   for size in ('tiny', 'small'):
     overrides = {'embed_dim': 16, 'lattice_dim': 256, 'lags': 4} if quick else {}
@@ -83,15 +70,13 @@ def markdown(results: dict[str, Any]) -> str:
   m = results['machine']
   lines = [f"Measured {m['date_utc']} on {m['cpu']} ({m['cpus_available']} cores, load "
            f"{m['load_average_at_start']}); {results['documents']:,} documents, batches "
-           f'{BATCH} x {SEQ + 1}.' + (' QUICK RUN.' if results['quick'] else ''), '',
-           '| what | tokens/s |', '|---|---:|']
-  for r in results['loader']:
-    lines.append(f"| loader, {r['tokenizer']} tokenizer, {r['threads']} thread(s) | "
-                 f"{r['tokens_per_s']:,.0f} |")
-  for r in results['field_step']:
-    lines.append(f"| field LM `{r['size']}` Hebbian step (for comparison) | "
-                 f"{r['tokens_per_s']:,.0f} |")
-  return '\n'.join(lines)
+           f'{BATCH} x {SEQ + 1}.' + (' QUICK RUN.' if results['quick'] else ''), '']
+  lines += reports.markdown_table(['what', 'tokens/s'], [
+      *([f"loader, {r['tokenizer']} tokenizer, {r['threads']} thread(s)",
+         f"{r['tokens_per_s']:,.0f}"] for r in results['loader']),
+      *([f"field LM `{r['size']}` Hebbian step (for comparison)", f"{r['tokens_per_s']:,.0f}"]
+        for r in results['field_step'])])
+  return '\n'.join(lines[:-1])
 
 
 def main(argv: Sequence[str]) -> None:
@@ -101,8 +86,8 @@ def main(argv: Sequence[str]) -> None:
   table = markdown(results)
   print(table)
   if not _QUICK.value:
-    common.write_benchmark(results, table, json_path=_OUTPUT_JSON.value,
-                           md_path=_OUTPUT_MD.value, section='benchmark_input')
+    reports.write_benchmark(results, table, json_path=_OUTPUT_JSON.value,
+                            md_path=_OUTPUT_MD.value, section='benchmark_input')
 
 
 if __name__ == '__main__':

@@ -1,8 +1,8 @@
 r"""Collects the field LM's runs into docs/RESULTS.md (a marked section) and docs/results_field.json.
 
-The runs themselves are made with `python -m experiments.field` (the commands
-are printed in the section); this script only reads their metrics.jsonl /
-ablation.json, measures the Hebbian amplification (cheap, NumPy) and writes:
+The runs are made with `python -m experiments.field` (the section prints the
+commands); this reads their metrics.jsonl / ablation.json, measures the Hebbian
+amplification (NumPy) and writes:
 
   python -m scripts.field_results --runs=/work/runs/field \
       --local_path=../shared/data/tiny_shakespeare.txt
@@ -11,15 +11,16 @@ ablation.json, measures the Hebbian amplification (cheap, NumPy) and writes:
 from __future__ import annotations
 
 import json
-import math
 import os
 
 from absl import flags
 
 from experiments import common
+from fieldjax import ablation
 from fieldjax import analysis
-from landauerjax.core import text_files
 from landauerjax import input_pipeline
+from landauerjax.core import reports
+from landauerjax.core import text_files
 
 _RUNS = flags.DEFINE_string('runs', '/work/runs/field', 'Directory holding the runs.')
 _LOCAL = flags.DEFINE_string('local_path', '', 'Tiny Shakespeare file.')
@@ -27,36 +28,26 @@ _RESULTS = flags.DEFINE_string('results', 'docs/RESULTS.md', 'Markdown to update
 _JSON = flags.DEFINE_string('json', 'docs/results_field.json', 'JSON output.')
 
 
-def _val_curve(workdir: str) -> dict[int, float]:
-  path = os.path.join(workdir, 'metrics.jsonl')
-  if not os.path.exists(path):
-    return {}
-  with open(path) as f:
-    lines = [json.loads(l) for l in f if l.strip()]
-  return {l['step']: l['val_ce'] for l in lines if 'val_ce' in l}
-
-
 def _mean_spread(values: list[float]) -> str:
-  mean = sum(values) / len(values)
-  if len(values) == 1:
-    return f'{mean:.4f} (1 seed)'
-  std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
-  return f'{mean:.4f} ± {std:.4f} ({len(values)} seeds)'
+  stats = reports.seed_stats(values)
+  if stats['n'] == 1:
+    return f"{stats['mean']:.4f} (1 seed)"
+  return f"{stats['mean']:.4f} ± {stats['std']:.4f} ({stats['n']} seeds)"
 
 
 def main(argv):
   del argv
   runs = _RUNS.value
   out: dict = {}
-  main_runs = {s: _val_curve(os.path.join(runs, f'main_s{s}')) for s in range(3)}
+  main_runs = {s: ablation.val_curve(os.path.join(runs, f'main_s{s}')) for s in range(3)}
   main_runs = {s: c for s, c in main_runs.items() if 2000 in c}
   out['main'] = {str(s): c for s, c in main_runs.items()}
-  extras = {name: _val_curve(os.path.join(runs, name)).get(300)
+  extras = {name: ablation.val_curve(os.path.join(runs, name)).get(300)
             for name in ('nofield', 'gravity05', 'plain')}
   out['extras_300_steps'] = extras
   with open(os.path.join(runs, 'ablation.json')) as f:
-    ablation = json.load(f)['rows']
-  out['ablation'] = ablation
+    grid = json.load(f)['rows']
+  out['ablation'] = grid
   text = text_files.read_text_file(_LOCAL.value)
   train_text = text_files.canonical_split(text)['train']
   vocab = input_pipeline.CharVocab.from_texts(text)
@@ -91,7 +82,7 @@ def main(argv):
             '--datasets=tiny_shakespeare --num_steps=300 ...`; 300 steps, seed 0; the '
             'perturbation acts on the field during training, evaluation is unperturbed):', '',
             '| embedding | perturbation | val CE (300 steps) |', '|---|---|---:|']
-  for r in ablation:
+  for r in grid:
     value = f"{r['val_ce']:.4f}" if r['status'] == 'ok' else r['status']
     lines.append(f"| {r['embedding']} | {r['perturbation']} | {value} |")
   lines += ['', 'Other single changes at 300 steps (seed 0, golden, no perturbation; '
@@ -111,9 +102,8 @@ def main(argv):
   for d, r in amplification.items():
     lines.append(f"| {d} | {r['raw_norm']:.2f}x | {r['unit_norm']:.3f}x | {r['recall_snr']:.3f}x |")
   section = '\n'.join(lines)
-  common.write_marked_section(_RESULTS.value, 'field_results', section, '# Results')
-  with open(_JSON.value, 'w') as f:
-    json.dump(out, f, indent=2)
+  reports.write_marked_section(_RESULTS.value, 'field_results', section, '# Results')
+  reports.write_json(_JSON.value, out, indent=2)
   print(section)
 
 

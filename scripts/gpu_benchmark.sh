@@ -4,11 +4,9 @@
 #   bash scripts/device_kit.sh                                   # here, once: builds .whl/
 #   device run: command "bash scripts/gpu_benchmark.sh", carry [".whl"], timeout_s 560
 #
-# Installs the device kit offline (as the device tool's README says), records the machine's
-# driver and package versions, and runs scripts/benchmark_device, writing everything under
-# $OUT (the only folder whose files come back): environment.txt, bench.json, bench.md,
-# log.txt. Extra arguments go to the benchmark (scripts/rehearse_device.sh adds --quick).
-# SITE (default /tmp/site) is where the kit is installed.
+# Installs the device kit offline into SITE (default /tmp/site), records the driver and
+# package versions, and runs scripts/benchmark_device (extra arguments go to it), writing
+# environment.txt, bench.json, bench.md and log.txt under $OUT (what comes back).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 : "${OUT:?OUT must name the folder whose files come back (the device tool sets it)}"

@@ -14,16 +14,14 @@ nats/char and bits/char, prints a Markdown table and writes it as JSON to
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Sequence
-from typing import Any
 
 from absl import app
 from absl import flags
 
 from experiments import common
 from landauerjax import ngram
+from landauerjax.core import reports
 from landauerjax.core import text_sources
 
 _DATASET = flags.DEFINE_string(
@@ -42,16 +40,6 @@ _OUTPUT = flags.DEFINE_string(
     'output', 'docs/ngram_baseline.json', "JSON output path ('' writes none).")
 
 
-def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
-  """`ngram.evaluate_orders` rows as a Markdown table."""
-  lines = ['| order | val nats/char | val bits/char | contexts | seconds |',
-           '|---:|---:|---:|---:|---:|']
-  for r in rows:
-    lines.append(f"| {r['order']} | {r['nats_per_char']:.4f} | {r['bits_per_char']:.4f} | "
-                 f"{r['num_contexts']:,} | {r['seconds']:.1f} |")
-  return '\n'.join(lines)
-
-
 def main(argv: Sequence[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
@@ -64,7 +52,7 @@ def main(argv: Sequence[str]) -> None:
   print(f'Interpolated Kneser–Ney, {_DATASET.value}: train {len(train):,} chars, validation '
         f'{len(val):,} chars, vocabulary {vocab_size}, discount '
         f"{'estimated per level' if discount is None else discount}.")
-  print(markdown_table(rows))
+  print(ngram.markdown_table(rows))
   if not _OUTPUT.value:
     return
   result = {
@@ -76,10 +64,7 @@ def main(argv: Sequence[str]) -> None:
       'train_chars': len(train), 'validation_chars': len(val), 'vocab_size': vocab_size,
       'results': rows,
   }
-  os.makedirs(os.path.dirname(os.path.abspath(_OUTPUT.value)), exist_ok=True)
-  with open(_OUTPUT.value, 'w', encoding='utf-8') as f:
-    json.dump(result, f, indent=2)
-    f.write('\n')
+  reports.write_json(_OUTPUT.value, result, indent=2)
   print(f'Wrote {_OUTPUT.value}')
 
 

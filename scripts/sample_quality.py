@@ -5,19 +5,15 @@ r"""Sample quality: the field LM's collapse against plain sampling, beside the L
 
 For each model and sampler, --seeds samples of --num_chars characters after
 --prompt, at one --temperature, and their diversity and repetition
-(landauerjax.core.sample_metrics): distinct 4- and 8-grams, the longest
-substring that occurs twice, and the fraction of words found in the training
-split. The field LM samples three times per seed with the same key: with its
-coherence collapse under each rule (fieldjax.collapse.RULES: 'measurement',
-the default, and the original 'replicator'; the checkpoint's other collapse
-settings) and plainly (collapse.max_steps = 0). Validation text excerpts of
-the same length are the reference row. Prints a table and writes --output_json.
+(landauerjax.core.sample_metrics.summarize: distinct 4- and 8-grams, the longest
+repeat, the fraction of words found in the training split). The field LM samples
+with the same key under each collapse rule (fieldjax.collapse.RULES) and plainly
+(collapse 'off'). Validation text excerpts of the same length are the reference
+row. Prints a table and writes --output_json.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from collections.abc import Sequence
 
 from absl import app
@@ -29,13 +25,14 @@ from experiments import common
 from fieldjax import checkpoints as field_checkpoints
 from fieldjax import collapse
 from fieldjax import generation
+from landauerjax import checkpoints
 from landauerjax import sampling
+from landauerjax.core import reports
 from landauerjax.core import sample_metrics
 from landauerjax.core import text_files
 from landauerjax.core import tokenizers
 
 FLAGS = flags.FLAGS
-KEYS = ('distinct_4', 'distinct_8', 'longest_repeat', 'word_rate')
 
 
 def define_flags() -> None:
@@ -61,37 +58,22 @@ def field_samples(workdir: str, prompt: str, num_chars: int, seeds: int,
   _, params, cfg, meta = field_checkpoints.load(workdir)
   context = context or field_checkpoints.validation_window(meta)
   tokenizer = tokenizers.tokenizer_from_json(meta['tokenizer'])
-  samplers = [(f'collapse, {rule}', dataclasses.replace(
-      cfg, collapse=dataclasses.replace(cfg.collapse, rule=rule))) for rule in collapse.RULES]
-  samplers.append(('plain sampling', dataclasses.replace(
-      cfg, collapse=dataclasses.replace(cfg.collapse, max_steps=0))))
-  out = {}
-  for name, c in samplers:
-    out[name] = []
-    for seed in range(seeds):
-      tokens = np.concatenate([chunk['tokens'] for chunk in generation.generate(
-          params, c, tokenizer.encode(prompt), num_tokens=num_chars,
-          key=jax.random.PRNGKey(seed), temperature=temperature, context=context)])
-      out[name].append(tokenizer.decode(tokens))
-  return out
+
+  def sample(rule: str, seed: int) -> str:
+    chunks = generation.generate(params, collapse.with_rule(cfg, rule), tokenizer.encode(prompt),
+                                 num_tokens=num_chars, key=jax.random.PRNGKey(seed),
+                                 temperature=temperature, context=context)
+    return tokenizer.decode(np.concatenate([chunk['tokens'] for chunk in chunks]))
+  samplers = {f'collapse, {rule}': rule for rule in collapse.RULES} | {'plain sampling': 'off'}
+  return {name: [sample(rule, seed) for seed in range(seeds)] for name, rule in samplers.items()}
 
 
 def landauer_samples(workdir: str, prompt: str, num_chars: int, seeds: int,
                      temperature: float) -> list[str]:
-  loaded, model, prompt_ids = common.load_checkpoint_and_prompt(workdir, None, prompt)
+  loaded, model, prompt_ids = checkpoints.load_for_prompt(workdir, None, prompt)
   return [loaded.vocab.decode(np.concatenate(list(sampling.generate(
       loaded.params, model, prompt_ids, num_chars, jax.random.PRNGKey(seed),
       temperature=temperature)))) for seed in range(seeds)]
-
-
-def summarize(samples: Sequence[str], vocabulary: set[str]) -> dict[str, float]:
-  """Mean and standard deviation over samples of each metric in KEYS."""
-  reports = [sample_metrics.sample_report(s, vocabulary) for s in samples]
-  row = {}
-  for key in KEYS:
-    values = np.array([r[key] for r in reports])
-    row[key], row[key + '_std'] = float(values.mean()), float(values.std())
-  return row
 
 
 def main(argv: Sequence[str]) -> None:
@@ -115,17 +97,16 @@ def main(argv: Sequence[str]) -> None:
         '| source | distinct 4-grams | distinct 8-grams | longest repeat (chars) | '
         'known words |\n|---|---:|---:|---:|---:|')
   for name, samples in groups.items():
-    row = {'source': name, **summarize(samples, vocabulary)}
+    row = {'source': name, **sample_metrics.summarize(samples, vocabulary)}
     rows.append(row)
     print(f"| {name} | {row['distinct_4']:.3f} ± {row['distinct_4_std']:.3f} | "
           f"{row['distinct_8']:.3f} ± {row['distinct_8_std']:.3f} | "
           f"{row['longest_repeat']:.0f} ± {row['longest_repeat_std']:.0f} | "
           f"{row['word_rate']:.3f} ± {row['word_rate_std']:.3f} |", flush=True)
-  if FLAGS.output_json:
-    with open(FLAGS.output_json, 'w') as f:
-      json.dump({'temperature': temp, 'num_chars': n, 'seeds': seeds, 'prompt': FLAGS.prompt,
-                 'field_workdir': FLAGS.field_workdir, 'context': FLAGS.context, 'rows': rows,
-                 'samples': {k: [s[:300] for s in v] for k, v in groups.items()}}, f, indent=1)
+  reports.write_json(FLAGS.output_json, {
+      'temperature': temp, 'num_chars': n, 'seeds': seeds, 'prompt': FLAGS.prompt,
+      'field_workdir': FLAGS.field_workdir, 'context': FLAGS.context, 'rows': rows,
+      'samples': {k: [s[:300] for s in v] for k, v in groups.items()}})
 
 
 if __name__ == '__main__':

@@ -46,3 +46,9 @@ def test_word_rate_and_report():
   with pytest.raises(ValueError, match='n must be'):
     sample_metrics.distinct_ngrams('abc', 0)
   assert sample_metrics.distinct_ngrams('ab', 3) == 1.0
+
+
+def test_summarize_gives_mean_and_spread():
+  row = sample_metrics.summarize(['abab', 'abcd'], {'abcd'})
+  assert row['longest_repeat'] == 1.0 and row['longest_repeat_std'] == 1.0  # 2 and 0.
+  assert row['word_rate'] == 0.5 and row['distinct_4'] == 1.0

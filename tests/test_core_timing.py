@@ -55,3 +55,28 @@ def test_machine_info_describes_this_process():
   assert info['jax'] == jax.__version__ and info['jax_backend'] == jax.default_backend()
   assert 1 <= info['cpus_available'] <= info['logical_cpus']
   assert len(info['load_average_at_start']) == 3 and info['date_utc'].endswith('UTC')
+
+
+def test_time_steps_carries_the_state_and_sizes_its_repeats():
+  calls = []
+
+  def step(state):
+    calls.append(state)
+    time.sleep(0.002)
+    return state + 1
+  timed = timing.time_steps(step, 0, repeats=2, repeat_s=0.01, max_steps=3)
+  assert timed['steps_per_repeat'] == 3  # ~5 steps of 2 ms in 10 ms, capped at 3.
+  assert calls == list(range(2 + 2 * 3)) and timed['state'] == 8  # Warm-ups, then 2 x 3.
+  assert timed['ms_per_step_min'] <= timed['ms_per_step'] <= timed['ms_per_step_max']
+  assert timed['ms_per_step'] >= 2 and timed['s_per_step'] == timed['ms_per_step'] / 1e3
+
+
+def test_compile_timed_gives_xla_s_estimates_and_the_device_its_description():
+  x = jnp.ones((8, 8))
+  compiled, seconds, xla = timing.compile_timed(jax.jit(lambda a: a @ a), x)
+  assert seconds > 0 and (compiled(x) == 8).all()
+  assert xla['xla_flops'] == pytest.approx(2 * 8 ** 3, rel=0.5)  # The CPU has a count.
+  assert xla['xla_memory_bytes'] >= 2 * 8 * 8 * 4  # Argument and result at least.
+  assert timing.xla_cost(object()) == {'xla_flops': None, 'xla_memory_bytes': None}
+  info = timing.device_info()
+  assert info['backend'] == jax.default_backend() and info['versions']['jax'] == jax.__version__

@@ -88,11 +88,13 @@ def test_token_masses():
                              atol=1e-6)
 
 
-def test_init_params_shapes_and_determinism():
+def test_init_params_shapes_and_scales():
   a = model.init_params(TINY, jax.random.PRNGKey(0))
-  b = model.init_params(TINY, jax.random.PRNGKey(0))
   assert {k: v.shape for k, v in a.items()} == {
       'lattice': (24, 32), 'lattice_bias': (32,), 'crystal': (32, 8), 'counts': (11,)}
-  for k in a:
-    np.testing.assert_array_equal(np.asarray(a[k]), np.asarray(b[k]))
+  # K = 3 lag vectors of norm <= 1 in: entries ~ N(0, 1/K), unit-variance responses.
+  assert np.asarray(a['lattice']).std() == pytest.approx(1 / np.sqrt(3), rel=0.15)
+  assert np.abs(np.asarray(a['lattice_bias'])).max() <= 0.5
   assert not np.asarray(a['crystal']).any() and (np.asarray(a['counts']) == 1).all()
+  other = model.init_params(TINY, jax.random.PRNGKey(1))  # The key draws the lattice.
+  assert not np.allclose(np.asarray(a['lattice']), np.asarray(other['lattice']))

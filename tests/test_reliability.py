@@ -46,6 +46,7 @@ from landauerjax import train
 from landauerjax.core import checkpoints as core_checkpoints
 from landauerjax.core import errors
 from landauerjax.core import loop as core_loop
+from landauerjax.core import metrics as core_metrics
 from landauerjax.core import preemption
 
 
@@ -593,7 +594,16 @@ def test_field_run_json_is_rebuilt_when_a_kill_left_it_missing_or_stale(
 
 
 def test_field_schedule_spellings_are_one_setting(field_reference, field_data, tmp_path):
+  """Respelled (key order, spacing), the schedule is the same setting: the run goes on
+  from its checkpoint of step 6 to 7. Another schedule is refused: what is compared is
+  the schedule, not its spelling."""
   workdir = str(tmp_path / 'run')
   shutil.copytree(field_reference[0], workdir)
+  with pytest.raises(errors.WorkdirError, match='perturbation_schedule'):
+    _field_train(field_data, workdir, num_steps=7,
+                 perturbation_schedule='{"0": "levy", "4": "adaptive"}')
   _field_train(field_data, workdir, num_steps=7,
                perturbation_schedule='{"4":"beta","0":"levy"}')  # Same schedule, respelled.
+  records = core_metrics.read_metrics(core_metrics.metrics_path(workdir))
+  assert [r['step'] for r in records if 'train_loss' in r] == list(range(1, 8))
+  assert json.load(open(os.path.join(workdir, 'run.json')))['step'] == 7

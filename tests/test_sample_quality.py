@@ -35,9 +35,3 @@ def test_landauer_samples(landauer_run):
   samples = sample_quality.landauer_samples(landauer_run[0], 'th', num_chars=12, seeds=2,
                                             temperature=1.0)
   assert [len(s) for s in samples] == [12, 12]
-
-
-def test_summarize_gives_mean_and_spread():
-  row = sample_quality.summarize(['abab', 'abcd'], {'abcd'})
-  assert row['longest_repeat'] == 1.0 and row['longest_repeat_std'] == 1.0  # 2 and 0.
-  assert row['word_rate'] == 0.5 and row['distinct_4'] == 1.0

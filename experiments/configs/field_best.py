@@ -17,9 +17,12 @@ The field's share (docs/fieldjax.md section 9): --config.model.field.num_steps=0
 turns the field's evolution off, gravity's and the charges' (recall is then
 silent); --config.model.field.gravity=0 keeps the particles where they are and
 the charges relaxing; --config.model.recall.softening=0 turns recall off.
+ABLATIONS lists these and the other variants that scripts/field_best_results.py
+runs (their config overrides, each paired with the variant it ablates).
 """
 
 from experiments.configs import field_tiny
+from fieldjax import ablation
 
 
 def get_config():
@@ -37,3 +40,57 @@ def get_config():
   config.checkpoint.every = 400
   config.checkpoint.keep = 1
   return config
+
+
+# The previous field_best.py (before recall): its ablations stay rows of their own,
+# paired with it, so that every row is compared with the model it ablates.
+NO_RECALL = ('model.recall.softening=0', 'eval.seq_len=0', 'eval.stride=64', 'eval.batch_size=64')
+
+_V = ablation.Variant  # What it changes, its overrides, the variant it is paired with.
+ABLATIONS = {
+    'best': _V('field_best.py as it is', reference=''),
+    'field_off': _V("the field's evolution off (--config.model.field.num_steps=0): particles "
+                    "stay at their embeddings, charges stay uniform (recall silent)",
+                    ('model.field.num_steps=0',)),
+    'gravity_off': _V("positions not moved (model.field.gravity=0); charges still relax",
+                      ('model.field.gravity=0',)),
+    'recall_off': _V("recall off: the field's pull not read (model.recall.softening=0)",
+                     ('model.recall.softening=0',)),
+    'floor_form': _V('recall without charges: the previous field_best (recall.dt=0, '
+                     'softening 0.1, rate 0.02)',
+                     ('model.recall.dt=0', 'model.recall.softening=0.1',
+                      'model.recall.rate=0.02')),
+    'traces_off': _V("recall matched on the particle x' alone, not its traces",
+                     ('model.recall.trace_scales=0',)),
+    'short_eval': _V('validated on 128-char windows, as trained (stride 64)',
+                     ('eval.seq_len=0', 'eval.stride=64')),
+    'random_embedding_recall': _V('random instead of golden-spiral embeddings (recall '
+                                  'matches on them)', ('model.embedding=random',)),
+    'levy_recall': _V('Levy perturbations of the field during training',
+                      ("train.perturbation_schedule={0:'levy'}",)),
+    'sites_only': _V('the previous field_best: no recall, 128-char validation windows',
+                     NO_RECALL),
+    'sites_only_field_off': _V('sites_only without gravity (field.num_steps=0)',
+                               NO_RECALL + ('model.field.num_steps=0',), 'sites_only'),
+    'traces_on': _V("sites_only with the field's traces at 5 golden time scales in the lattice",
+                    NO_RECALL + ('model.field.trace_scales=5',), 'sites_only'),
+    'sites_off': _V('no sparse crystal (the old dense model)',
+                    NO_RECALL + ('model.sites.table_bits=0',), 'sites_only'),
+    'dense_off': _V('no dense crystal (its rate 0: sparse sites and prior only)',
+                    NO_RECALL + ('model.eta=0',), 'sites_only'),
+    'fixed_rate': _V('sites at a fixed rate 0.1, no annealing (cap kept)',
+                     NO_RECALL + ('model.sites.eta=0.1', 'model.sites.floor=0.1'), 'sites_only'),
+    'orders_1_4': _V('sites of orders 1-4 only', NO_RECALL + ('model.sites.orders=(1,2,3,4)',),
+                     'sites_only'),
+    'random_embedding': _V('random instead of golden-spiral embeddings',
+                           NO_RECALL + ('model.embedding=random',), 'sites_only'),
+    'levy': _V('Levy perturbations of the field during training',
+               NO_RECALL + ("train.perturbation_schedule={0:'levy'}",), 'sites_only'),
+    'lattice_instar': _V('the lattice learned by the competitive instar rule (rate 0.1, 16 '
+                         'winners) instead of fixed', NO_RECALL + ('model.lattice_rule=instar',),
+                         'sites_only'),
+    'lattice_instar_slow': _V('the same at rate 0.01', NO_RECALL + (
+        'model.lattice_rule=instar', 'model.lattice_rate=0.01'), 'sites_only'),
+}
+# Run with every seed; the others with the first seed only.
+ALL_SEEDS = ('best', 'field_off', 'gravity_off', 'sites_only', 'sites_only_field_off')

@@ -12,7 +12,9 @@ Used to compare samples of different models and samplers (scripts/sample_quality
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+
+import numpy as np
 
 _WORD = re.compile(r"[A-Za-z]+")
 
@@ -64,3 +66,18 @@ def sample_report(text: str, vocabulary: Iterable[str] = ()) -> dict[str, float]
   report['longest_repeat'] = float(longest_repeat(text))
   report['word_rate'] = word_rate(text, vocabulary)
   return report
+
+
+SUMMARY_KEYS = ('distinct_4', 'distinct_8', 'longest_repeat', 'word_rate')
+
+
+def summarize(samples: Sequence[str], vocabulary: Iterable[str] = (),
+              keys: Sequence[str] = SUMMARY_KEYS) -> dict[str, float]:
+  """Mean and standard deviation over samples of each of `keys` of `sample_report`:
+  {key: mean, key + '_std': sd (NumPy's, ddof 0)}."""
+  reports = [sample_report(s, vocabulary) for s in samples]
+  row = {}
+  for key in keys:
+    values = np.array([r[key] for r in reports])
+    row[key], row[key + '_std'] = float(values.mean()), float(values.std())
+  return row

@@ -23,6 +23,7 @@ Shapes: B batch, T sequence length, N tokens. Imports no model.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TYPE_CHECKING
 
@@ -102,3 +103,17 @@ def batches_with_state(dataset: grain.IterDataset, state: dict[str, Any] | None 
   while True:
     batch = next(iterator)
     yield np.asarray(batch, np.int32), iterator.get_state()
+
+
+def tokens_per_sec(batches: Iterator[tuple[np.ndarray, dict[str, Any]]], num_batches: int,
+                   *, warmup: int = 5) -> float:
+  """Warm rate of `batches_with_state`'s batches as a trainer pulls them: target tokens
+  (B x T of each [B, T + 1] batch) per second, over `num_batches` batches pulled after
+  `warmup` untimed ones."""
+  for _ in range(warmup):
+    next(batches)
+  tokens, t0 = 0, time.perf_counter()
+  for _ in range(num_batches):
+    batch, _ = next(batches)
+    tokens += batch.shape[0] * (batch.shape[1] - 1)
+  return tokens / (time.perf_counter() - t0)

@@ -1,4 +1,4 @@
-"""scripts/hashed_context_baseline.py: hashed contexts and the delta rule over them."""
+"""landauerjax.hashed_context: hashed contexts and the delta rule over them."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import jax.numpy as jnp
 import numpy as np
 
-from scripts import hashed_context_baseline as hashed
+from landauerjax import hashed_context as hashed
 
 
 def test_a_row_depends_on_exactly_the_last_n_ids():
