@@ -19,10 +19,10 @@ import ml_collections
 from ml_collections import config_flags
 
 from experiments import common
+from landauerjax import evaluation
 from landauerjax import checkpoints
 from landauerjax import input_pipeline
 from landauerjax import models
-from landauerjax import train
 from landauerjax.core import errors
 
 
@@ -68,12 +68,12 @@ def main(argv):
                     '(sha256 %s, trained on %s): evaluating on it anyway.', fingerprint[:12],
                     saved_run['data_fingerprint'][:12])
   model = models.LandauerLM(loaded.model_config)
-  result = train.evaluate(loaded.params, model, corpus.validation,
+  result = evaluation.evaluate(loaded.params, model, corpus.validation,
                           num_streams=cfg.eval.num_streams, window=cfg.eval.window)
   record = {'val_ce': result['ce'], 'val_bpc': result['bpc'], 'chars': result['chars'],
             'step': loaded.step, 'variant': loaded.model_config.variant}
   if FLAGS.all_protocols:
-    record.update(train.other_protocols(loaded.params, model, corpus.validation,
+    record.update(evaluation.other_protocols(loaded.params, model, corpus.validation,
                                         num_streams=cfg.eval.num_streams,
                                         window=cfg.eval.window, seed=cfg.seed))
   print(json.dumps(record), flush=True)

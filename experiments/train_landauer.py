@@ -16,6 +16,7 @@ from absl import logging
 from ml_collections import config_flags
 
 from experiments import common
+from landauerjax import config_schema
 from landauerjax import train
 
 FLAGS = flags.FLAGS
@@ -43,7 +44,7 @@ def main(argv):
 
 def cli() -> None:
   """The command line: `main` with one-line errors (experiments.common.run)."""
-  common.run(main, trains=True, renamed_config_keys=train.RENAMED_KEYS)
+  common.run(main, trains=True, renamed_config_keys=config_schema.RENAMED_KEYS)
 
 
 if __name__ == '__main__':

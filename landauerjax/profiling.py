@@ -25,6 +25,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from landauerjax import losses
+from landauerjax import config_schema
 from landauerjax import models
 from landauerjax import sampling
 from landauerjax import train
@@ -66,7 +68,7 @@ def random_tokens(vocab_size: int, n: int = CORPUS_LEN) -> jax.Array:
 
 def random_model(config: Any, vocab_size: int, seed: int) -> tuple[models.LandauerLM, Any]:
   """(the model of an experiment config, its freshly initialised parameters)."""
-  model_config = train.model_config_from(config, vocab_size)
+  model_config = config_schema.model_config_from(config, vocab_size)
   return (models.LandauerLM(model_config),
           models.init_params(model_config, jax.random.PRNGKey(seed)))
 
@@ -80,7 +82,7 @@ def time_train_step(config: Any, vocab_size: int, *, repeats: int, repeat_s: flo
   'analytic_flops' (`train_flops`), 'loss' (the last step's), 'xla_flops',
   'xla_memory_bytes'}.
   """
-  model_config = train.model_config_from(config, vocab_size)
+  model_config = config_schema.model_config_from(config, vocab_size)
   model = models.LandauerLM(model_config)
   optimizer = train.make_optimizer(config.train)
   state = train.init_train_state(model_config, optimizer, config.seed)
@@ -161,16 +163,16 @@ def time_torch_reference(config: Any, vocab_size: int, threads: int, *, repeats:
       trained, torch.from_numpy(np.random.default_rng(0).integers(0, vocab_size, CORPUS_LEN)),
       batch_size=config.train.batch_size, seq_len=config.train.seq_len,
       learning_rate=config.train.learning_rate, grad_clip=config.train.grad_clip,
-      inertia_coefficient=train.inertia_coefficient(config.train.energy_weight,
+      inertia_coefficient=losses.inertia_coefficient(config.train.energy_weight,
                                                     config.train.inertia_temperature))
-  losses = [step() for _ in range(2)]  # Warm-up.
-  [stats] = timing.time_calls([lambda: losses.extend(step() for _ in range(train_steps))],
+  step_losses = [step() for _ in range(2)]  # Warm-up.
+  [stats] = timing.time_calls([lambda: step_losses.extend(step() for _ in range(train_steps))],
                               repeats, warmup=0)
   chars = config.train.batch_size * config.train.seq_len
   info = {'config': 'original (PyTorch)', 'variant': 'original', 'torch_threads': threads}
   train_result = {**info, 'params': sum(p.numel() for p in trained.parameters()),
                   'batch_size': config.train.batch_size, 'seq_len': config.train.seq_len,
-                  'last_loss': losses[-1], 'steps_per_repeat': train_steps,
+                  'last_loss': step_losses[-1], 'steps_per_repeat': train_steps,
                   'ms_per_step': 1e3 * stats['median_s'] / train_steps,
                   'ms_per_step_min': 1e3 * stats['min_s'] / train_steps,
                   'ms_per_step_max': 1e3 * stats['max_s'] / train_steps,

@@ -3,7 +3,7 @@
 `train_run` trains one config for one seed into its workdir (resuming an
 unfinished run; a finished one is only read) and returns its record: validation
 CE over the whole split with carried state, the two numbers of the original's
-protocols (`train.other_protocols`), wall time, training speed and the learning
+protocols (`evaluation.other_protocols`), wall time, training speed and the learning
 curves. `summarize` gives the mean, spread and range over seeds of each config,
 `markdown` the table (with Kneser-Ney rows beside), `plot` the learning curves
 (`scripts/landauer_results.py`). `cached_run`, `transformer_summary` and
@@ -22,6 +22,7 @@ from typing import Any
 from absl import logging
 import numpy as np
 
+from landauerjax import evaluation
 from landauerjax import checkpoints
 from landauerjax import input_pipeline
 from landauerjax import models
@@ -52,7 +53,7 @@ def train_run(name: str, config: Any, workdir: str) -> dict[str, Any]:
   loaded = checkpoints.load_for_inference(workdir)
   corpus = input_pipeline.load_corpus(config.data, vocab=loaded.vocab)
   model = models.LandauerLM(loaded.model_config)
-  other = train.other_protocols(loaded.params, model, corpus.validation, num_streams=256,
+  other = evaluation.other_protocols(loaded.params, model, corpus.validation, num_streams=256,
                                 window=64, seed=config.seed)
   return {
       'config': name, 'seed': config.seed, 'variant': config.model.variant,

@@ -1,29 +1,26 @@
-"""Training and evaluation of the Landauer LM: one pure, jitted train step.
+"""Training the Landauer LM: the optimiser, one pure jitted train step, the run.
 
-Shapes: B batch, T window, V vocabulary, D top-layer width, S eval streams.
-The loss is cross-entropy (nats/char) plus the thermodynamic inertia penalty
-    energy_weight * inertia_temperature * ln(phi) * mean_t,b,d (h_t - h_{t-1})**2
-over the top layer's states inside each window.
+Shapes: B batch, T window. The loss is `losses.loss_fn`; the config's keys and
+checks are `config_schema`'s; validation is `evaluation.evaluate`. A run is
+`core.run.train_in_workdir` (lock, resume checks) around `core.loop.train_loop`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-import math
 import os
 from typing import Any, Callable
 
 from absl import logging
 import jax
 import jax.numpy as jnp
-import ml_collections
-import numpy as np
 import optax
 
 from landauerjax import checkpoints
-from landauerjax import constants
+from landauerjax import config_schema
+from landauerjax import evaluation
 from landauerjax import input_pipeline
+from landauerjax import losses
 from landauerjax import models
 from landauerjax.core import checkpoints as core_checkpoints
 from landauerjax.core import distributed
@@ -37,102 +34,6 @@ from landauerjax.core import windows as windows_lib
 from landauerjax.core import workdir as workdir_lib
 
 TrainState = dict[str, Any]  # {'params', 'opt_state', 'step'}
-
-
-# Config keys renamed since, old spelling -> new. The old spellings still work: in
-# a ConfigDict (canonical_config), on the command line (experiments.common) and in
-# the run records of older checkpoints (canonical_run_record).
-RENAMED_KEYS = {'train.temperature': 'train.inertia_temperature'}
-
-# Config keys added since, {flat key: its value in runs recorded before it}: a run
-# record without them (canonical_run_record) reads as one with these values.
-LATER_KEYS = {'profile.steps': []}
-
-
-def canonical_config(config: Any) -> ml_collections.ConfigDict:
-  """A copy of `config` in today's spelling: RENAMED_KEYS, and variant 'seed' -> 'original'."""
-  config = ml_collections.ConfigDict(
-      config.to_dict() if hasattr(config, 'to_dict') else dict(config))
-  for old, new in RENAMED_KEYS.items():
-    section, old_key = old.split('.')
-    new_key = new.split('.')[1]
-    if section in config and old_key in config[section]:
-      if new_key in config[section]:
-        raise errors.ConfigError(f'config.{old} is the old name of config.{new}: set only '
-                                 f'config.{new}.')
-      config[section][new_key] = config[section][old_key]
-      del config[section][old_key]
-  if 'model' in config and 'variant' in config.model:
-    config.model.variant = models.VARIANT_ALIASES.get(config.model.variant,
-                                                      config.model.variant)
-  return config
-
-
-def canonical_run_record(run: dict[str, Any] | None) -> dict[str, Any] | None:
-  """A run record (workdir.run_record) saved under old spellings (or before LATER_KEYS),
-  in today's."""
-  if not run or 'config' not in run:
-    return run
-  flat = {**LATER_KEYS, **{RENAMED_KEYS.get(k, k): v for k, v in run['config'].items()}}
-  if 'model.variant' in flat:
-    flat['model.variant'] = models.VARIANT_ALIASES.get(flat['model.variant'],
-                                                       flat['model.variant'])
-  return {**run, 'config': flat}
-
-
-def model_config_from(config: Any, vocab_size: int) -> models.ModelConfig:
-  """`config.model` (a ConfigDict or dict) -> ModelConfig, with unknown keys named."""
-  fields = dict(config.model)
-  known = {f.name for f in dataclasses.fields(models.ModelConfig)}
-  unknown = sorted(set(fields) - known)
-  if unknown:
-    raise errors.ConfigError(f'Unknown config.model keys {unknown}; known: {sorted(known)}.')
-  try:
-    return models.ModelConfig(**fields, vocab_size=vocab_size)
-  except (TypeError, ValueError) as e:
-    raise errors.ConfigError(f'Bad config.model: {e}') from e
-
-
-# ---------------------------------------------------------------------------
-# Loss.
-# ---------------------------------------------------------------------------
-
-
-def cross_entropy(logits_BxTxV: jax.Array, targets_BxT: jax.Array) -> jax.Array:
-  """Per-token cross-entropy in nats: [B, T]."""
-  return optax.softmax_cross_entropy_with_integer_labels(
-      logits_BxTxV.astype(jnp.float32), targets_BxT)
-
-
-def inertia_penalty(states_BxTxD: jax.Array) -> jax.Array:
-  """Mean squared hidden-state velocity within the window: scalar."""
-  velocity = jnp.diff(states_BxTxD, axis=1)
-  return jnp.mean(jnp.abs(velocity)**2)
-
-
-def inertia_coefficient(energy_weight: float, inertia_temperature: float) -> float:
-  """w * tau * ln(phi): the inertia penalty's weight (0.0024 by default)."""
-  return energy_weight * inertia_temperature * constants.LN_PHI
-
-
-def loss_fn(params: Any, model: models.LandauerLM, windows_BxT1: jax.Array,
-            coefficient: float, dropout_key: jax.Array | None = None
-            ) -> tuple[jax.Array, dict[str, jax.Array]]:
-  """Total loss of one batch of windows from a zero state, and its terms.
-
-  A dropout_key switches on training mode (dropout, where configured).
-  """
-  inputs, targets = windows_BxT1[:, :-1], windows_BxT1[:, 1:]
-  carry = models.initial_state(model.config, inputs.shape[0])
-  if dropout_key is None:
-    logits, top, _ = model.apply({'params': params}, inputs, carry)
-  else:
-    logits, top, _ = model.apply({'params': params}, inputs, carry, train=True,
-                                 rngs={'dropout': dropout_key})
-  ce = jnp.mean(cross_entropy(logits, targets))
-  energy = inertia_penalty(top)
-  total = ce + coefficient * energy
-  return total, {'loss': total, 'ce': ce, 'energy': energy}
 
 
 # ---------------------------------------------------------------------------
@@ -193,7 +94,7 @@ def train_step(state: TrainState, tokens_N: jax.Array, *, model: models.Landauer
   windows = sharding.constrain_batch(
       windows_lib.sample_windows(tokens_N, key, batch_size, seq_len), mesh)
   dropout_key = jax.random.fold_in(key, 1) if model.config.dropout > 0 else None
-  grads, metrics = jax.grad(loss_fn, has_aux=True)(
+  grads, metrics = jax.grad(losses.loss_fn, has_aux=True)(
       state['params'], model, windows, coefficient, dropout_key)
   updates, opt_state = optimizer.update(grads, state['opt_state'], state['params'])
   params = optax.apply_updates(state['params'], updates)
@@ -211,7 +112,7 @@ def make_train_step(config: Any, model: models.LandauerLM,
   step = functools.partial(
       train_step, model=model, optimizer=optimizer, seed=config.seed,
       batch_size=config.train.batch_size, seq_len=config.train.seq_len,
-      coefficient=inertia_coefficient(config.train.energy_weight,
+      coefficient=losses.inertia_coefficient(config.train.energy_weight,
                                       config.train.inertia_temperature), mesh=mesh)
   if mesh is None:
     return jax.jit(step, donate_argnums=0)
@@ -230,118 +131,12 @@ def updated_loss(state: TrainState, tokens_N: jax.Array, *, model: models.Landau
   """
   key = windows_lib.batch_key(seed, state['step'] - 1)
   windows = windows_lib.sample_windows(tokens_N, key, batch_size, seq_len)
-  return loss_fn(state['params'], model, windows, coefficient)[0]
-
-
-# ---------------------------------------------------------------------------
-# Evaluation.
-# ---------------------------------------------------------------------------
-
-
-@functools.partial(jax.jit, static_argnames=('model', 'window', 'carry_state'))
-def _stream_ce_sum(params: Any, model: models.LandauerLM, inputs_SxL: jax.Array,
-                   targets_SxL: jax.Array, mask_SxL: jax.Array, window: int,
-                   carry_state: bool) -> jax.Array:
-  """Summed masked cross-entropy over S streams, window by window (one scan)."""
-  num_streams, length = inputs_SxL.shape
-  chunks = lambda a: jnp.moveaxis(a.reshape(num_streams, length // window, window), 1, 0)
-  zero = models.initial_state(model.config, num_streams)
-
-  def body(carry, chunk):
-    inputs, targets, mask = chunk
-    logits, _, new_carry = model.apply({'params': params}, inputs, carry)
-    ce = jnp.sum(cross_entropy(logits, targets) * mask)
-    return (new_carry if carry_state else zero), ce
-  _, ce_C = jax.lax.scan(body, zero, (chunks(inputs_SxL), chunks(targets_SxL),
-                                      chunks(mask_SxL)))
-  return jnp.sum(ce_C)
-
-
-def evaluate(params: Any, model: models.LandauerLM, tokens_N: np.ndarray, *,
-             num_streams: int = 32, window: int = 256, carry_state: bool = True
-             ) -> dict[str, float]:
-  """Cross-entropy over a whole split: {'ce' nats/char, 'bpc' bits/char, 'chars'}.
-
-  With carry_state (the default) each of the S streams carries its hidden state
-  from window to window; otherwise the state resets to zero every `window`.
-  """
-  streams = windows_lib.eval_streams(tokens_N, num_streams, window)
-  total = _stream_ce_sum(params, model, streams.inputs, streams.targets,
-                         streams.mask, window, carry_state)
-  ce = float(total) / streams.num_targets
-  return {'ce': ce, 'bpc': ce / math.log(2), 'chars': streams.num_targets}
-
-
-def one_batch_loss(params: Any, model: models.LandauerLM, tokens_N: np.ndarray,
-                   key: jax.Array, *, batch_size: int = 32, seq_len: int = 64,
-                   coefficient: float = inertia_coefficient(0.1, 0.05)) -> dict[str, float]:
-  """The original's protocol: total loss (CE + energy) of ONE random batch."""
-  windows = windows_lib.sample_windows(jnp.asarray(tokens_N), key, batch_size, seq_len)
-  _, metrics = jax.jit(loss_fn, static_argnums=1)(params, model, windows, coefficient)
-  return {k: float(v) for k, v in metrics.items()}
-
-
-def other_protocols(params: Any, model: models.LandauerLM, tokens_N: np.ndarray, *,
-                    num_streams: int, window: int, seed: int) -> dict[str, float]:
-  """The numbers the original's protocols give, beside `evaluate`'s: {'val_ce_reset'
-  (`evaluate` with the state zeroed every `window` characters), 'one_batch_loss'
-  (`one_batch_loss` of the batch of PRNG seed `seed`)}."""
-  reset = evaluate(params, model, tokens_N, num_streams=num_streams, window=window,
-                   carry_state=False)
-  return {'val_ce_reset': reset['ce'], 'one_batch_loss': one_batch_loss(
-      params, model, tokens_N, jax.random.PRNGKey(seed))['loss']}
+  return losses.loss_fn(state['params'], model, windows, coefficient)[0]
 
 
 # ---------------------------------------------------------------------------
 # The training loop.
 # ---------------------------------------------------------------------------
-
-# Config keys a resumed run may change: they extend the run or change how often
-# it reports (or what it traces), not what it computes. Data paths may move; the
-# data's content is checked by its fingerprint. Any other change is refused
-# (allow_config_change).
-EXTENDABLE_KEYS = ('train.num_steps', 'log_every', 'eval.every', 'checkpoint.every',
-                   'checkpoint.keep', 'train.divergence_factor', 'data.local_path',
-                   'data.data_dir', 'profile.steps')
-
-
-def extendable_keys(config: Any) -> tuple[str, ...]:
-  """EXTENDABLE_KEYS, less train.num_steps when the learning rate depends on it
-  (a cosine schedule: a longer run has another rate at every step after warmup)."""
-  if config.train.schedule == 'constant':
-    return EXTENDABLE_KEYS
-  return tuple(k for k in EXTENDABLE_KEYS if k != 'train.num_steps')
-
-
-def check_train_config(config: Any) -> None:
-  """Raises ConfigError for counts and cadences that cannot run."""
-  for name, value in (('train.num_steps', config.train.num_steps),
-                      ('train.batch_size', config.train.batch_size),
-                      ('train.seq_len', config.train.seq_len),
-                      ('log_every', config.log_every), ('eval.every', config.eval.every),
-                      ('eval.window', config.eval.window),
-                      ('eval.num_streams', config.eval.num_streams),
-                      ('checkpoint.every', config.checkpoint.every),
-                      ('checkpoint.keep', config.checkpoint.keep)):
-    if not isinstance(value, int) or value < 1:
-      raise errors.ConfigError(f'config.{name} must be an integer >= 1, got {value!r} '
-                               f'(e.g. --config.{name}=100).')
-  for name, value in (('train.warmup_steps', config.train.warmup_steps),
-                      ('train.learning_rate', config.train.learning_rate),
-                      ('train.grad_clip', config.train.grad_clip),
-                      ('train.weight_decay', config.train.weight_decay)):
-    if not math.isfinite(value) or value < 0:
-      raise errors.ConfigError(f'config.{name} must be a finite number >= 0, got {value!r}.')
-  if config.train.get('divergence_factor', 0.0) < 0:
-    raise errors.ConfigError('config.train.divergence_factor must be >= 0 (0 turns the '
-                             f'guard off), got {config.train.divergence_factor}.')
-  profile_steps(config)
-
-
-def profile_steps(config: Any) -> tuple[int, ...]:
-  """config.profile.steps, checked (core.loop.check_profile_steps); () when absent."""
-  return core_loop.check_profile_steps((config.get('profile') or {}).get('steps', ()))
-
 
 def _last_evaluation(workdir: str) -> dict[str, Any]:
   evals = [r for r in core_metrics.read_metrics(core_metrics.metrics_path(workdir))
@@ -356,7 +151,7 @@ def train_and_evaluate(config: Any, workdir: str, *, allow_config_change: bool =
 
   Holds the workdir's lock for the whole run (a second writer is refused).
   Resuming checks the config and the data against the run recorded in the
-  checkpoint and refuses any change but `EXTENDABLE_KEYS` unless
+  checkpoint and refuses any change but `config_schema.EXTENDABLE_KEYS` unless
   `allow_config_change`. `resume_step` resumes from that checkpoint instead
   (newer ones are moved to WORKDIR/checkpoints_set_aside/, never deleted).
   Writes WORKDIR/config.json (after that check),
@@ -369,8 +164,8 @@ def train_and_evaluate(config: Any, workdir: str, *, allow_config_change: bool =
   the batch size must be a multiple of its data axis. A checkpoint restores on
   any device count.
   """
-  config = canonical_config(config)
-  check_train_config(config)
+  config = config_schema.canonical_config(config)
+  config_schema.check_train_config(config)
   mesh = sharding.make_mesh() if mesh is None else mesh
   sharding.check_batch_size(config.train.batch_size, mesh)
   corpus = distributed.primary_first(lambda: input_pipeline.load_corpus(config.data),
@@ -380,7 +175,7 @@ def train_and_evaluate(config: Any, workdir: str, *, allow_config_change: bool =
         f'The training split has {len(corpus.train)} characters, fewer than one window of '
         f'config.train.seq_len + 1 = {config.train.seq_len + 1}: use a longer text or a '
         'smaller seq_len.')
-  model_config = model_config_from(config, corpus.vocab.size)
+  model_config = config_schema.model_config_from(config, corpus.vocab.size)
   model = models.LandauerLM(model_config)
   optimizer = make_optimizer(config.train)
   config_dict = config.to_dict() if hasattr(config, 'to_dict') else dict(config)
@@ -393,7 +188,8 @@ def train_and_evaluate(config: Any, workdir: str, *, allow_config_change: bool =
                  models.count_params(state['params']), sharding.describe(mesh))
 
   spec = core_run.RunSpec(
-      family=checkpoints.FAMILY, record=run, extendable=extendable_keys(config),
+      family=checkpoints.FAMILY, record=run,
+      extendable=config_schema.extendable_keys(config),
       num_steps=config.train.num_steps, keep=config.checkpoint.keep,
       init_state=lambda: sharding.put_replicated(
           init_train_state(model_config, optimizer, config.seed), mesh),
@@ -406,7 +202,7 @@ def train_and_evaluate(config: Any, workdir: str, *, allow_config_change: bool =
       before_training=before_training,
       train=lambda state, start, store, writer: _train_loop(
           config, model, optimizer, corpus, state, start, store, writer, meta, mesh),
-      saved_record=canonical_run_record,
+      saved_record=config_schema.canonical_run_record,
       hints={'train.num_steps': f'the {config.train.schedule} learning-rate schedule '
                                 'depends on it'})
   return core_run.train_in_workdir(spec, workdir, allow_config_change=allow_config_change,
@@ -424,11 +220,11 @@ def _train_loop(config: Any, model: models.LandauerLM,
   probe = jax.jit(functools.partial(
       updated_loss, model=model, seed=config.seed, batch_size=config.train.batch_size,
       seq_len=config.train.seq_len,
-      coefficient=inertia_coefficient(config.train.energy_weight,
+      coefficient=losses.inertia_coefficient(config.train.energy_weight,
                                       config.train.inertia_temperature)))
 
   def evaluate_state(state: TrainState) -> dict[str, float]:
-    result = evaluate(state['params'], model, corpus.validation,
+    result = evaluation.evaluate(state['params'], model, corpus.validation,
                       num_streams=config.eval.num_streams, window=config.eval.window)
     return {'val_ce': result['ce'], 'val_bpc': result['bpc'], 'val_chars': result['chars']}
 
@@ -449,5 +245,6 @@ def _train_loop(config: Any, model: models.LandauerLM,
   _, last_eval = core_loop.train_loop(
       state, hooks, start=start, cadence=cadence, guard=guard, store=store, writer=writer,
       units_per_step=config.train.batch_size * config.train.seq_len, unit='chars',
-      profile_steps=profile_steps(config), profile_dir=os.path.join(store.workdir, 'profile'))
+      profile_steps=config_schema.profile_steps(config),
+      profile_dir=os.path.join(store.workdir, 'profile'))
   return last_eval

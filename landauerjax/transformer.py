@@ -31,8 +31,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from landauerjax import losses
 from landauerjax import models
-from landauerjax import train
 from landauerjax.core import windows as windows_lib
 
 
@@ -131,7 +131,7 @@ def loss_fn(params: Any, model: Transformer, windows_BxT1: jax.Array,
   inputs, targets = windows_BxT1[:, :-1], windows_BxT1[:, 1:]
   rngs = {} if dropout_key is None else {'dropout': dropout_key}
   logits = model.apply({'params': params}, inputs, train=dropout_key is not None, rngs=rngs)
-  return jnp.mean(train.cross_entropy(logits, targets))
+  return jnp.mean(losses.cross_entropy(logits, targets))
 
 
 def train_step(params: Any, opt_state: Any, step: jax.Array, tokens_N: jax.Array, *,
@@ -153,7 +153,7 @@ def train_step(params: Any, opt_state: Any, step: jax.Array, tokens_N: jax.Array
 def _windows_ce_sum(params: Any, model: Transformer, windows_WxT1: jax.Array,
                     mask_WxT: jax.Array) -> jax.Array:
   logits = model.apply({'params': params}, windows_WxT1[:, :-1])
-  return jnp.sum(train.cross_entropy(logits, windows_WxT1[:, 1:]) * mask_WxT)
+  return jnp.sum(losses.cross_entropy(logits, windows_WxT1[:, 1:]) * mask_WxT)
 
 
 def sliding_window_ce(params: Any, model: Transformer, tokens_N: np.ndarray, *,

@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from landauerjax import losses
 from landauerjax import kernels
 from landauerjax import models
 
@@ -92,7 +93,6 @@ def test_off_the_cpu_the_plain_kernels_give_the_same_loss_and_gradients(monkeypa
   backward pass replace the CPU-shaped custom VJPs. Same math, so the same loss and
   gradients up to float32 rounding (bfloat16: rounding of the same operands, the
   same on both paths; the sums' order differs)."""
-  from landauerjax import train  # pylint: disable=g-import-not-at-top
   config = models.ModelConfig(vocab_size=11, variant='original', embed_dim=6, hidden_dim=8,
                               num_layers=2, matmul_dtype=matmul_dtype)
   params = models.init_params(config, jax.random.PRNGKey(0))
@@ -100,7 +100,7 @@ def test_off_the_cpu_the_plain_kernels_give_the_same_loss_and_gradients(monkeypa
 
   def loss_and_grads():
     model = models.LandauerLM(config)  # Kernels are chosen when the model is traced.
-    return jax.value_and_grad(lambda p: train.loss_fn(p, model, windows, 0.01)[0])(params)
+    return jax.value_and_grad(lambda p: losses.loss_fn(p, model, windows, 0.01)[0])(params)
   tuned = loss_and_grads()
   monkeypatch.setattr(kernels, 'cpu_tuned', lambda: False)
   assert kernels.default_original_scan() is kernels.autodiff_original_scan

@@ -17,6 +17,7 @@ import pytest
 from experiments.configs import field_tiny
 from field_fixtures import shrunk_config
 from fieldjax import train as field_train
+from landauerjax import config_schema
 from landauerjax import train
 from landauerjax.core import checkpoints
 from landauerjax.core import errors
@@ -142,9 +143,9 @@ def test_landauer_run_recorded_before_the_key_resumes_with_a_trace(tiny_config, 
 def test_landauer_old_run_records_read_with_the_key_at_its_default(tiny_config):
   record = workdir_lib.run_record(tiny_config('original').to_dict(), 'data')
   old = {**record, 'config': {k: v for k, v in record['config'].items()
-                              if k not in train.LATER_KEYS}}
-  assert 'profile.steps' in train.LATER_KEYS and 'profile.steps' in train.EXTENDABLE_KEYS
-  assert train.canonical_run_record(old) == record
+                              if k not in config_schema.LATER_KEYS}}
+  assert 'profile.steps' in config_schema.LATER_KEYS and 'profile.steps' in config_schema.EXTENDABLE_KEYS
+  assert config_schema.canonical_run_record(old) == record
 
 
 @pytest.fixture(scope='module')

@@ -12,6 +12,9 @@ import ml_collections
 import numpy as np
 import pytest
 
+from landauerjax import losses
+from landauerjax import evaluation
+from landauerjax import config_schema
 from landauerjax import checkpoints
 from landauerjax import input_pipeline
 from landauerjax import models
@@ -63,15 +66,15 @@ def run_a(tiny_config, landauer_run):
 def test_inertia_penalty_is_mean_squared_velocity():
   x = np.random.default_rng(0).standard_normal((3, 7, 5)).astype(np.float32)
   expected = np.mean((x[:, 1:] - x[:, :-1]).astype(np.float64)**2)
-  np.testing.assert_allclose(train.inertia_penalty(jnp.asarray(x)), expected, rtol=1e-5)
-  assert float(train.inertia_penalty(jnp.ones((2, 4, 3)))) == 0.0
+  np.testing.assert_allclose(losses.inertia_penalty(jnp.asarray(x)), expected, rtol=1e-5)
+  assert float(losses.inertia_penalty(jnp.ones((2, 4, 3)))) == 0.0
 
 
 def test_inertia_coefficient():
   golden = (1 + math.sqrt(5)) / 2
-  assert train.inertia_coefficient(0.1, 0.05) == pytest.approx(0.1 * 0.05 * math.log(golden),
+  assert losses.inertia_coefficient(0.1, 0.05) == pytest.approx(0.1 * 0.05 * math.log(golden),
                                                                rel=1e-12)
-  assert train.inertia_coefficient(0.1, 0.05) == pytest.approx(0.0024061, abs=1e-7)
+  assert losses.inertia_coefficient(0.1, 0.05) == pytest.approx(0.0024061, abs=1e-7)
 
 
 def test_loss_fn_terms(tiny_model):
@@ -83,7 +86,7 @@ def test_loss_fn_terms(tiny_model):
   def run(params, windows):
     carry = models.initial_state(model.config, windows.shape[0])
     logits, top, _ = model.apply({'params': params}, windows[:, :-1], carry)
-    return train.loss_fn(params, model, windows, coefficient), logits, top
+    return losses.loss_fn(params, model, windows, coefficient), logits, top
   (total, metrics), logits, top = jax.device_get(run(params, windows))
   targets = np.asarray(windows[:, 1:])
   log_p = _log_softmax(logits)
@@ -97,14 +100,14 @@ def test_loss_fn_terms(tiny_model):
 
 def test_model_config_from_rejects_bad_model_config(tiny_config):
   config = tiny_config('original')
-  assert train.model_config_from(config, 17).vocab_size == 17
+  assert config_schema.model_config_from(config, 17).vocab_size == 17
   config.model.variant = 'foo'
   with pytest.raises(ValueError, match='foo'):
-    train.model_config_from(config, 17)
+    config_schema.model_config_from(config, 17)
   config = tiny_config('original')
   config.model.hidden = 3
   with pytest.raises(ValueError, match='hidden'):
-    train.model_config_from(config, 17)
+    config_schema.model_config_from(config, 17)
 
 
 def test_training_reduces_loss(tiny_config, small_corpus_path):
@@ -115,7 +118,7 @@ def test_training_reduces_loss(tiny_config, small_corpus_path):
     text = f.read()
   vocab = input_pipeline.CharVocab.from_texts(text)
   tokens = jnp.asarray(vocab.encode(text))
-  model = models.LandauerLM(train.model_config_from(config, vocab.size))
+  model = models.LandauerLM(config_schema.model_config_from(config, vocab.size))
   optimizer = train.make_optimizer(config.train)
   state = train.init_train_state(model.config, optimizer, config.seed)
   step_fn = train.make_train_step(config, model, optimizer)
@@ -272,8 +275,8 @@ def test_evaluate_matches_brute_force(tiny_model, num_streams, window):
   n = len(tokens) - 1
   # Stream length: ceil(n / S) rounded up to whole windows (eval_streams' layout).
   stream_len = -(-(-(-n // num_streams)) // window) * window
-  carried = train.evaluate(params, model, tokens, num_streams=num_streams, window=window)
-  reset = train.evaluate(params, model, tokens, num_streams=num_streams, window=window,
+  carried = evaluation.evaluate(params, model, tokens, num_streams=num_streams, window=window)
+  reset = evaluation.evaluate(params, model, tokens, num_streams=num_streams, window=window,
                          carry_state=False)
   assert carried['chars'] == reset['chars'] == n
   assert carried['bpc'] == pytest.approx(carried['ce'] / math.log(2))
@@ -296,16 +299,16 @@ def test_old_spellings_still_train_and_resume(tiny_config, tmp_path):
   old['train']['num_steps'] = 6
   result = train.train_and_evaluate(ml_collections.ConfigDict(old), workdir)
   assert math.isfinite(result['val_ce'])
-  assert train.canonical_config(old).model.variant == 'original'
+  assert config_schema.canonical_config(old).model.variant == 'original'
   both = tiny_config('original')
   both.train.temperature = 0.05
   with pytest.raises(errors.ConfigError, match='old name of config.train.inertia_temperature'):
-    train.canonical_config(both)
+    config_schema.canonical_config(both)
 
 
 def test_canonical_run_record_renames_old_keys():
   saved = {'config': {'train.temperature': 0.05, 'model.variant': 'seed', 'seed': 0},
            'data_fingerprint': 'x'}
-  assert train.canonical_run_record(saved)['config'] == {
+  assert config_schema.canonical_run_record(saved)['config'] == {
       'train.inertia_temperature': 0.05, 'model.variant': 'original', 'seed': 0,
       'profile.steps': []}  # A key added since (LATER_KEYS), at its default.
