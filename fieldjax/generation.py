@@ -23,19 +23,11 @@ from fieldjax import perturbations
 
 def next_token_logits(params: dict[str, jax.Array], buffer_C: jax.Array,
                       valid_C: jax.Array, cfg: model_lib.ModelConfig) -> jax.Array:
-  """Unperturbed logits [V] of the token after the buffer's last one."""
+  """Unperturbed logits [V] of the token after the buffer's last one: the model's forward
+  pass (`model_lib.forward`) of the last position only."""
   none = jnp.int32(perturbations.KINDS.index('none'))
-  x, _ = model_lib.evolved_field(params, buffer_C, jax.random.PRNGKey(0), none, cfg, valid_C)
-  # The lattice of the last position only (its lags, zeros before the buffer, and traces).
-  # Left padding stays at the origin (massless particles feel only each other), so its
-  # lags and traces are the zeros training sees before a sequence's start.
-  c_1xF = model_lib.lattice_input(x, cfg)[-1:]
-  sites = model_lib.site_addresses(buffer_C, cfg, valid_C)
-  if sites is not None:
-    sites = (sites[0][-1:], sites[1][-1:])
-  recall = model_lib.recall_of(params, x, buffer_C, cfg, valid_C, num_queries=1)
-  return model_lib.logits_from_features(params, model_lib.lattice_of(params, c_1xF, cfg), cfg,
-                                        sites, recall)[0]
+  return model_lib.forward(params, buffer_C[None], jax.random.PRNGKey(0), none, cfg,
+                           valid_C[None], last_only=True).logits_NxV[0]
 
 
 @functools.partial(jax.jit, static_argnames=('cfg', 'num_tokens', 'kind',

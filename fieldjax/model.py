@@ -1,19 +1,22 @@
 """The field-theoretic LM: configuration, parameters and the forward pass.
 
-Per sequence (vmapped over the batch by callers):
+`forward` runs B sequences (training, evaluation and generation all call it):
 
   tokens [T] --embed--> x [T, d] --field evolution, num_steps, perturbed--> x' [T, d]
-        --lags + traces + lattice--> phi [T, D] --crystal W + readout--> logits [T, V]
-  tokens [T] --hashed contexts--> active sites [T, O] --sparse crystal M--> + logits [T, V]
-  x' [T, d] + traces --pull of earlier particles, their successors--> recall --gains--> + logits
+  then each active component (`fieldjax.components`) reads the batch and adds a term:
+    crystal: x' --lags + traces + lattice--> phi [T, D] --crystal W + readout--> ln prior + ...
+    sites:   tokens --hashed contexts--> active sites [T, O] --sparse crystal M--> + rows
+    recall:  x' + traces --pull of earlier particles, their successors--> + gains x charges
+  logits [T, V] = the sum of the terms, in `components.COMPONENTS` order.
 
 Parameters (a dict; everything is float32 and learned without gradients):
+  'counts' [V]: token counts (give the masses and the readout's prior);
+  and each active component's (`init_params`):
   'lattice' [(K + J) d, D], 'lattice_bias' [D]: the lattice sites (random at
       initialisation; fixed, or learned by the competitive instar rule when
       lattice_rule = 'instar' (`crystal.instar_update`); see docs/fieldjax.md;
       J = the field's trace time scales);
   'crystal' [D, d]: the Hebbian crystal memory;
-  'counts' [V]: token counts (give the masses and the readout's prior);
   'site_table' [R, V], 'site_visits' [R]: the sparse crystal (`fieldjax.sites`),
       present only when config.sites.table_bits > 0;
   'recall_gain' [B]: recall's gains (`fieldjax.recall`), present only when
@@ -28,13 +31,14 @@ are within 10% of 50M/350M/750M for any V up to 65k (tests check them with
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from fieldjax import collapse as collapse_lib
+from fieldjax import components
 from fieldjax import constants
 from fieldjax import crystal
 from fieldjax import embeddings
@@ -42,7 +46,6 @@ from fieldjax import field
 from fieldjax import perturbations
 from fieldjax import recall as recall_lib
 from fieldjax import sites as sites_lib
-from landauerjax.core import sharding
 
 DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16, 'float16': jnp.float16}
 
@@ -111,13 +114,18 @@ class ModelConfig:
   @classmethod
   def from_json(cls, obj: dict[str, Any]) -> 'ModelConfig':
     obj = dict(obj)
-    obj['field'] = field.FieldConfig(**obj['field'])
-    obj['perturbation'] = perturbations.PerturbationConfig(**obj['perturbation'])
-    obj['collapse'] = collapse_lib.CollapseConfig(**obj['collapse'])
-    # Runs recorded before the sparse crystal have no 'sites': it was off.
-    obj['sites'] = sites_lib.SitesConfig(**obj.get('sites', {}))
-    obj['recall'] = recall_lib.RecallConfig(**obj.get('recall', {}))  # Likewise: off.
+    for name, config_type in nested_configs().items():
+      # A part added after a run was recorded (the sparse crystal, recall, ...) is missing
+      # from that run's meta: its default, which turns the part off, is the model it was.
+      obj[name] = config_type(**obj.get(name, {}))
     return cls(**obj)
+
+
+def nested_configs() -> dict[str, type]:
+  """ModelConfig's nested settings, {field name: its frozen dataclass}: the field,
+  perturbation, collapse and the components' (`components.Component.config`)."""
+  return {f.name: type(f.default) for f in dataclasses.fields(ModelConfig)
+          if dataclasses.is_dataclass(f.default)}
 
 
 def config_for_size(size: str, vocab_size: int, **overrides: Any) -> ModelConfig:
@@ -129,41 +137,45 @@ def config_for_size(size: str, vocab_size: int, **overrides: Any) -> ModelConfig
 
 
 def init_params(cfg: ModelConfig, key: jax.Array) -> dict[str, jax.Array]:
-  """Fresh parameters: random lattice, empty crystals, one count per token."""
-  inputs = cfg.lags + cfg.field.trace_scales
-  k_lattice, k_bias = jax.random.split(key)
-  # The input is K + J vectors of norm <= 1 (|c| ~ sqrt(K + J)): unit-variance responses.
-  lattice = jax.random.normal(k_lattice, (inputs * cfg.embed_dim, cfg.lattice_dim)) / np.sqrt(inputs)
-  sparse = ({'site_table': jnp.zeros((cfg.sites.num_sites, cfg.vocab_size), jnp.float32),
-             'site_visits': jnp.zeros((cfg.sites.num_sites,), jnp.float32)}
-            if cfg.sites.enabled else {})
-  if cfg.recall.enabled:
-    sparse['recall_gain'] = jnp.zeros((cfg.recall.buckets,), jnp.float32)
-  return {**sparse,
-      'lattice': lattice,
-      'lattice_bias': jax.random.uniform(k_bias, (cfg.lattice_dim,), minval=-0.5, maxval=0.5),
-      'crystal': jnp.zeros((cfg.lattice_dim, cfg.embed_dim), jnp.float32),
-      'counts': jnp.ones((cfg.vocab_size,), jnp.float32),
-  }
+  """Fresh parameters: one count per token, then each active component's
+  (`fieldjax.components`: a random lattice and empty crystals)."""
+  params = {'counts': jnp.ones((cfg.vocab_size,), jnp.float32)}
+  for component in components.active(cfg):
+    new = component.init(cfg, key)
+    _check_unique(params, new, component)
+    params.update(new)
+  return params
 
 
-def param_shardings(mesh: jax.sharding.Mesh, cfg: ModelConfig | None = None
-                    ) -> dict[str, jax.sharding.NamedSharding]:
-  """Where each parameter lives on a (data, model) mesh (landauerjax.core.sharding).
+def param_specs(cfg: ModelConfig) -> dict[str, jax.sharding.PartitionSpec]:
+  """Each parameter's PartitionSpec over a (data, model) mesh (landauerjax.core.sharding).
 
-  The lattice [(K + J) d, D], its bias [D] and the crystal [D, d] are split
-  along the lattice sites D over the `model` axis (D is their largest axis:
-  memory per device falls ~1/model for them); the counts [V] are replicated.
-  The sparse crystal's sites (when `cfg` has them) are split along R. Every
-  parameter is replicated over `data`.
+  The counts [V] are replicated; each component says where its own live (the dense
+  crystal's lattice, bias and W are split along the lattice sites D over `model`, the
+  sparse crystal's sites along R, recall's gains replicated). Nothing is split over
+  `data`: every parameter is replicated there.
   """
-  named = lambda *spec: jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(*spec))
-  sparse = ({'site_table': named(sharding.MODEL, None), 'site_visits': named(sharding.MODEL)}
-            if cfg is not None and cfg.sites.enabled else {})
-  if cfg is not None and cfg.recall.enabled:
-    sparse['recall_gain'] = named()
-  return {'lattice': named(None, sharding.MODEL), 'lattice_bias': named(sharding.MODEL),
-          'crystal': named(sharding.MODEL, None), 'counts': named(), **sparse}
+  specs = {'counts': jax.sharding.PartitionSpec()}
+  for component in components.active(cfg):
+    new = component.specs(cfg)
+    _check_unique(specs, new, component)
+    specs.update(new)
+  return specs
+
+
+def param_shardings(mesh: jax.sharding.Mesh, cfg: ModelConfig
+                    ) -> dict[str, jax.sharding.NamedSharding]:
+  """Where each parameter lives on `mesh`: `param_specs` as NamedShardings."""
+  return {name: jax.sharding.NamedSharding(mesh, spec)
+          for name, spec in param_specs(cfg).items()}
+
+
+def _check_unique(have: dict[str, Any], new: dict[str, Any],
+                  component: components.Component) -> None:
+  clash = sorted(have.keys() & new.keys())
+  if clash:
+    raise ValueError(f'Component {component.name!r} names parameters {clash} that another '
+                     'part of the model already has.')
 
 
 def param_count(cfg: ModelConfig) -> int:
@@ -208,90 +220,62 @@ def evolve(x_TxD: jax.Array, mass_T: jax.Array, key: jax.Array,
   return x, jnp.concatenate([coherences, collapse_lib.coherence(x)[None]])
 
 
-def evolved_field(params: dict[str, jax.Array], tokens_T: jax.Array, key: jax.Array,
-                  kind_index: jax.Array, cfg: ModelConfig,
-                  valid_T: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
-  """Embeds one sequence and runs its field: (x [T, d], coherence [S + 1]).
+class Intermediates(NamedTuple):
+  """What one forward pass computed; a pytree, so it can leave a jitted function.
 
-  `valid_T` (bool) marks real tokens; invalid ones (left padding) become
-  massless particles at the origin, exactly like the zeros before a
-  sequence's start, so a right-aligned prompt sees what training saw.
+  N = B T positions, batch-major (B with `last_only`: each sequence's last).
   """
-  x = embedding_table(cfg)[tokens_T]
-  mass_T = token_masses(params['counts'])[tokens_T]
-  if valid_T is not None:
-    x = jnp.where(valid_T[:, None], x, 0.0)
-    mass_T = jnp.where(valid_T, mass_T, 0.0)
-  return evolve(x.astype(cfg.compute_dtype), mass_T, key, kind_index, cfg)
+  x_BxTxD: jax.Array          # The evolved particles x' (compute dtype).
+  coherence_BxS1: jax.Array   # Field coherence before each of the S steps and at the end.
+  features: dict[str, Any]    # Each active component's reading of the N positions, by name
+                              # ('crystal': components.Lattice; 'sites': (rows, active);
+                              # 'recall': (f, gain index)).
+  logits_NxV: jax.Array       # Next-token logits: the sum of the components' terms, float32.
 
 
-def lattice_input(x_TxD: jax.Array, cfg: ModelConfig) -> jax.Array:
-  """What the lattice reads at each position: c [T, (K + J) d].
+def forward(params: dict[str, jax.Array], tokens_BxT: jax.Array, key: jax.Array,
+            kind_index: jax.Array, cfg: ModelConfig, valid_BxT: jax.Array | None = None,
+            last_only: bool = False) -> Intermediates:
+  """The forward pass of B sequences: the one that training, evaluation and generation run.
 
-  The K lagged particles [x_t, ..., x_{t-K+1}] (zeros before the start) and
-  the field's J traces at time t (`fieldjax.field.traces`; none when J = 0).
+  Embeds each sequence, runs its perturbed field (`evolve`, vmapped: sequence b
+  gets the b-th key of jax.random.split(key, B)), then lets every active
+  component (`fieldjax.components`) read the result and sums their logits.
+  Position t predicts token t + 1 from tokens 0..t.
+
+  Args:
+    params: model parameters (module docstring).
+    tokens_BxT: int32 token ids.
+    key: PRNG key of the perturbations (unused by 'none').
+    kind_index: int32 scalar, index into perturbations.KINDS.
+    cfg: the model config (static under jit).
+    valid_BxT: bool, real tokens; invalid ones (left padding) become massless
+      particles at the origin, exactly like the zeros before a sequence's start,
+      so a right-aligned prompt sees what training saw. None: all real.
+    last_only: read and predict only each sequence's last position (generation;
+      static under jit).
   """
-  lagged = crystal.lagged(x_TxD, cfg.lags)
-  if not cfg.field.trace_scales:
-    return lagged
-  return jnp.concatenate([lagged, field.traces(x_TxD, cfg.field.trace_scales)], axis=-1)
+  table_VxD = embedding_table(cfg)
+  masses_V = token_masses(params['counts'])
 
+  def embed_and_evolve(tokens_T, valid_T, seq_key):
+    x_TxD, mass_T = table_VxD[tokens_T], masses_V[tokens_T]
+    if valid_T is not None:
+      x_TxD = jnp.where(valid_T[:, None], x_TxD, 0.0)
+      mass_T = jnp.where(valid_T, mass_T, 0.0)
+    x_TxD, coherence_S1 = evolve(x_TxD.astype(cfg.compute_dtype), mass_T, seq_key,
+                                 kind_index, cfg)
+    return x_TxD, mass_T, coherence_S1
 
-def lattice_of(params: dict[str, jax.Array], c_NxF: jax.Array, cfg: ModelConfig) -> jax.Array:
-  """Lattice features phi [N, D] (float32) of lattice inputs c [N, (K + J) d]."""
-  return crystal.lattice_features(c_NxF.astype(cfg.compute_dtype), params['lattice'],
-                                  params['lattice_bias'], cfg.feature_norm)
-
-
-def features(params: dict[str, jax.Array], tokens_T: jax.Array, key: jax.Array,
-             kind_index: jax.Array, cfg: ModelConfig,
-             valid_T: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
-  """Lattice features of one sequence: (phi [T, D] float32, coherence [S + 1])."""
-  x, coherences = evolved_field(params, tokens_T, key, kind_index, cfg, valid_T)
-  return lattice_of(params, lattice_input(x, cfg), cfg), coherences
-
-
-Sites = tuple[jax.Array, jax.Array]  # (rows int32 [..., O], active bool [..., O])
-
-
-def site_addresses(tokens_T: jax.Array, cfg: ModelConfig,
-                   valid_T: jax.Array | None = None) -> Sites | None:
-  """The sparse crystal's active sites of one sequence; None when it is off."""
-  return sites_lib.addresses(tokens_T, valid_T, cfg.sites) if cfg.sites.enabled else None
-
-
-Recall = tuple[jax.Array, jax.Array]  # (f [..., V], gain index int32 [...])
-
-
-def recall_of(params: dict[str, jax.Array], x_TxD: jax.Array, tokens_T: jax.Array,
-              cfg: ModelConfig, valid_T: jax.Array | None = None,
-              num_queries: int | None = None) -> Recall | None:
-  """Recall's features of one window's positions (its last `num_queries`; None: all)
-  (`fieldjax.recall`); None when recall is off. With charges (recall.dt > 0) the pull
-  carries the sources' masses, as gravity's does (`token_masses` of params['counts'])."""
-  if not cfg.recall.enabled:
-    return None
-  z = x_TxD
-  if cfg.recall.trace_scales:
-    z = jnp.concatenate([x_TxD, field.traces(x_TxD, cfg.recall.trace_scales)], axis=-1)
-  mass_T = token_masses(params['counts'])[tokens_T] if cfg.recall.dt > 0 else None
-  return recall_lib.recall_features(z, tokens_T, valid_T, cfg.vocab_size, cfg.recall,
-                                    mass_T=mass_T, num_steps=cfg.field.num_steps,
-                                    num_queries=num_queries)
-
-
-def logits_from_features(params: dict[str, jax.Array], phi_TxD: jax.Array,
-                         cfg: ModelConfig, sites: Sites | None = None,
-                         recall: Recall | None = None) -> jax.Array:
-  """Next-token logits [T, V]: the dense crystal's readout plus the active sites' rows
-  plus recall."""
-  logits = crystal.readout_logits(phi_TxD, params['crystal'], embedding_table(cfg),
-                                  crystal.log_prior(params['counts']))
-  if sites is not None:
-    logits = logits + sites_lib.site_logits(params['site_table'], *sites)
-  if recall is not None:
-    logits = logits + recall_lib.recall_logits(params['recall_gain'], *recall)
-  return logits
+  keys = jax.random.split(key, tokens_BxT.shape[0])
+  x_BxTxD, mass_BxT, coherence_BxS1 = jax.vmap(embed_and_evolve)(tokens_BxT, valid_BxT, keys)
+  batch = components.Batch(tokens_BxT, valid_BxT, x_BxTxD, mass_BxT, last_only)
+  features, logits_NxV = {}, None
+  for component in components.active(cfg):
+    features[component.name] = component.features(params, batch, cfg)
+    term_NxV = component.logits(params, features[component.name], cfg)
+    logits_NxV = term_NxV if logits_NxV is None else logits_NxV + term_NxV
+  return Intermediates(x_BxTxD, coherence_BxS1, features, logits_NxV)
 
 
 _NONE = perturbations.KINDS.index('none')
@@ -303,12 +287,5 @@ def log_probs(params: dict[str, jax.Array], tokens_BxT: jax.Array,
 
   Position t predicts token t + 1 from tokens 0..t.
   """
-  key = jax.random.PRNGKey(0)  # Unused by the 'none' perturbation.
-
-  def one(tokens_T):
-    x, _ = evolved_field(params, tokens_T, key, jnp.int32(_NONE), cfg)
-    phi = lattice_of(params, lattice_input(x, cfg), cfg)
-    return jax.nn.log_softmax(logits_from_features(
-        params, phi, cfg, site_addresses(tokens_T, cfg), recall_of(params, x, tokens_T, cfg)))
-
-  return jax.vmap(one)(tokens_BxT)
+  out = forward(params, tokens_BxT, jax.random.PRNGKey(0), jnp.int32(_NONE), cfg)
+  return jax.nn.log_softmax(out.logits_NxV).reshape(*tokens_BxT.shape, cfg.vocab_size)

@@ -95,7 +95,7 @@ def recall_features(z_TxF: jax.Array, tokens_T: jax.Array, valid_T: jax.Array | 
     vocab_size: V.
     cfg: recall constants.
     mass_T: the particles' masses m_s (>= 0), applied as given; None: all 1
-      (`fieldjax.model.recall_of` passes them with charges only, dt > 0).
+      (the model passes them with charges only, dt > 0: `fieldjax.components`).
     num_steps: S, the charges' relaxation steps (the field's num_steps; unused when
       cfg.dt = 0).
     num_queries: Q, the window's last Q positions (generation needs the last one only:

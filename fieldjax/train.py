@@ -1,8 +1,8 @@
 """Hebbian training of the field LM: a pure jitted step, evaluation, the loop.
 
-Nothing here takes a gradient. `hebbian_step` computes the field, the
-lattice features and the readout's probabilities (a forward pass), then
-applies the crystal's Hebbian rule and counts the targets.
+Nothing here takes a gradient. `hebbian_step` runs the model's forward pass
+(`fieldjax.model.forward`), then counts the targets and applies each
+component's Hebbian rule (`fieldjax.components`).
 
 Determinism: batch `step` is drawn with `landauerjax.core.windows.batch_key
 (seed, step)` and perturbed with `perturbation_key(seed, step)`, so a resumed
@@ -26,13 +26,11 @@ import numpy as np
 
 from fieldjax import checkpoints
 from fieldjax import collapse as collapse_lib
+from fieldjax import components
 from fieldjax import crystal
-from fieldjax import field as field_lib
 from fieldjax import input_pipeline
 from fieldjax import model as model_lib
 from fieldjax import perturbations
-from fieldjax import recall as recall_lib
-from fieldjax import sites as sites_lib
 from landauerjax.core import checkpoints as core_checkpoints
 from landauerjax.core import distributed
 from landauerjax.core import errors
@@ -111,6 +109,10 @@ def hebbian_step(params: dict[str, jax.Array], windows_BxT1: jax.Array,
                  ) -> tuple[dict[str, jax.Array], dict[str, jax.Array]]:
   """One Hebbian update from a batch of windows; pure, no gradients.
 
+  Runs the forward pass (`model_lib.forward`, the one evaluation and generation
+  run), counts the targets, and applies each active component's learning rule
+  (`fieldjax.components`) to its own features and the joint prediction's outcome.
+
   Args:
     params: model parameters (see fieldjax.model).
     windows_BxT1: int32 [B, T + 1]; inputs [:, :-1], targets [:, 1:].
@@ -123,50 +125,22 @@ def hebbian_step(params: dict[str, jax.Array], windows_BxT1: jax.Array,
     the update), 'coherence' (mean field coherence after evolution),
     'crystal_norm' (Frobenius norm of W after the update).
   """
-  inputs_BxT, targets_BxT = windows_BxT1[:, :-1], windows_BxT1[:, 1:]
-  batch, length = inputs_BxT.shape
-  keys = jax.random.split(key, batch)
-  x_BxTxd, coh_BxS = jax.vmap(
-      lambda t, k: model_lib.evolved_field(params, t, k, kind_index, cfg))(inputs_BxT, keys)
-  c_NxF = jax.vmap(lambda x: model_lib.lattice_input(x, cfg))(x_BxTxd).reshape(
-      batch * length, -1).astype(cfg.compute_dtype)
-  h_NxD = crystal.lattice_response(c_NxF, params['lattice'], params['lattice_bias'])
-  phi_NxD = crystal.features_of_response(h_NxD, cfg.feature_norm)
-  targets_N = targets_BxT.reshape(-1)
-  sites = None
-  if cfg.sites.enabled:
-    rows_BxTxO, active_BxTxO = jax.vmap(lambda t: model_lib.site_addresses(t, cfg))(inputs_BxT)
-    sites = (rows_BxTxO.reshape(batch * length, -1), active_BxTxO.reshape(batch * length, -1))
-  recall = None
-  if cfg.recall.enabled:
-    f_BxTxV, bucket_BxT = jax.vmap(lambda x, t: model_lib.recall_of(params, x, t, cfg))(
-        x_BxTxd, inputs_BxT)
-    recall = (f_BxTxV.reshape(batch * length, -1), bucket_BxT.reshape(-1))
-  logits_NxV = model_lib.logits_from_features(params, phi_NxD, cfg, sites, recall)
-  logp_NxV = jax.nn.log_softmax(logits_NxV)
+  inputs_BxT, targets_N = windows_BxT1[:, :-1], windows_BxT1[:, 1:].reshape(-1)
+  out = model_lib.forward(params, inputs_BxT, key, kind_index, cfg)
+  logp_NxV = jax.nn.log_softmax(out.logits_NxV)
   ce = -jnp.mean(jnp.take_along_axis(logp_NxV, targets_N[:, None], axis=1))
   probs_NxV = jnp.exp(logp_NxV)
-  post_NxE = crystal.postsynaptic(probs_NxV, targets_N,
-                                  model_lib.embedding_table(cfg), cfg.hebbian_rule)
-  new_crystal = crystal.crystal_update(params['crystal'], phi_NxD, post_NxE,
-                                       cfg.eta, cfg.decay)
+  # Every rule learns from the one joint prediction's error (the delta rule, or its Hebbian
+  # form for the dense crystal).
+  outcome = components.Outcome(targets_N, probs_NxV,
+                               jax.nn.one_hot(targets_N, cfg.vocab_size) - probs_NxV)
   # Exact integer counts; a scatter on the CPU, a masked sum on a GPU (crystal.index_sum).
-  new_counts = params['counts'] + crystal.index_sum(
-      jnp.ones(targets_N.shape, params['counts'].dtype), targets_N, cfg.vocab_size)
-  new_params = {**params, 'crystal': new_crystal, 'counts': new_counts}
-  if cfg.lattice_rule == 'instar':
-    new_params['lattice'] = crystal.instar_update(params['lattice'], c_NxF, h_NxD,
-                                                  cfg.lattice_winners, cfg.lattice_rate)
-  # The crystals and recall's gains learn from the one joint prediction's error (the delta rule).
-  error_NxV = jax.nn.one_hot(targets_N, cfg.vocab_size) - probs_NxV
-  if sites is not None:
-    new_params['site_table'], new_params['site_visits'] = sites_lib.site_update(
-        params['site_table'], params['site_visits'], *sites, error_NxV, cfg.sites)
-  if recall is not None:
-    new_params['recall_gain'] = recall_lib.gain_update(params['recall_gain'], *recall,
-                                                       error_NxV, cfg.recall.rate)
-  metrics = {'ce': ce, 'coherence': jnp.mean(coh_BxS[:, -1]),
-             'crystal_norm': jnp.sqrt(jnp.sum(new_crystal ** 2))}
+  new_params = {**params, 'counts': params['counts'] + crystal.index_sum(
+      jnp.ones(targets_N.shape, params['counts'].dtype), targets_N, cfg.vocab_size)}
+  for component in components.active(cfg):
+    new_params.update(component.learn(params, out.features[component.name], outcome, cfg))
+  metrics = {'ce': ce, 'coherence': jnp.mean(out.coherence_BxS1[:, -1]),
+             'crystal_norm': jnp.sqrt(jnp.sum(new_params['crystal'] ** 2))}
   return new_params, metrics
 
 
@@ -331,9 +305,11 @@ def _with_later_defaults(saved_run: dict[str, Any] | None) -> dict[str, Any] | N
   was off, or, for the collapse (which never acts in training), the default."""
   if saved_run is None:
     return saved_run
+  nested = model_lib.nested_configs()
   later = workdir_lib.flatten({'train': {'eval_seq_len': 0, 'profile_steps': ()}, 'model': {
-      'sites': dataclasses.asdict(sites_lib.SitesConfig()),
-      'recall': dataclasses.asdict(recall_lib.RecallConfig()),
+      # Every component's settings (the sparse crystal, recall, ...): default off.
+      **{c.config: dataclasses.asdict(nested[c.config]()) for c in components.COMPONENTS
+         if c.config is not None},
       'field': {'trace_scales': 0},
       'collapse': {'rule': collapse_lib.CollapseConfig().rule},
       **{name: getattr(model_lib.ModelConfig, name)
@@ -531,10 +507,6 @@ def _train_loop(cfg: model_lib.ModelConfig, train_cfg: TrainConfig,
 # From a config file: data, tokenizer, model and the loop.
 # ---------------------------------------------------------------------------
 
-_NESTED = {'field': field_lib.FieldConfig, 'perturbation': perturbations.PerturbationConfig,
-           'collapse': collapse_lib.CollapseConfig, 'sites': sites_lib.SitesConfig,
-           'recall': recall_lib.RecallConfig}
-
 
 def _as_dict(config: Any) -> dict[str, Any]:
   return config.to_dict() if hasattr(config, 'to_dict') else dict(config)
@@ -548,7 +520,7 @@ def model_config_from(model_config: Any, vocab_size: int) -> model_lib.ModelConf
   unknown = sorted(set(fields) - known)
   if unknown:
     raise errors.ConfigError(f'Unknown config.model keys {unknown}; known: {sorted(known)}.')
-  for name, cls in _NESTED.items():
+  for name, cls in model_lib.nested_configs().items():
     if name in fields:
       sub = _as_dict(fields[name])
       sub_known = {f.name for f in dataclasses.fields(cls)}

@@ -7,6 +7,7 @@ file runs in seconds on CPU; compilation dominates.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 import jax
@@ -30,7 +31,16 @@ field_step = jax.jit(field.field_step, static_argnames=('cfg',))
 full_gravity_matrix = jax.jit(field.full_gravity_matrix, static_argnames=('cfg',))
 log_probs = jax.jit(model.log_probs, static_argnames=('cfg',))
 coherence = jax.jit(collapse_lib.coherence)
-features = jax.jit(model.features, static_argnames=('cfg',))
+
+
+@functools.partial(jax.jit, static_argnames=('cfg',))
+def features(params: dict[str, jax.Array], tokens_T: jax.Array, key: jax.Array,
+             kind: jax.Array, cfg: model.ModelConfig) -> tuple[jax.Array, jax.Array]:
+  """One sequence's lattice features phi [T, D] and field coherence [S + 1], from the forward."""
+  out = model.forward(params, tokens_T[None], key, kind, cfg)
+  return out.features['crystal'].phi_NxD, out.coherence_BxS1[0]
+
+
 TINY = model.ModelConfig(vocab_size=11, embed_dim=8, lags=3, lattice_dim=32,
                          field=TINY_FIELD)
 # TINY with the field's traces and a sparse crystal of 256 sites (field_best.py's parts).

@@ -109,7 +109,7 @@ def all_reduces(corpus: str, data_dir: str, mesh8) -> dict[str, bool]:
   cfg = field_train.model_config_from(fconfig.model, corpus_arrays.vocab.size)
   train_cfg = field_train.train_config_from(fconfig)
   params = jax.device_put(field_model.init_params(cfg, jax.random.PRNGKey(0)),
-                          field_model.param_shardings(mesh8))
+                          field_model.param_shardings(mesh8, cfg))
   schedule = field_perturbations.parse_schedule(train_cfg.perturbation_schedule)
   field_step = field_train._compiled(cfg, train_cfg.seed, schedule, train_cfg.batch_size,  # pylint: disable=protected-access
                                      train_cfg.seq_len, mesh8)

@@ -11,6 +11,7 @@ import pytest
 
 from field_fixtures import SPARSE
 from fieldjax import model
+from fieldjax import perturbations
 from fieldjax import recall
 
 CFG = recall.RecallConfig(softening=0.3, buckets=4)
@@ -199,23 +200,25 @@ def test_field_evolution_off_silences_the_relaxed_recall():
 
 
 def test_charges_pull_with_gravitys_masses():
-  """With charges, the model's recall weighs each source by its token's mass (information
-  content from the counts), as gravity does; the floor form does not."""
-  rng = np.random.default_rng(6)
-  x = jnp.asarray(rng.standard_normal((10, SPARSE.embed_dim)) * 0.3, jnp.float32)
-  tokens = jnp.asarray(rng.integers(0, 4, 10), jnp.int32)
+  """With charges, the model's recall (its forward pass) weighs each source by its token's mass
+  (information content from the counts), as gravity does; the floor form does not."""
+  tokens = jnp.asarray(np.random.default_rng(6).integers(0, 4, 10), jnp.int32)
   cfg = dataclasses.replace(SPARSE, recall=dataclasses.replace(CHARGES, trace_scales=0))
+  floor = dataclasses.replace(cfg, recall=dataclasses.replace(cfg.recall, dt=0.0))
   params = model.init_params(cfg, jax.random.PRNGKey(0))
   params['counts'] = params['counts'] + 50.0 * (jnp.arange(cfg.vocab_size) == 2)  # 2: light.
-  f, _ = model.recall_of(params, x, tokens, cfg)
-  steps = cfg.field.num_steps
   mass = model.token_masses(params['counts'])[tokens]
+  none = jnp.int32(perturbations.KINDS.index('none'))
+  steps = cfg.field.num_steps
+  forward = jax.jit(model.forward, static_argnames=('cfg', 'last_only'))
+  out = forward(params, tokens[None], jax.random.PRNGKey(0), none, cfg)
+  x, (f, _) = out.x_BxTxD[0], out.features['recall']
   f_mass, _ = recall.recall_features(x, tokens, None, cfg.vocab_size, cfg.recall,
                                      mass_T=mass, num_steps=steps)
   f_one, _ = recall.recall_features(x, tokens, None, cfg.vocab_size, cfg.recall, num_steps=steps)
   np.testing.assert_allclose(np.asarray(f), np.asarray(f_mass), rtol=0, atol=1e-6)
   assert float(jnp.abs(f - f_one).max()) > 1e-3
-  floor = dataclasses.replace(cfg, recall=dataclasses.replace(cfg.recall, dt=0.0))
-  f_floor, _ = model.recall_of(params, x, tokens, floor)
+  out = forward(params, tokens[None], jax.random.PRNGKey(0), none, floor)
+  x, (f_floor, _) = out.x_BxTxD[0], out.features['recall']
   f_floor_one, _ = recall.recall_features(x, tokens, None, cfg.vocab_size, floor.recall)
   np.testing.assert_allclose(np.asarray(f_floor), np.asarray(f_floor_one), rtol=0, atol=1e-6)
