@@ -51,6 +51,7 @@ from fieldjax import generation
 from fieldjax import model as model_lib
 from fieldjax import perturbations
 from fieldjax import profiling
+from fieldjax import config_schema as field_schema
 from fieldjax import train as train_lib
 from landauerjax.core import reports
 from landauerjax.core import text_files
@@ -205,7 +206,7 @@ def config_with_shorthands() -> ml_collections.ConfigDict:
 
 
 def _model_config(vocab_size: int) -> model_lib.ModelConfig:
-  return train_lib.model_config_from(config_with_shorthands().model, vocab_size)
+  return field_schema.model_config_from(config_with_shorthands().model, vocab_size)
 
 
 def _require_workdir(command: str) -> str:

@@ -11,7 +11,7 @@ is propagated between components, and no gradient is taken anywhere.
 
 Everything that handles the model's parts iterates over `COMPONENTS`:
 `model.init_params`, `model.param_specs` / `param_shardings`, `model.forward`
-(so `log_probs` and generation), `train.hebbian_step`, and through them the
+(so `log_probs` and generation), `hebbian.hebbian_step`, and through them the
 checkpoints' abstract state. A component's settings are a frozen-dataclass field
 of `model.ModelConfig` (named by `Component.config`) whose default turns it off,
 so a checkpoint whose meta predates the component loads as the model it was

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 
 from fieldjax import model as model_lib
 from fieldjax import perturbations
-from fieldjax import train
+from fieldjax import hebbian
 from landauerjax.core import memory
 from landauerjax.core import reports
 from landauerjax.core import timing
@@ -37,7 +37,7 @@ def profile_cell(cfg: model_lib.ModelConfig, batch_size: int, seq_len: int, *,
   so that 'fraction_of_matmul' compares two rates taken under the same load.
   """
   params, windows, key, kind_index = _step_inputs(cfg, batch_size, seq_len, kind)
-  step = jax.jit(train.hebbian_step, static_argnames=('cfg',))
+  step = jax.jit(hebbian.hebbian_step, static_argnames=('cfg',))
   compiled, _, xla = timing.compile_timed(step, params, windows, key, kind_index, cfg=cfg)
   cost = {'flops': math.nan if xla['xla_flops'] is None else xla['xla_flops'],
           'peak_bytes': math.nan if xla['xla_memory_bytes'] is None
@@ -62,7 +62,7 @@ def time_hebbian_step(cfg: model_lib.ModelConfig, batch_size: int, seq_len: int,
   Beta perturbations, the parameters donated as in training), tokens/s, analytic and
   XLA FLOPs, this process's peak device memory, and the step's CE."""
   params, windows, key, kind = _step_inputs(cfg, batch_size, seq_len, 'beta')
-  step = jax.jit(train.hebbian_step, static_argnames=('cfg',), donate_argnums=0)
+  step = jax.jit(hebbian.hebbian_step, static_argnames=('cfg',), donate_argnums=0)
   compiled, compile_s, xla = timing.compile_timed(step, params, windows, key, kind, cfg=cfg)
   timed = timing.time_steps(lambda p: compiled(p, windows, key, kind)[0], params, repeats,
                             repeat_s)
@@ -126,7 +126,7 @@ _PER_RECALL_VOTE = 8  # recall's normalise, log, centre, gain, per (position, to
 
 def field_step_flops(cfg: model_lib.ModelConfig, batch_size: int, seq_len: int
                      ) -> dict[str, float]:
-  """FLOPs of one `train.hebbian_step` on [batch_size, seq_len + 1] windows, by shape.
+  """FLOPs of one `hebbian.hebbian_step` on [batch_size, seq_len + 1] windows, by shape.
 
   A multiply-add counts 2. Returns {'matmul': the dot products' FLOPs (exact),
   'elementwise': an estimate of the rest, 'total': their sum, and each matmul's

@@ -114,12 +114,12 @@ def row_field(spec: dict[str, Any]) -> dict[str, Any]:
 
 def row_field_best(spec: dict[str, Any]) -> dict[str, Any]:
   from experiments.configs import field_best  # pylint: disable=g-import-not-at-top
+  from fieldjax import config_schema as field_schema  # pylint: disable=g-import-not-at-top
   from fieldjax import profiling  # pylint: disable=g-import-not-at-top
-  from fieldjax import train as field_train  # pylint: disable=g-import-not-at-top
   config = field_best.get_config()
   if spec['quick']:
     config.model.sites.table_bits, config.model.lattice_dim = 10, 256
-  cfg = field_train.model_config_from(config.model, CHAR_VOCAB)
+  cfg = field_schema.model_config_from(config.model, CHAR_VOCAB)
   batch, seq = (2, 16) if spec['quick'] else (config.train.batch_size, config.train.seq_len)
   return profiling.time_hebbian_step(cfg, batch, seq, repeats=spec['repeats'],
                                      repeat_s=spec['repeat_s'])

@@ -60,7 +60,7 @@ def main(argv):
   lines = ['## Field-theoretic LM (fieldjax), Tiny Shakespeare, character level', '']
   lines += [
       'Whole-split validation cross-entropy in nats/char, every one of the 111,539 validation',
-      'targets scored once with at least 64 characters of context (`fieldjax.train.evaluate`,',
+      'targets scored once with at least 64 characters of context (`fieldjax.evaluation.evaluate`,',
       'windows of 128, stride 64). Model `tiny` (2.36M parameters, of which 2.10M are the fixed',
       'random lattice and 0.26M the Hebbian crystal), batch 32 x 128, no perturbation, trained',
       'with no gradient at all:', '',

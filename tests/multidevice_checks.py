@@ -25,6 +25,8 @@ sys.path.insert(0, str(REPO_ROOT / 'tests'))
 from conftest import small_corpus  # pylint: disable=g-import-not-at-top,wrong-import-position
 from experiments.configs import field_tiny  # pylint: disable=g-import-not-at-top,wrong-import-position
 from experiments.configs import landauer_original  # pylint: disable=g-import-not-at-top,wrong-import-position
+from fieldjax import config_schema as field_schema
+from fieldjax import hebbian
 from fieldjax import train as field_train  # pylint: disable=g-import-not-at-top,wrong-import-position
 from landauerjax import train as landauer_train  # pylint: disable=g-import-not-at-top,wrong-import-position
 from landauerjax.core import metrics  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -106,12 +108,12 @@ def all_reduces(corpus: str, data_dir: str, mesh8) -> dict[str, bool]:
   step = landauer_train.make_train_step(config, models.LandauerLM(model_config), optimizer, mesh8)
   landauer_hlo = step.lower(state, tokens).compile().as_text()
   fconfig = field_config(corpus, data_dir)
-  cfg = field_train.model_config_from(fconfig.model, corpus_arrays.vocab.size)
-  train_cfg = field_train.train_config_from(fconfig)
+  cfg = field_schema.model_config_from(fconfig.model, corpus_arrays.vocab.size)
+  train_cfg = field_schema.train_config_from(fconfig)
   params = jax.device_put(field_model.init_params(cfg, jax.random.PRNGKey(0)),
                           field_model.param_shardings(mesh8, cfg))
   schedule = field_perturbations.parse_schedule(train_cfg.perturbation_schedule)
-  field_step = field_train._compiled(cfg, train_cfg.seed, schedule, train_cfg.batch_size,  # pylint: disable=protected-access
+  field_step = hebbian._compiled(cfg, train_cfg.seed, schedule, train_cfg.batch_size,  # pylint: disable=protected-access
                                      train_cfg.seq_len, mesh8)
   field_hlo = field_step.lower(params, tokens, jax.numpy.int32(1)).compile().as_text()
   return {'landauer': 'all-reduce' in landauer_hlo, 'field': 'all-reduce' in field_hlo}

@@ -28,6 +28,7 @@ import entry_point_driver
 from fieldjax import checkpoints as field_checkpoints
 from fieldjax import field as field_lib
 from fieldjax import model as field_model
+from fieldjax import config_schema as field_schema
 from fieldjax import train as field_train
 from landauerjax import checkpoints
 from landauerjax import train
@@ -72,7 +73,7 @@ def field_workdir(tmp_path_factory):
       field=field_lib.FieldConfig(chunk=8, window=8, num_steps=1)))
   assert cfg.vocab_size == tokenizer.vocab_size
   workdir = str(tmp_path_factory.mktemp('field_cli'))
-  field_train.train(cfg, field_train.TrainConfig(
+  field_train.train(cfg, field_schema.TrainConfig(
       num_steps=2, batch_size=4, seq_len=8, eval_every=2, checkpoint_every=2, eval_stride=8,
       eval_max_tokens=64, eval_batch_size=16), train_tokens=train_tokens,
       validation_tokens=validation_tokens, workdir=workdir,

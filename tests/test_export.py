@@ -22,6 +22,7 @@ from field_fixtures import char_corpus
 from fieldjax import checkpoints as field_checkpoints
 from fieldjax import field as field_lib
 from fieldjax import model as field_model
+from fieldjax import config_schema as field_schema
 from fieldjax import train as field_train
 from landauerjax import checkpoints
 from landauerjax import models
@@ -46,7 +47,7 @@ def field_workdir(tmp_path_factory):
       vocab_size=2, embed_dim=8, lags=3, lattice_dim=32,
       field=field_lib.FieldConfig(chunk=8, window=8, num_steps=1)))
   workdir = str(tmp_path_factory.mktemp('field_export_run'))
-  field_train.train(cfg, field_train.TrainConfig(
+  field_train.train(cfg, field_schema.TrainConfig(
       num_steps=2, batch_size=4, seq_len=8, eval_every=2, checkpoint_every=2, eval_stride=8,
       eval_max_tokens=64, eval_batch_size=16), train_tokens=train_tokens,
       validation_tokens=validation_tokens, workdir=workdir,

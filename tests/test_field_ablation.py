@@ -11,7 +11,7 @@ import pytest
 
 from experiments.configs import field_best
 from fieldjax import ablation
-from fieldjax import train
+from fieldjax import config_schema as field_schema
 
 RUNS = field_best.ABLATIONS
 
@@ -29,8 +29,8 @@ def test_every_run_is_a_valid_config():
       for part in path:
         node = node[part]
       node[leaf] = _parse(value, node[leaf])
-    cfg = train.model_config_from(config.model, 65)
-    train_cfg = train.train_config_from(config)
+    cfg = field_schema.model_config_from(config.model, 65)
+    train_cfg = field_schema.train_config_from(config)
     if name == 'field_off':
       assert cfg.field.num_steps == 0 and cfg.recall.dt > 0  # Charges off with the evolution.
     if name == 'gravity_off':
@@ -39,7 +39,7 @@ def test_every_run_is_a_valid_config():
       assert not cfg.sites.enabled
     if run.reference == 'sites_only' or name == 'sites_only':  # The previous field_best.
       assert not cfg.recall.enabled and train_cfg.eval_window == train_cfg.seq_len
-  best = train.model_config_from(field_best.get_config().model, 65)
+  best = field_schema.model_config_from(field_best.get_config().model, 65)
   assert best.recall.enabled and best.field.num_steps > 0
 
 

@@ -18,6 +18,8 @@ from fieldjax import generation
 from fieldjax import model
 from fieldjax import perturbations
 from fieldjax import recall
+from fieldjax import config_schema as field_schema
+from fieldjax import hebbian
 from fieldjax import train
 from landauerjax.core import sharding
 
@@ -26,7 +28,7 @@ RECALL = dataclasses.replace(SPARSE, recall=recall.RecallConfig(softening=0.3, b
                                                                 dt=0.05))
 INSTAR = dataclasses.replace(RECALL, lattice_rule='instar', lattice_winners=4)
 
-hebbian_step = jax.jit(train.hebbian_step, static_argnames=('cfg',))
+hebbian_step = jax.jit(hebbian.hebbian_step, static_argnames=('cfg',))
 log_probs = jax.jit(model.log_probs, static_argnames=('cfg',))
 next_token_logits = jax.jit(generation.next_token_logits, static_argnames=('cfg',))
 forward = jax.jit(model.forward, static_argnames=('cfg', 'last_only'))
@@ -132,7 +134,7 @@ def _forget_traces():
   """Traces made with another registry must not be reused (the registry is read when a
   function is traced)."""
   jax.clear_caches()
-  train._compiled.cache_clear()  # pylint: disable=protected-access
+  hebbian._compiled.cache_clear()  # pylint: disable=protected-access
 
 
 @contextlib.contextmanager
@@ -188,7 +190,7 @@ def test_a_registered_component_joins_init_shardings_forward_and_the_step(monkey
 
 def test_a_registered_component_is_saved_resumed_and_generates(monkeypatch, tmp_path):
   cfg, train_tokens, val_tokens = char_corpus(TOY_CFG)
-  make = lambda steps: train.TrainConfig(
+  make = lambda steps: field_schema.TrainConfig(
       num_steps=steps, batch_size=4, seq_len=8, log_every=1, eval_every=2, checkpoint_every=2,
       eval_stride=8, eval_max_tokens=64, eval_batch_size=8,
       perturbation_schedule='{"0": "levy", "2": "beta"}')

@@ -15,6 +15,7 @@ from experiments.configs import field_small
 from experiments.configs import field_tiny
 from field_fixtures import shrunk_config
 from fieldjax import model
+from fieldjax import config_schema as field_schema
 from fieldjax import train
 from landauerjax.core import errors
 
@@ -23,23 +24,23 @@ from landauerjax.core import errors
                                          (field_base, 'base'), (field_large, 'large')])
 def test_each_config_is_its_named_size(module, size):
   config = module.get_config()
-  cfg = train.model_config_from(config.model, 8192)
+  cfg = field_schema.model_config_from(config.model, 8192)
   assert cfg == model.config_for_size(size, 8192)  # Same dims, every other field default.
-  train.train_config_from(config)  # Valid settings.
+  field_schema.train_config_from(config)  # Valid settings.
 
 
 def test_field_best_is_tiny_with_sparse_sites():
   config = field_best.get_config()
-  cfg = train.model_config_from(config.model, 65)
+  cfg = field_schema.model_config_from(config.model, 65)
   assert cfg.sites.enabled and cfg.sites.num_sites == 2**21 and cfg.sites.orders == tuple(range(1, 9))
-  tiny = train.model_config_from(field_tiny.get_config().model, 65)
+  tiny = field_schema.model_config_from(field_tiny.get_config().model, 65)
   assert (cfg.embed_dim, cfg.lags, cfg.lattice_dim, cfg.field) == (
       tiny.embed_dim, tiny.lags, tiny.lattice_dim, tiny.field)
-  assert train.train_config_from(config).num_steps == 400
+  assert field_schema.train_config_from(config).num_steps == 400
   with pytest.raises(errors.ConfigError, match=r"config.model.sites keys \['bits'\].*table_bits"):
-    train.model_config_from({**config.model.to_dict(), 'sites': {'bits': 3}}, 65)
+    field_schema.model_config_from({**config.model.to_dict(), 'sites': {'bits': 3}}, 65)
   with pytest.raises(errors.ConfigError, match='orders'):
-    train.model_config_from({**config.model.to_dict(), 'sites': {'table_bits': 3, 'orders': ()}},
+    field_schema.model_config_from({**config.model.to_dict(), 'sites': {'table_bits': 3, 'orders': ()}},
                             65)
 
 
@@ -54,9 +55,9 @@ def test_runs_recorded_before_later_keys_still_resume(before):
   """A run record without the sparse crystal's keys (or without the collapse and lattice
   rules) compares equal to one with them at their defaults; a changed one still differs."""
   from landauerjax.core import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
-  cfg = train.model_config_from(field_tiny.get_config().model, 65)
+  cfg = field_schema.model_config_from(field_tiny.get_config().model, 65)
   now = workdir_lib.run_record(
-      {'model': cfg.to_json(), 'train': dataclasses.asdict(train.TrainConfig())}, 'data')
+      {'model': cfg.to_json(), 'train': dataclasses.asdict(field_schema.TrainConfig())}, 'data')
   if before == 'sites':
     dropped = lambda k: (k.startswith('model.sites.') or k == 'model.field.trace_scales'
                          or k in LATER_KEYS)
@@ -65,11 +66,11 @@ def test_runs_recorded_before_later_keys_still_resume(before):
   old = {'config': {k: v for k, v in now['config'].items() if not dropped(k)},
          'data_fingerprint': 'data'}
   assert workdir_lib.changed_keys(old['config'], now['config'])  # Would be refused as is.
-  assert not workdir_lib.changed_keys(train._with_later_defaults(old)['config'], now['config'])
+  assert not workdir_lib.changed_keys(field_schema.with_later_defaults(old)['config'], now['config'])
   instar = workdir_lib.run_record(
       {'model': dataclasses.replace(cfg, lattice_rule='instar').to_json(),
-       'train': dataclasses.asdict(train.TrainConfig())}, 'data')
-  assert workdir_lib.changed_keys(train._with_later_defaults(old)['config'],
+       'train': dataclasses.asdict(field_schema.TrainConfig())}, 'data')
+  assert workdir_lib.changed_keys(field_schema.with_later_defaults(old)['config'],
                                   instar['config']) == [('model.lattice_rule', 'fixed', 'instar')]
   old_json = {k: v for k, v in cfg.to_json().items()
               if k not in ('sites', 'lattice_rule', 'recall')}
@@ -80,21 +81,21 @@ def test_runs_recorded_before_later_keys_still_resume(before):
 def test_unknown_and_bad_model_keys_are_named_with_the_known_ones():
   config = field_tiny.get_config().to_dict()
   with pytest.raises(errors.ConfigError, match=r"Unknown config.model keys \['sparkle'\]"):
-    train.model_config_from({**config['model'], 'sparkle': 1}, 10)
+    field_schema.model_config_from({**config['model'], 'sparkle': 1}, 10)
   with pytest.raises(errors.ConfigError, match=r"config.model.field keys \['warp'\].*gravity"):
-    train.model_config_from({**config['model'], 'field': {'warp': 1}}, 10)
+    field_schema.model_config_from({**config['model'], 'field': {'warp': 1}}, 10)
   with pytest.raises(errors.ConfigError, match="Unknown embedding 'spiral'"):
-    train.model_config_from({**config['model'], 'embedding': 'spiral'}, 10)
+    field_schema.model_config_from({**config['model'], 'embedding': 'spiral'}, 10)
 
 
 def test_the_schedule_is_a_dict_of_steps():
   config = field_tiny.get_config()
   config.train.perturbation_schedule = {0: 'beta', 1000: 'adaptive'}
-  assert json.loads(train.train_config_from(config).perturbation_schedule) == {
+  assert json.loads(field_schema.train_config_from(config).perturbation_schedule) == {
       '0': 'beta', '1000': 'adaptive'}
   config.train.perturbation_schedule = {0: 'gauss'}
   with pytest.raises(errors.ConfigError, match="'gauss'"):
-    train.train_config_from(config)
+    field_schema.train_config_from(config)
 
 
 def test_train_and_evaluate_trains_resumes_and_records(small_corpus_path, data_dir, tmp_path):

@@ -6,7 +6,7 @@ Two independent checks:
     `jax.vjp`, ... and the internal ones they all end in: `ad.jvp`,
     `ad.linearize`, the JVP/linearize traces, the transpose passes) is patched
     to raise AssertionError, JAX's caches are cleared so no trace made earlier
-    can hide a call, and then `train.hebbian_step` (jitted and eagerly) and a
+    can hide a call, and then `hebbian.hebbian_step` (jitted and eagerly) and a
     short `train.train` run must still work. Sanity tests show that the patch
     catches both direct and indirect uses (the original `jax.grad` object,
     captured before patching, still fails), so these tests can fail.
@@ -36,6 +36,8 @@ from fieldjax import field
 from fieldjax import model
 from fieldjax import perturbations
 from fieldjax import recall
+from fieldjax import config_schema as field_schema
+from fieldjax import hebbian
 from fieldjax import sites
 from fieldjax import train
 from landauerjax import input_pipeline
@@ -179,8 +181,8 @@ RECALL = dataclasses.replace(SPARSE, recall=recall.RecallConfig(softening=0.3, b
                          ids=['dense', 'sparse', 'instar', 'recall'])
 @pytest.mark.parametrize('jitted', [True, False])
 def test_hebbian_step_needs_no_gradients(jitted, cfg):
-  step = (jax.jit(train.hebbian_step, static_argnames=('cfg',)) if jitted
-          else train.hebbian_step)
+  step = (jax.jit(hebbian.hebbian_step, static_argnames=('cfg',)) if jitted
+          else hebbian.hebbian_step)
   params = model.init_params(cfg, jax.random.PRNGKey(0))
   kind = jnp.int32(perturbations.KINDS.index('adaptive'))
   new, metrics = step(params, _windows(), jax.random.PRNGKey(1), kind, cfg=cfg)
@@ -210,7 +212,7 @@ def test_train_loop_needs_no_gradients(tmp_path):
   cut = int(0.9 * len(tokens))
   cfg = model.ModelConfig(vocab_size=vocab.size, embed_dim=16, lags=4, lattice_dim=128,
                           field=TRAIN_FIELD)
-  train_cfg = train.TrainConfig(
+  train_cfg = field_schema.TrainConfig(
       num_steps=3, batch_size=8, seq_len=16, eval_every=3, eval_stride=16,
       eval_batch_size=32, eval_max_tokens=100, checkpoint_every=3, log_every=1,
       perturbation_schedule='{"0": "levy", "1": "beta", "2": "adaptive"}')

@@ -37,10 +37,10 @@ FIELD_CASES = {
 
 @pytest.mark.parametrize('case', sorted(FIELD_CASES))
 def test_field_step_flops_match_xla(case):
-  from fieldjax import train  # pylint: disable=g-import-not-at-top
+  from fieldjax import hebbian  # pylint: disable=g-import-not-at-top
   cfg, batch, seq = FIELD_CASES[case]
   params = field_model.init_params(cfg, jax.random.PRNGKey(0))
-  compiled = jax.jit(train.hebbian_step, static_argnames=('cfg',)).lower(
+  compiled = jax.jit(hebbian.hebbian_step, static_argnames=('cfg',)).lower(
       params, jnp.zeros((batch, seq + 1), jnp.int32), jax.random.PRNGKey(1), jnp.int32(2),
       cfg=cfg).compile()
   flops = profiling.field_step_flops(cfg, batch, seq)

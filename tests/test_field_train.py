@@ -20,6 +20,9 @@ from fieldjax import checkpoints
 from fieldjax import field
 from fieldjax import model
 from fieldjax import perturbations
+from fieldjax import config_schema as field_schema
+from fieldjax import evaluation as field_evaluation
+from fieldjax import hebbian
 from fieldjax import train
 from landauerjax.core import errors
 from landauerjax.core import streams
@@ -38,18 +41,18 @@ def corpus():
 
 def test_hebbian_training_lowers_validation_ce(corpus):
   cfg, train_tokens, val_tokens = corpus
-  train_cfg = train.TrainConfig(num_steps=60, batch_size=8, seq_len=16, eval_stride=16)
+  train_cfg = field_schema.TrainConfig(num_steps=60, batch_size=8, seq_len=16, eval_stride=16)
   schedule = perturbations.parse_schedule(train_cfg.perturbation_schedule)
   params = model.init_params(cfg, jax.random.PRNGKey(0))
 
   def val_ce(p):
-    return train.evaluate(p, val_tokens, cfg, seq_len=16, stride=16, batch_size=32)['ce']
+    return field_evaluation.evaluate(p, val_tokens, cfg, seq_len=16, stride=16, batch_size=32)['ce']
 
   before = val_ce(params)
   assert before == pytest.approx(math.log(cfg.vocab_size), abs=1e-4)  # Uniform prior.
   tokens = jnp.asarray(train_tokens)
   for step in range(1, 61):
-    params, metrics = train.train_step(params, tokens, step, cfg, train_cfg, schedule)
+    params, metrics = hebbian.train_step(params, tokens, step, cfg, train_cfg, schedule)
   after = val_ce(params)
   assert math.isfinite(after) and after < before - 0.5, (before, after)
   assert float(jnp.sum(params['counts'])) == cfg.vocab_size + 60 * 8 * 16
@@ -67,7 +70,7 @@ def _read_metrics(workdir):
 def test_train_resume_equals_uninterrupted_run(corpus, tmp_path):
   cfg, train_tokens, val_tokens = corpus
   n = 3
-  make = lambda steps: train.TrainConfig(
+  make = lambda steps: field_schema.TrainConfig(
       num_steps=steps, batch_size=8, seq_len=16, log_every=1, eval_every=n,
       checkpoint_every=n, eval_stride=16, eval_max_tokens=100, eval_batch_size=32,
       perturbation_schedule='{"0": "levy", "2": "adaptive", "4": "beta"}')
@@ -106,7 +109,7 @@ def test_train_resume_equals_uninterrupted_run(corpus, tmp_path):
 ])
 def test_train_config_rejects_bad_settings(kwargs, match):
   with pytest.raises(ValueError, match=match):
-    train.TrainConfig(**kwargs)
+    field_schema.TrainConfig(**kwargs)
 
 
 def test_validation_uses_eval_seq_len_windows(corpus, tmp_path):
@@ -116,12 +119,12 @@ def test_validation_uses_eval_seq_len_windows(corpus, tmp_path):
   cfg = dataclasses.replace(cfg, field=dataclasses.replace(cfg.field, window=64, chunk=64))
   settings = dict(num_steps=2, batch_size=4, seq_len=16, eval_every=2, checkpoint_every=2,
                   eval_stride=16, eval_max_tokens=200, eval_batch_size=8)
-  assert train.TrainConfig(**settings).eval_window == 16
-  record = train.train(cfg, train.TrainConfig(eval_seq_len=64, **settings),
+  assert field_schema.TrainConfig(**settings).eval_window == 16
+  record = train.train(cfg, field_schema.TrainConfig(eval_seq_len=64, **settings),
                        train_tokens=train_tokens, validation_tokens=val_tokens,
                        workdir=str(tmp_path))
   _, params, _, _ = checkpoints.load(str(tmp_path))
-  score = lambda seq_len: train.evaluate(params, val_tokens, cfg, seq_len=seq_len, stride=16,
+  score = lambda seq_len: field_evaluation.evaluate(params, val_tokens, cfg, seq_len=seq_len, stride=16,
                                          batch_size=8, max_tokens=200)['ce']
   assert record['val_ce'] == pytest.approx(score(64), rel=1e-6)
   assert abs(score(64) - score(16)) > 1e-4
@@ -151,13 +154,13 @@ def test_streamed_training_resumes_exactly(tmp_path):
                 log_every=1, perturbation_schedule='{"0": "levy", "3": "beta"}')
   stream = _stream(tokenizer, docs, 2, 16)
   whole = str(tmp_path / 'whole')
-  train.train(STREAM_CFG, train.TrainConfig(num_steps=6, **common), train_stream=stream,
+  train.train(STREAM_CFG, field_schema.TrainConfig(num_steps=6, **common), train_stream=stream,
               validation_tokens=validation, workdir=whole)
   parts = str(tmp_path / 'parts')
-  train.train(STREAM_CFG, train.TrainConfig(num_steps=4, **common), train_stream=stream,
+  train.train(STREAM_CFG, field_schema.TrainConfig(num_steps=4, **common), train_stream=stream,
               validation_tokens=validation, workdir=parts)
   # The checkpoint of step 4 holds the stream position; the rest continues from it.
-  train.train(STREAM_CFG, train.TrainConfig(num_steps=6, **common), train_stream=stream,
+  train.train(STREAM_CFG, field_schema.TrainConfig(num_steps=6, **common), train_stream=stream,
               validation_tokens=validation, workdir=parts)
   assert _lines(whole) == _lines(parts)
   _, params_whole, _, meta = checkpoints.load(whole)
@@ -171,7 +174,7 @@ def test_streamed_training_resumes_exactly(tmp_path):
 
 
 def test_train_needs_exactly_one_data_source(tmp_path):
-  cfg = train.TrainConfig(num_steps=1, batch_size=2, seq_len=8, eval_stride=4)
+  cfg = field_schema.TrainConfig(num_steps=1, batch_size=2, seq_len=8, eval_stride=4)
   validation = np.arange(20, dtype=np.int32) % 7
   for kwargs in ({}, {'train_tokens': validation, 'train_stream': lambda s: iter(())}):
     try:
@@ -192,8 +195,8 @@ def _host_keyed_step(params, tokens, step, cfg, train_cfg, schedule):
   windows = jax.jit(windows_lib.sample_windows, static_argnums=(2, 3))(
       tokens, windows_lib.batch_key(train_cfg.seed, step), train_cfg.batch_size,
       train_cfg.seq_len)
-  step_fn = jax.jit(train.hebbian_step, static_argnames=('cfg',))
-  return windows, step_fn(params, windows, train.perturbation_key(train_cfg.seed, step),
+  step_fn = jax.jit(hebbian.hebbian_step, static_argnames=('cfg',))
+  return windows, step_fn(params, windows, hebbian.perturbation_key(train_cfg.seed, step),
                           perturbations.kind_index_at(schedule, step - 1), cfg=cfg)
 
 
@@ -201,7 +204,7 @@ def test_step_keys_in_the_jit_match_the_host_keys(corpus):
   """Steps 1, 3, 5 (kinds levy, adaptive, beta): the in-jit keys, kind and batch give
   bit for bit the update of the host-computed ones."""
   cfg, train_tokens, _ = corpus
-  train_cfg = train.TrainConfig(num_steps=5, batch_size=4, seq_len=16, eval_stride=16, seed=7,
+  train_cfg = field_schema.TrainConfig(num_steps=5, batch_size=4, seq_len=16, eval_stride=16, seed=7,
                                 perturbation_schedule=SCHEDULE)
   schedule = perturbations.parse_schedule(SCHEDULE)
   tokens = jnp.asarray(train_tokens)
@@ -209,33 +212,33 @@ def test_step_keys_in_the_jit_match_the_host_keys(corpus):
     params = model.init_params(cfg, jax.random.PRNGKey(1))
     _, (want_params, want_metrics) = _host_keyed_step(params, tokens, step, cfg, train_cfg,
                                                       schedule)
-    got_params, got_metrics = train.train_step(params, tokens, step, cfg, train_cfg, schedule)
+    got_params, got_metrics = hebbian.train_step(params, tokens, step, cfg, train_cfg, schedule)
     jax.tree.map(np.testing.assert_array_equal, got_params, want_params)
     jax.tree.map(np.testing.assert_array_equal, got_metrics, want_metrics)
 
 
 def test_stream_step_keys_in_the_jit_match_the_host_keys(corpus):
   cfg, train_tokens, _ = corpus
-  train_cfg = train.TrainConfig(num_steps=5, batch_size=4, seq_len=16, eval_stride=16, seed=3,
+  train_cfg = field_schema.TrainConfig(num_steps=5, batch_size=4, seq_len=16, eval_stride=16, seed=3,
                                 perturbation_schedule=SCHEDULE)
   schedule = perturbations.parse_schedule(SCHEDULE)
   params = model.init_params(cfg, jax.random.PRNGKey(1))
   windows, (want_params, _) = _host_keyed_step(params, jnp.asarray(train_tokens), 4, cfg,
                                                train_cfg, schedule)
-  got_params, _ = train.stream_step(params, windows, 4, cfg, train_cfg, schedule)
+  got_params, _ = hebbian.stream_step(params, windows, 4, cfg, train_cfg, schedule)
   jax.tree.map(np.testing.assert_array_equal, got_params, want_params)
 
 
 def test_the_step_donates_its_params_and_equals_the_undonated_step(corpus):
   cfg, train_tokens, _ = corpus
-  train_cfg = train.TrainConfig(num_steps=2, batch_size=4, seq_len=16, eval_stride=16)
+  train_cfg = field_schema.TrainConfig(num_steps=2, batch_size=4, seq_len=16, eval_stride=16)
   schedule = perturbations.parse_schedule(train_cfg.perturbation_schedule)
   tokens = jnp.asarray(train_tokens)
   params = model.init_params(cfg, jax.random.PRNGKey(0))
-  kept = train.copy_params(params)
+  kept = hebbian.copy_params(params)
   assert not any(leaf.is_deleted() for leaf in jax.tree.leaves(kept))
   _, (want, _) = _host_keyed_step(kept, tokens, 2, cfg, train_cfg, schedule)
-  got, _ = train.train_step(params, tokens, 2, cfg, train_cfg, schedule)
+  got, _ = hebbian.train_step(params, tokens, 2, cfg, train_cfg, schedule)
   # Every leaf the step updates (the counts, the crystal) was donated; none of the copy.
   assert params['crystal'].is_deleted() and params['counts'].is_deleted()
   assert not any(leaf.is_deleted() for leaf in jax.tree.leaves(kept))

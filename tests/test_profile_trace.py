@@ -16,6 +16,7 @@ import pytest
 
 from experiments.configs import field_tiny
 from field_fixtures import shrunk_config
+from fieldjax import config_schema as field_schema
 from fieldjax import train as field_train
 from landauerjax import config_schema
 from landauerjax import train
@@ -192,5 +193,5 @@ def test_field_config_error_names_the_key():
   config = field_tiny.get_config()
   config.profile.steps = (5, 2)
   with pytest.raises(errors.ConfigError, match=r'config.profile.steps\) must be'):
-    field_train.train_config_from(config)
-  assert field_train.TrainConfig(profile_steps=[2, 3]).profile_steps == (2, 3)
+    field_schema.train_config_from(config)
+  assert field_schema.TrainConfig(profile_steps=[2, 3]).profile_steps == (2, 3)

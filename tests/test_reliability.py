@@ -40,6 +40,8 @@ from field_fixtures import char_corpus
 from fieldjax import checkpoints as field_checkpoints
 from fieldjax import field as field_lib
 from fieldjax import model as field_model
+from fieldjax import config_schema as field_schema
+from fieldjax import hebbian
 from fieldjax import train as field_train
 from landauerjax import checkpoints
 from landauerjax import train
@@ -381,7 +383,7 @@ def _field_train(field_data, workdir, **overrides):
                   checkpoint_every=3, eval_stride=8, eval_max_tokens=64, eval_batch_size=16,
                   perturbation_schedule='{"0": "levy", "4": "beta"}')
   settings.update(overrides)
-  return field_train.train(cfg, field_train.TrainConfig(**settings),
+  return field_train.train(cfg, field_schema.TrainConfig(**settings),
                            train_tokens=train_tokens, validation_tokens=val_tokens,
                            workdir=str(workdir), meta={'dataset': 'test'},
                            allow_config_change=allow, run_info={'note': 'test'},
@@ -438,14 +440,14 @@ def test_field_stop_signal_saves_the_step_then_resume_equals_the_uninterrupted_r
 
 
 def test_field_never_saves_a_non_finite_state(field_data, tmp_path, monkeypatch):
-  original = field_train.train_step
+  original = hebbian.train_step
 
   def nan_at_6(params, tokens, step, *args):
     params, metrics = original(params, tokens, step, *args)
     if step == 6:
       params = {**params, 'crystal': params['crystal'].at[0, 0].set(jnp.nan)}
     return params, metrics
-  monkeypatch.setattr(field_train, 'train_step', nan_at_6)
+  monkeypatch.setattr(hebbian, 'train_step', nan_at_6)
   workdir = str(tmp_path / 'run')
   with pytest.raises(errors.TrainingStopped, match='crystal') as info:
     _field_train(field_data, workdir)
@@ -455,12 +457,12 @@ def test_field_never_saves_a_non_finite_state(field_data, tmp_path, monkeypatch)
 
 
 def test_field_stops_an_exploding_ce(field_data, tmp_path, monkeypatch):
-  original = field_train.train_step
+  original = hebbian.train_step
 
   def exploding(params, tokens, step, *args):
     params, metrics = original(params, tokens, step, *args)
     return params, {**metrics, 'ce': metrics['ce'] * (1e6 if step >= 5 else 1.0)}
-  monkeypatch.setattr(field_train, 'train_step', exploding)
+  monkeypatch.setattr(hebbian, 'train_step', exploding)
   with pytest.raises(errors.TrainingStopped, match='diverged'):
     _field_train(field_data, tmp_path / 'run')
 
