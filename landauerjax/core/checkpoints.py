@@ -20,7 +20,6 @@ and the reading; this module owns which step directories exist.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import shutil
@@ -37,6 +36,7 @@ import orbax.checkpoint as ocp
 
 from landauerjax.core import distributed
 from landauerjax.core import errors
+from landauerjax.core import text_files
 
 MANIFEST = 'sha256.json'
 _ORBAX_TMP = '.orbax-checkpoint-tmp'
@@ -109,14 +109,6 @@ def shape_mismatch(saved: Any, wanted: Any) -> str | None:
   return '; '.join(diff[:3]) + ('; ...' if len(diff) > 3 else '')
 
 
-def _sha256(path: str) -> str:
-  digest = hashlib.sha256()
-  with open(path, 'rb') as f:
-    for block in iter(lambda: f.read(1 << 22), b''):
-      digest.update(block)
-  return digest.hexdigest()
-
-
 def _files_of(step_dir: str) -> list[str]:
   """Relative paths of the files of a step directory, manifest excluded, sorted."""
   files = []
@@ -130,7 +122,7 @@ def _files_of(step_dir: str) -> list[str]:
 
 def write_manifest(step_dir: str) -> None:
   """Writes `step_dir/sha256.json` (sha256 and size of every file), atomically."""
-  files = {rel: {'sha256': _sha256(os.path.join(step_dir, rel)),
+  files = {rel: {'sha256': text_files.file_sha256(os.path.join(step_dir, rel)),
                  'bytes': os.path.getsize(os.path.join(step_dir, rel))}
            for rel in _files_of(step_dir)}
   tmp = os.path.join(step_dir, MANIFEST + '.tmp')
@@ -164,7 +156,7 @@ def verify(step_dir: str, step: int) -> None:
       raise UnusableCheckpoint(step, f'{full} is missing')
     try:
       actual_size = os.path.getsize(full)
-      actual_digest = _sha256(full) if actual_size == size else None
+      actual_digest = text_files.file_sha256(full) if actual_size == size else None
     except OSError as e:  # E.g. deleted by a trainer's pruning while we read it.
       raise UnusableCheckpoint(step, f'{full} cannot be read ({e.strerror})') from None
     if actual_size != size:

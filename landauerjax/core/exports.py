@@ -24,7 +24,6 @@ here, inside the functions that need it. Imports no model.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -35,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from landauerjax.core import errors
+from landauerjax.core import text_files
 
 FORMAT = 1
 WEIGHTS = 'model.safetensors'
@@ -66,14 +66,6 @@ def _unflatten_like(flat: Mapping[str, Any], like: Mapping[str, Any], prefix: st
   return {name: (_unflatten_like(flat, value, f'{prefix}{name}/')
                  if isinstance(value, Mapping) else flat[prefix + name])
           for name, value in like.items()}
-
-
-def _sha256(path: str) -> str:
-  digest = hashlib.sha256()
-  with open(path, 'rb') as f:
-    for block in iter(lambda: f.read(1 << 22), b''):
-      digest.update(block)
-  return digest.hexdigest()
 
 
 def _nonfinite(flat: Mapping[str, np.ndarray]) -> list[str]:
@@ -126,7 +118,7 @@ def write(directory: str, params: Mapping[str, Any], meta: Mapping[str, Any]) ->
   try:
     weights = os.path.join(partial, WEIGHTS)
     st_numpy.save_file(flat, weights)  # No header metadata: its order is not stable.
-    record = {'format': FORMAT, **meta, 'safetensors_sha256': _sha256(weights)}
+    record = {'format': FORMAT, **meta, 'safetensors_sha256': text_files.file_sha256(weights)}
     with open(os.path.join(partial, CONFIG), 'w') as f:
       json.dump(record, f, indent=1)
       f.write('\n')
@@ -181,7 +173,7 @@ def read(directory: str, family: str, expected: Callable[[dict[str, Any]], Mappi
     raise errors.CheckpointError(f'{path} holds an export of the {meta.get("family")!r} model, '
                                  f'not of the {family!r} one' +
                                  (f': load it with {other}.' if other else '.'))
-  if _sha256(weights_path) != meta.get('safetensors_sha256'):
+  if text_files.file_sha256(weights_path) != meta.get('safetensors_sha256'):
     raise errors.CheckpointError(f'{weights_path} does not match the sha256 in {CONFIG} '
                                  '(corrupt).')
   try:
