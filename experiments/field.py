@@ -18,7 +18,7 @@ original's spellings work as shorthands for its keys: --dataset, --local_path,
 --data_dir, --tokenizer, --vocab_size (config.data.*), --model_size (the
 dimensions of a named size), --model_overrides (JSON of config.model keys),
 --embedding, --hebbian_rule, --dtype (config.model.*), --num_steps,
---batch_size, --seq_len (also sets eval.stride to seq_len / 2), --seed,
+--batch_size, --seq_len, --seed,
 --perturbation_schedule (JSON), --eval_every, --eval_max_tokens,
 --checkpoint_every. A shorthand wins over the config. Re-running `train` with
 the same --workdir resumes from its newest checkpoint that verifies.
@@ -87,7 +87,7 @@ _DTYPE = flags.DEFINE_string('dtype', None, f'config.model.dtype: one of '
                              f'{sorted(model_lib.DTYPES)}.')
 _STEPS = flags.DEFINE_integer('num_steps', None, 'config.train.num_steps.')
 _BATCH = flags.DEFINE_integer('batch_size', None, 'config.train.batch_size.')
-_SEQ = flags.DEFINE_integer('seq_len', None, 'config.train.seq_len (eval.stride: half of it).')
+_SEQ = flags.DEFINE_integer('seq_len', None, 'config.train.seq_len.')
 _SEED = flags.DEFINE_integer('seed', None, 'config.seed; generate / analyze: the PRNG seed '
                              '(default 0).')
 _SCHEDULE = flags.DEFINE_string('perturbation_schedule', None,
@@ -181,8 +181,6 @@ def config_with_shorthands() -> ml_collections.ConfigDict:
       config[section][key] = flag.value
   if _SEED.value is not None:
     config.seed = _SEED.value
-  if _SEQ.value is not None:  # The original's evaluation stride.
-    config.eval.stride = max(1, _SEQ.value // 2)
   if _SIZE.value is not None:
     if _SIZE.value not in model_lib.SIZES:
       _fail(f'Unknown model size {_SIZE.value!r}; expected one of {sorted(model_lib.SIZES)}.')

@@ -6,7 +6,6 @@ which settings a resumed run may change.
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import Any
 
 from fieldjax import collapse as collapse_lib
@@ -24,9 +23,13 @@ class TrainConfig:
   batch_size: int = 32
   seq_len: int = 128
   seed: int = 0
-  perturbation_schedule: str = '{"0": "none"}'
+  # {first step: kind}: a dict (config files), JSON text (the --perturbation_schedule
+  # flag) or (step, kind) pairs; stored parsed (`perturbations.parse_schedule`).
+  perturbation_schedule: perturbations.Schedule = ((0, 'none'),)
   eval_every: int = 500
-  eval_stride: int = 64      # Each validation target is scored once, with >= eval window - stride context.
+  # Validation windows advance by this many tokens, so each target is scored once with
+  # >= window - stride tokens of context; 0: half the validation window.
+  eval_stride: int = 0
   # Validation window, tokens; 0: seq_len. Longer than seq_len gives recall (and any
   # other within-window memory) more context to read than training windows had.
   eval_seq_len: int = 0
@@ -46,8 +49,7 @@ class TrainConfig:
   profile_steps: tuple[int, ...] = ()
 
   def __post_init__(self):
-    for name in ('num_steps', 'batch_size', 'seq_len', 'eval_every', 'eval_stride',
-                 'eval_batch_size', 'checkpoint_every', 'checkpoint_keep', 'log_every',
+    for name in ('num_steps', 'batch_size', 'seq_len', 'eval_every', 'eval_batch_size', 'checkpoint_every', 'checkpoint_keep', 'log_every',
                  'model_parallelism'):
       if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
         raise errors.ConfigError(f'{name} must be an integer >= 1, got {getattr(self, name)!r}.')
@@ -57,6 +59,9 @@ class TrainConfig:
     if not isinstance(self.eval_seq_len, int) or self.eval_seq_len < 0:
       raise errors.ConfigError(f'eval_seq_len must be an integer >= 0 (0: seq_len), got '
                                f'{self.eval_seq_len!r}.')
+    if not isinstance(self.eval_stride, int) or self.eval_stride < 0:
+      raise errors.ConfigError(f'eval_stride must be an integer >= 0 (0: half the validation '
+                               f'window), got {self.eval_stride!r}.')
     if self.eval_stride > self.eval_window:
       raise errors.ConfigError(
           f'eval_stride ({self.eval_stride}) must be <= the validation window '
@@ -64,7 +69,11 @@ class TrainConfig:
     if self.divergence_factor < 0:
       raise errors.ConfigError(f'divergence_factor must be >= 0 (0 turns the guard off), '
                                f'got {self.divergence_factor}.')
-    perturbations.parse_schedule(self.perturbation_schedule)
+    try:
+      schedule = perturbations.parse_schedule(self.perturbation_schedule)
+    except (TypeError, ValueError) as e:
+      raise errors.ConfigError(f'Bad perturbation_schedule: {e}') from e
+    object.__setattr__(self, 'perturbation_schedule', schedule)
     object.__setattr__(self, 'profile_steps', core_loop.check_profile_steps(
         self.profile_steps, 'profile_steps (config.profile.steps)'))
 
@@ -72,6 +81,18 @@ class TrainConfig:
   def eval_window(self) -> int:
     """The validation window length, tokens."""
     return self.eval_seq_len or self.seq_len
+
+  @property
+  def validation_stride(self) -> int:
+    """How far validation windows advance, tokens: eval_stride, or half the window."""
+    return self.eval_stride or max(1, self.eval_window // 2)
+
+  def run_record(self) -> dict[str, Any]:
+    """These settings as a run record compares them (JSON): the schedule as parsed (so
+    every spelling of one schedule is one setting) and the stride as used (so 0 and the
+    half window it stands for are one setting too)."""
+    return {**dataclasses.asdict(self), 'eval_stride': self.validation_stride,
+            'perturbation_schedule': [list(entry) for entry in self.perturbation_schedule]}
 
 
 # TrainConfig fields a resumed run may change: they extend the run or change how
@@ -135,8 +156,8 @@ def train_config_from(config: Any) -> TrainConfig:
   """The TrainConfig of a config file's seed, train, eval, checkpoint, profile and log_every
   keys."""
   schedule = config.train.perturbation_schedule
-  if not isinstance(schedule, str):  # A dict {step: kind}, as config files write it.
-    schedule = json.dumps({str(k): v for k, v in _as_dict(schedule).items()})
+  if hasattr(schedule, 'to_dict'):  # A ConfigDict {step: kind}, as config files write it.
+    schedule = schedule.to_dict()
   try:
     return TrainConfig(
         num_steps=config.train.num_steps, batch_size=config.train.batch_size,

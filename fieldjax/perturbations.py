@@ -68,7 +68,7 @@ import dataclasses
 import json
 import math
 import re
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -328,12 +328,14 @@ class _Pairs(list):
   """A JSON object as its list of (key, value) pairs."""
 
 
-def parse_schedule(spec: str | Mapping[int | str, str]) -> Schedule:
-  """Parses a perturbation schedule {first step: kind}.
+def parse_schedule(spec: str | Mapping[int | str, str] | Sequence[Sequence[Any]]) -> Schedule:
+  """Parses a perturbation schedule {first step: kind}: the one parser of every spelling.
 
   Args:
-    spec: JSON text such as '{"0": "beta", "10000": "adaptive", "30000":
-      "levy"}', or a mapping with int or decimal-string keys.
+    spec: a mapping with int or decimal-string keys, as config files write it
+      ({0: 'beta', 10000: 'adaptive'}); JSON text such as '{"0": "beta",
+      "10000": "adaptive"}' (the --perturbation_schedule flag); or (step, kind)
+      pairs (a parsed Schedule, or its JSON form in a run record: lists).
 
   Returns:
     ((step, kind), ...) sorted by step; the first step is 0.
@@ -354,6 +356,9 @@ def parse_schedule(spec: str | Mapping[int | str, str]) -> Schedule:
                        f'{type(items).__name__} {items!r}.')
   elif isinstance(spec, Mapping):
     items = list(spec.items())
+  elif isinstance(spec, (tuple, list)) and all(
+      isinstance(pair, (tuple, list)) and len(pair) == 2 for pair in spec):
+    items = [tuple(pair) for pair in spec]
   else:
     raise TypeError(f'A perturbation schedule is JSON text or a mapping, got {spec!r}.')
   if not items:

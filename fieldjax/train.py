@@ -122,7 +122,7 @@ def train(cfg: model_lib.ModelConfig, train_cfg: config_schema.TrainConfig, *,
   **run_info}. Returns the last evaluation's metrics; for a run that had
   already finished, the recorded ones, leaving the workdir as it was.
   """
-  schedule = perturbations.parse_schedule(train_cfg.perturbation_schedule)
+  schedule = train_cfg.perturbation_schedule
   mesh = sharding.make_mesh(train_cfg.model_parallelism) if mesh is None else mesh
   sharding.check_batch_size(train_cfg.batch_size, mesh, 'batch_size')
   if cfg.lattice_dim % mesh.shape[sharding.MODEL] or cfg.sites.num_sites % mesh.shape[sharding.MODEL]:
@@ -137,9 +137,7 @@ def train(cfg: model_lib.ModelConfig, train_cfg: config_schema.TrainConfig, *,
         f'The training split has {len(train_tokens)} tokens, fewer than one window of '
         f'seq_len + 1 = {train_cfg.seq_len + 1}: use a longer text or a smaller seq_len.')
   meta = dict(meta or {})
-  train_record = dataclasses.asdict(train_cfg)
-  # The schedule as parsed, so that '{"0":"none"}' and '{"0": "none"}' are one setting.
-  train_record['perturbation_schedule'] = [list(entry) for entry in schedule]
+  train_record = train_cfg.run_record()
   config_record = {'model': cfg.to_json(), 'train': train_record,
                    **{k: v for k, v in meta.items() if k != 'tokenizer'}}
   if data_fingerprint is None:
@@ -236,7 +234,7 @@ def _train_loop(cfg: model_lib.ModelConfig, train_cfg: config_schema.TrainConfig
   def evaluate_params(params) -> dict[str, float]:
     result = evaluation.evaluate(
         params, validation_tokens, cfg, seq_len=train_cfg.eval_window,
-        stride=train_cfg.eval_stride, batch_size=train_cfg.eval_batch_size,
+        stride=train_cfg.validation_stride, batch_size=train_cfg.eval_batch_size,
         max_tokens=train_cfg.eval_max_tokens)
     return {'val_ce': result['ce'], 'val_perplexity': result['perplexity'],
             'val_tokens': result['tokens']}

@@ -91,8 +91,13 @@ def test_unknown_and_bad_model_keys_are_named_with_the_known_ones():
 def test_the_schedule_is_a_dict_of_steps():
   config = field_tiny.get_config()
   config.train.perturbation_schedule = {0: 'beta', 1000: 'adaptive'}
-  assert json.loads(field_schema.train_config_from(config).perturbation_schedule) == {
-      '0': 'beta', '1000': 'adaptive'}
+  assert field_schema.train_config_from(config).perturbation_schedule == (
+      (0, 'beta'), (1000, 'adaptive'))
+  # Every spelling is parsed by the one parser into the same setting.
+  for spelling in ('{"0": "beta", "1000": "adaptive"}', {'1000': 'adaptive', '0': 'beta'},
+                   [[0, 'beta'], [1000, 'adaptive']]):
+    assert field_schema.TrainConfig(perturbation_schedule=spelling).perturbation_schedule == (
+        (0, 'beta'), (1000, 'adaptive'))
   config.train.perturbation_schedule = {0: 'gauss'}
   with pytest.raises(errors.ConfigError, match="'gauss'"):
     field_schema.train_config_from(config)
@@ -117,3 +122,22 @@ def test_train_and_evaluate_trains_resumes_and_records(small_corpus_path, data_d
   other.model.hebbian_rule = 'plain'
   with pytest.raises(errors.WorkdirError, match='model.hebbian_rule'):
     train.train_and_evaluate(other, split)
+
+
+@pytest.mark.parametrize('seq_len,eval_seq_len,expected', [(128, 0, 64), (32, 0, 16),
+                                                          (128, 1024, 512), (1, 0, 1)])
+def test_stride_zero_is_half_the_validation_window(seq_len, eval_seq_len, expected):
+  """A shorter --config.train.seq_len needs no matching eval.stride (it once failed the
+  stride check while the --seq_len shorthand set both)."""
+  config = field_tiny.get_config()
+  config.train.seq_len, config.eval.seq_len = seq_len, eval_seq_len
+  settings = field_schema.train_config_from(config)
+  assert settings.eval_stride == 0 and settings.validation_stride == expected
+  # As a run record compares it, 0 is the stride it stands for: a run recorded with the
+  # explicit half window (as field_tiny.py wrote it before) resumes with 0, and back.
+  explicit = dataclasses.replace(settings, eval_stride=expected)
+  assert settings.run_record() == explicit.run_record()
+  with pytest.raises(errors.ConfigError, match='eval_stride'):
+    dataclasses.replace(settings, eval_stride=settings.eval_window + 1)
+  with pytest.raises(errors.ConfigError, match='eval_stride must be an integer >= 0'):
+    dataclasses.replace(settings, eval_stride=-1)

@@ -94,7 +94,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.eval = ml_collections.ConfigDict()
   config.eval.every = 500
   config.eval.seq_len = 0  # Validation window, tokens; 0: train.seq_len.
-  config.eval.stride = 64  # Each target scored once, with >= window - stride context.
+  config.eval.stride = 0  # 0: half the validation window (each target scored once).
   config.eval.max_tokens = 0  # 0: the whole validation split.
   config.eval.batch_size = 64
 
