@@ -15,7 +15,7 @@ Everything that handles the model's parts iterates over `COMPONENTS`:
 checkpoints' abstract state. A component's settings are a frozen-dataclass field
 of `model.ModelConfig` (named by `Component.config`) whose default turns it off,
 so a checkpoint whose meta predates the component loads as the model it was
-(`ModelConfig.from_json`, `train.model_config_from` and the resume checks read
+(`ModelConfig.from_json`, `config_schema.model_config_from` and the resume checks read
 the nested configs generically). docs/fieldjax.md, "Adding a component", shows
 the one registration.
 

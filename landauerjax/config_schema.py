@@ -60,9 +60,10 @@ def canonical_run_record(run: dict[str, Any] | None) -> dict[str, Any] | None:
   return {**run, 'config': flat}
 
 
-def model_config_from(config: Any, vocab_size: int) -> models.ModelConfig:
-  """`config.model` (a ConfigDict or dict) -> ModelConfig, with unknown keys named."""
-  fields = dict(config.model)
+def model_config_from(model_config: Any, vocab_size: int) -> models.ModelConfig:
+  """`config.model` (a ConfigDict or dict) -> ModelConfig, with unknown keys named (the
+  field LM's `fieldjax.config_schema.model_config_from` takes the same arguments)."""
+  fields = dict(model_config)
   known = {f.name for f in dataclasses.fields(models.ModelConfig)}
   unknown = sorted(set(fields) - known)
   if unknown:

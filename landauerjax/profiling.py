@@ -68,7 +68,7 @@ def random_tokens(vocab_size: int, n: int = CORPUS_LEN) -> jax.Array:
 
 def random_model(config: Any, vocab_size: int, seed: int) -> tuple[models.LandauerLM, Any]:
   """(the model of an experiment config, its freshly initialised parameters)."""
-  model_config = config_schema.model_config_from(config, vocab_size)
+  model_config = config_schema.model_config_from(config.model, vocab_size)
   return (models.LandauerLM(model_config),
           models.init_params(model_config, jax.random.PRNGKey(seed)))
 
@@ -82,7 +82,7 @@ def time_train_step(config: Any, vocab_size: int, *, repeats: int, repeat_s: flo
   'analytic_flops' (`train_flops`), 'loss' (the last step's), 'xla_flops',
   'xla_memory_bytes'}.
   """
-  model_config = config_schema.model_config_from(config, vocab_size)
+  model_config = config_schema.model_config_from(config.model, vocab_size)
   model = models.LandauerLM(model_config)
   optimizer = train.make_optimizer(config.train)
   state = train.init_train_state(model_config, optimizer, config.seed)

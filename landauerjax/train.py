@@ -175,7 +175,7 @@ def train_and_evaluate(config: Any, workdir: str, *, allow_config_change: bool =
         f'The training split has {len(corpus.train)} characters, fewer than one window of '
         f'config.train.seq_len + 1 = {config.train.seq_len + 1}: use a longer text or a '
         'smaller seq_len.')
-  model_config = config_schema.model_config_from(config, corpus.vocab.size)
+  model_config = config_schema.model_config_from(config.model, corpus.vocab.size)
   model = models.LandauerLM(model_config)
   optimizer = make_optimizer(config.train)
   config_dict = config.to_dict() if hasattr(config, 'to_dict') else dict(config)

@@ -25,9 +25,10 @@ sys.path.insert(0, str(REPO_ROOT / 'tests'))
 from conftest import small_corpus  # pylint: disable=g-import-not-at-top,wrong-import-position
 from experiments.configs import field_tiny  # pylint: disable=g-import-not-at-top,wrong-import-position
 from experiments.configs import landauer_original  # pylint: disable=g-import-not-at-top,wrong-import-position
-from fieldjax import config_schema as field_schema
-from fieldjax import hebbian
+from fieldjax import config_schema as field_schema  # pylint: disable=g-import-not-at-top,wrong-import-position
+from fieldjax import hebbian  # pylint: disable=g-import-not-at-top,wrong-import-position
 from fieldjax import train as field_train  # pylint: disable=g-import-not-at-top,wrong-import-position
+from landauerjax import config_schema as landauer_schema  # pylint: disable=g-import-not-at-top,wrong-import-position
 from landauerjax import train as landauer_train  # pylint: disable=g-import-not-at-top,wrong-import-position
 from landauerjax.core import metrics  # pylint: disable=g-import-not-at-top,wrong-import-position
 from landauerjax.core import sharding  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -100,7 +101,7 @@ def all_reduces(corpus: str, data_dir: str, mesh8) -> dict[str, bool]:
   from fieldjax import perturbations as field_perturbations  # pylint: disable=g-import-not-at-top
   config = landauer_config(corpus, data_dir)
   corpus_arrays = input_pipeline.load_corpus(config.data)
-  model_config = landauer_train.model_config_from(config, corpus_arrays.vocab.size)
+  model_config = landauer_schema.model_config_from(config.model, corpus_arrays.vocab.size)
   optimizer = landauer_train.make_optimizer(config.train)
   state = sharding.put_replicated(
       landauer_train.init_train_state(model_config, optimizer, 0), mesh8)

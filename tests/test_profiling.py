@@ -22,7 +22,7 @@ def test_landauer_train_flops_match_xla(name):
   config = importlib.import_module(f'experiments.configs.{name}').get_config()
   config.model.model_dim = config.model.hidden_dim = 128
   config.train.batch_size, config.train.seq_len = 8, 32
-  model_config = config_schema.model_config_from(config, 65)
+  model_config = config_schema.model_config_from(config.model, 65)
   model = models.LandauerLM(model_config)
   optimizer = train.make_optimizer(config.train)
   state = train.init_train_state(model_config, optimizer, 0)

@@ -100,14 +100,14 @@ def test_loss_fn_terms(tiny_model):
 
 def test_model_config_from_rejects_bad_model_config(tiny_config):
   config = tiny_config('original')
-  assert config_schema.model_config_from(config, 17).vocab_size == 17
+  assert config_schema.model_config_from(config.model, 17).vocab_size == 17
   config.model.variant = 'foo'
   with pytest.raises(ValueError, match='foo'):
-    config_schema.model_config_from(config, 17)
+    config_schema.model_config_from(config.model, 17)
   config = tiny_config('original')
   config.model.hidden = 3
   with pytest.raises(ValueError, match='hidden'):
-    config_schema.model_config_from(config, 17)
+    config_schema.model_config_from(config.model, 17)
 
 
 def test_training_reduces_loss(tiny_config, small_corpus_path):
@@ -118,7 +118,7 @@ def test_training_reduces_loss(tiny_config, small_corpus_path):
     text = f.read()
   vocab = input_pipeline.CharVocab.from_texts(text)
   tokens = jnp.asarray(vocab.encode(text))
-  model = models.LandauerLM(config_schema.model_config_from(config, vocab.size))
+  model = models.LandauerLM(config_schema.model_config_from(config.model, vocab.size))
   optimizer = train.make_optimizer(config.train)
   state = train.init_train_state(model.config, optimizer, config.seed)
   step_fn = train.make_train_step(config, model, optimizer)
