@@ -41,7 +41,8 @@ family_of = core_run.family_of
 
 
 def check_family(meta: dict[str, Any], directory: str) -> None:
-  """Raises CheckpointError when `meta` is not a Landauer LM checkpoint's (`core.run.check_family`)."""
+  """Raises CheckpointError when `meta` is not a Landauer LM checkpoint's
+  (`core.run.check_family`)."""
   core_run.check_family(meta, FAMILY, directory)
 
 

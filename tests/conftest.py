@@ -168,3 +168,30 @@ def landauer_run(tiny_config, tmp_path_factory) -> tuple[str, dict]:
   from landauerjax import train  # pylint: disable=g-import-not-at-top
   workdir = str(tmp_path_factory.mktemp('landauer_run'))
   return workdir, train.train_and_evaluate(tiny_config('original'), workdir)
+
+
+@pytest.fixture(scope='session')
+def field_workdir(tmp_path_factory) -> str:
+  """A 2-step field LM run with the char tokenizer of the small corpus (the model, data
+  and batch shapes of test_reliability.py's field runs: the same compiled programs).
+  Shared by the test files: read it, or copy it to change it."""
+  # pylint: disable=g-import-not-at-top
+  from field_fixtures import char_corpus
+  from fieldjax import config_schema as field_schema
+  from fieldjax import field as field_lib
+  from fieldjax import model as field_model
+  from fieldjax import train as field_train
+  from landauerjax.core import tokenizers
+  # pylint: enable=g-import-not-at-top
+  tokenizer = tokenizers.CharVocab.from_texts(small_corpus())
+  cfg, train_tokens, validation_tokens = char_corpus(field_model.ModelConfig(
+      vocab_size=2, embed_dim=8, lags=3, lattice_dim=32,
+      field=field_lib.FieldConfig(chunk=8, window=8, num_steps=1)))
+  assert cfg.vocab_size == tokenizer.vocab_size
+  workdir = str(tmp_path_factory.mktemp('field_run'))
+  field_train.train(cfg, field_schema.TrainConfig(
+      num_steps=2, batch_size=4, seq_len=8, eval_every=2, checkpoint_every=2, eval_stride=8,
+      eval_max_tokens=64, eval_batch_size=16), train_tokens=train_tokens,
+      validation_tokens=validation_tokens, workdir=workdir,
+      meta={'tokenizer': tokenizer.to_json(), 'dataset': 'local_text'})
+  return workdir

@@ -22,17 +22,10 @@ import jax
 import numpy as np
 import pytest
 
-from conftest import small_corpus
-from field_fixtures import char_corpus
 import entry_point_driver
 from fieldjax import checkpoints as field_checkpoints
-from fieldjax import field as field_lib
-from fieldjax import model as field_model
-from fieldjax import config_schema as field_schema
-from fieldjax import train as field_train
 from landauerjax import checkpoints
 from landauerjax import train
-from landauerjax.core import tokenizers
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -61,24 +54,6 @@ _assert_one_line_error = entry_point_driver.assert_one_line_error
 def landauer_workdir(landauer_run):
   """The 6-step run of tiny_config('original') (conftest); the tests check it is untouched."""
   return landauer_run[0]
-
-
-@pytest.fixture(scope='module')
-def field_workdir(tmp_path_factory):
-  """A 2-step field LM run with the char tokenizer of the small corpus (the model, data
-  and batch shapes of test_reliability.py's field runs: the same compiled programs)."""
-  tokenizer = tokenizers.CharVocab.from_texts(small_corpus())
-  cfg, train_tokens, validation_tokens = char_corpus(field_model.ModelConfig(
-      vocab_size=2, embed_dim=8, lags=3, lattice_dim=32,
-      field=field_lib.FieldConfig(chunk=8, window=8, num_steps=1)))
-  assert cfg.vocab_size == tokenizer.vocab_size
-  workdir = str(tmp_path_factory.mktemp('field_cli'))
-  field_train.train(cfg, field_schema.TrainConfig(
-      num_steps=2, batch_size=4, seq_len=8, eval_every=2, checkpoint_every=2, eval_stride=8,
-      eval_max_tokens=64, eval_batch_size=16), train_tokens=train_tokens,
-      validation_tokens=validation_tokens, workdir=workdir,
-      meta={'tokenizer': tokenizer.to_json(), 'dataset': 'local_text'})
-  return workdir
 
 
 def _landauer_train_args(tiny_config, workdir, *extra):

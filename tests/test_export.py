@@ -15,20 +15,14 @@ import numpy as np
 import pytest
 from safetensors import numpy as st_numpy
 
-from conftest import small_corpus
 from entry_point_driver import assert_one_line_error
 import entry_point_driver
-from field_fixtures import char_corpus
 from fieldjax import checkpoints as field_checkpoints
-from fieldjax import field as field_lib
 from fieldjax import model as field_model
-from fieldjax import config_schema as field_schema
-from fieldjax import train as field_train
 from landauerjax import checkpoints
 from landauerjax import models
 from landauerjax.core import errors
 from landauerjax.core import exports
-from landauerjax.core import tokenizers
 
 # The Landauer LM's logits, and the field LM's log-probabilities: one compile per shape.
 landauer_logits = jax.jit(
@@ -36,23 +30,6 @@ landauer_logits = jax.jit(
         {'params': params}, tokens_BxT, models.initial_state(cfg, tokens_BxT.shape[0]))[0],
     static_argnums=2)
 field_log_probs = jax.jit(field_model.log_probs, static_argnames=('cfg',))
-
-
-@pytest.fixture(scope='module')
-def field_workdir(tmp_path_factory):
-  """A 2-step field LM run with the char tokenizer of the small corpus: test_cli.py's
-  `field_workdir` (the same shapes, so the same compiled programs)."""
-  tokenizer = tokenizers.CharVocab.from_texts(small_corpus())
-  cfg, train_tokens, validation_tokens = char_corpus(field_model.ModelConfig(
-      vocab_size=2, embed_dim=8, lags=3, lattice_dim=32,
-      field=field_lib.FieldConfig(chunk=8, window=8, num_steps=1)))
-  workdir = str(tmp_path_factory.mktemp('field_export_run'))
-  field_train.train(cfg, field_schema.TrainConfig(
-      num_steps=2, batch_size=4, seq_len=8, eval_every=2, checkpoint_every=2, eval_stride=8,
-      eval_max_tokens=64, eval_batch_size=16), train_tokens=train_tokens,
-      validation_tokens=validation_tokens, workdir=workdir,
-      meta={'tokenizer': tokenizer.to_json(), 'dataset': 'local_text'})
-  return workdir
 
 
 @pytest.fixture(scope='module')
